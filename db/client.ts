@@ -1,0 +1,107 @@
+import { PGlite } from "@electric-sql/pglite";
+import { btree_gist } from "@electric-sql/pglite/contrib/btree_gist";
+import { type SQL, sql } from "drizzle-orm";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
+import { fileURLToPath } from "node:url";
+import postgres from "postgres";
+import * as schema from "./schema";
+
+/** The database handle every service receives: the same type on PostgreSQL and on PGlite. */
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+/** A transaction handle, usable wherever a Db is. */
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+export type DbOrTx = Db | Tx;
+
+export interface Database {
+  db: Db;
+  driver: "postgres" | "pglite";
+  /** postgres.js client (PostgreSQL only): for COPY and other driver-level work. */
+  pg?: postgres.Sql;
+  /** Connection URL (PostgreSQL only). */
+  url?: string;
+  /** PGlite instance (embedded only). */
+  lite?: PGlite;
+  close(): Promise<void>;
+}
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL("./migrations", import.meta.url));
+
+export interface PostgresOptions {
+  max?: number;
+  /** Per-statement timeout in milliseconds (server-side `statement_timeout`). */
+  statementTimeoutMs?: number;
+}
+
+export function openPostgres(url: string, options: PostgresOptions = {}): Database {
+  const pg = postgres(url, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    connection: {
+      application_name: "orgdesk",
+      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    },
+  });
+  const db = drizzlePostgres(pg, { schema }) as unknown as Db;
+  return { db, driver: "postgres", pg, url, close: () => pg.end({ timeout: 5 }) };
+}
+
+export const PGLITE_EXTENSIONS = { btree_gist };
+
+/** Embedded PostgreSQL in `dataDir` (or in memory when omitted), or restored from a dump. */
+export async function openPglite(dataDir?: string, loadDataDir?: Blob | File): Promise<Database> {
+  const lite = await PGlite.create({
+    ...(dataDir ? { dataDir } : {}),
+    ...(loadDataDir ? { loadDataDir } : {}),
+    extensions: PGLITE_EXTENSIONS,
+  });
+  const db = drizzlePglite(lite, { schema }) as unknown as Db;
+  return { db, driver: "pglite", lite, close: () => lite.close() };
+}
+
+/**
+ * Applies the committed migrations. On PostgreSQL an advisory lock serialises instances that start
+ * at the same time, so only one of them migrates.
+ */
+export async function migrate(database: Database): Promise<void> {
+  if (database.driver === "pglite") {
+    await migratePglite(database.db as never, { migrationsFolder: MIGRATIONS_DIR });
+    return;
+  }
+  // A dedicated single connection: the advisory lock belongs to the session that takes it.
+  const conn = postgres(database.url!, { max: 1, onnotice: () => {} });
+  try {
+    await conn`select pg_advisory_lock(7426331)`;
+    await migratePostgres(drizzlePostgres(conn, { schema }), { migrationsFolder: MIGRATIONS_DIR });
+  } finally {
+    await conn.end({ timeout: 5 });
+  }
+}
+
+/** Opens the configured database: PostgreSQL when a URL is given, otherwise PGlite in dataDir. */
+export async function openDatabase(config: { databaseUrl?: string; dataDir: string; statementTimeoutMs?: number }): Promise<Database> {
+  const database = config.databaseUrl
+    ? openPostgres(config.databaseUrl, { statementTimeoutMs: config.statementTimeoutMs })
+    : await openPglite(config.dataDir);
+  await migrate(database);
+  return database;
+}
+
+/** Runs raw SQL and returns its rows, whichever driver is underneath. */
+export async function rows<T = Record<string, unknown>>(db: DbOrTx, query: SQL): Promise<T[]> {
+  const result = (await db.execute(query)) as unknown;
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
+}
+
+/** True when the database answers a trivial query. */
+export async function ping(db: Db): Promise<boolean> {
+  try {
+    await db.execute(sql`select 1`);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,83 @@
+import { sql } from "drizzle-orm";
+import { check, index, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { id, instant, money, timestamps } from "./columns";
+import { organizations } from "./orgs";
+
+export const AGENT_STATUSES = ["active", "archived"] as const;
+export type AgentStatus = (typeof AGENT_STATUSES)[number];
+
+export const agents = pgTable(
+  "agents",
+  {
+    id: id(),
+    name: text("name").notNull(),
+    email: text("email"),
+    description: text("description"),
+    /** The agent's own state; the effective status also depends on its organization. */
+    status: text("status").notNull().default("active"),
+    /** Custom monthly rate in the current organization's currency; null inherits the org default. */
+    billingRate: money("billing_rate"),
+    /** Current organization: always equal to the open interval of agent_assignments. */
+    orgId: uuid("org_id").notNull().references(() => organizations.id),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex("agents_name_live_key").on(sql`lower(${t.name})`).where(sql`${t.status} = 'active'`),
+    uniqueIndex("agents_email_key").on(sql`lower(${t.email})`).where(sql`${t.email} is not null`),
+    index("agents_org_idx").on(t.orgId),
+    check("agents_status_check", sql`${t.status} in ('active', 'archived')`),
+    check("agents_rate_check", sql`${t.billingRate} is null or ${t.billingRate} >= 0`),
+  ],
+);
+
+/**
+ * Every assignment of an agent to an organization, as a half-open interval [starts_at, ends_at).
+ * Exactly one open interval per agent; no overlaps (exclusion constraint in a migration).
+ */
+export const agentAssignments = pgTable(
+  "agent_assignments",
+  {
+    id: id(),
+    agentId: uuid("agent_id").notNull().references(() => agents.id),
+    orgId: uuid("org_id").notNull().references(() => organizations.id),
+    startsAt: instant("starts_at").notNull(),
+    endsAt: instant("ends_at"),
+  },
+  (t) => [
+    uniqueIndex("agent_assignments_open_key").on(t.agentId).where(sql`${t.endsAt} is null`),
+    index("agent_assignments_org_idx").on(t.orgId, t.startsAt),
+    check("agent_assignments_order_check", sql`${t.endsAt} is null or ${t.endsAt} >= ${t.startsAt}`),
+  ],
+);
+
+/** History of an agent's custom rate (null = inherits the org default). Cleared by every move. */
+export const agentRatePeriods = pgTable(
+  "agent_rate_periods",
+  {
+    id: id(),
+    agentId: uuid("agent_id").notNull().references(() => agents.id),
+    rate: money("rate"),
+    startsAt: instant("starts_at").notNull(),
+    endsAt: instant("ends_at"),
+  },
+  (t) => [
+    uniqueIndex("agent_rate_periods_open_key").on(t.agentId).where(sql`${t.endsAt} is null`),
+    check("agent_rate_periods_order_check", sql`${t.endsAt} is null or ${t.endsAt} >= ${t.startsAt}`),
+  ],
+);
+
+/** History of an agent's own status (active/archived): archived time is never billed. */
+export const agentStatusPeriods = pgTable(
+  "agent_status_periods",
+  {
+    id: id(),
+    agentId: uuid("agent_id").notNull().references(() => agents.id),
+    status: text("status").notNull(),
+    startsAt: instant("starts_at").notNull(),
+    endsAt: instant("ends_at"),
+  },
+  (t) => [
+    uniqueIndex("agent_status_periods_open_key").on(t.agentId).where(sql`${t.endsAt} is null`),
+    check("agent_status_periods_order_check", sql`${t.endsAt} is null or ${t.endsAt} >= ${t.startsAt}`),
+  ],
+);

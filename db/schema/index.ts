@@ -1,0 +1,4 @@
+export * from "./columns";
+export * from "./orgs";
+export * from "./agents";
+export * from "./audit";

@@ -1,0 +1,167 @@
+import { trpcServer } from "@hono/trpc-server";
+import { TRPCError } from "@trpc/server";
+import { Hono, type Context } from "hono";
+import { getConnInfo } from "hono/bun";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { resolvePrincipal } from "./auth/resolve";
+import { ANONYMOUS } from "./auth/principal";
+import type { Ctx, Deps } from "./context";
+import { AppError, ERRORS, toAppError, toProblem } from "./errors";
+import { buildOpenApi, renderDocsPage } from "./rest/openapi";
+import { type AppEnv, parseWith, readJsonBody, type RestRoute } from "./rest/route";
+import { restRoutes } from "./rest/routes";
+import { appRouter } from "./trpc/router";
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Problem+json response for anything thrown; internal details go to the log, never the client. */
+export function problemResponse(c: Context<AppEnv>, err: unknown): Response {
+  const appError = toAppError(err);
+  const requestId = c.get("requestId") ?? "";
+  if (appError.code === "INTERNAL" || (appError.code === "UNAVAILABLE" && !(err instanceof AppError))) {
+    console.error(`[${requestId}] ${c.req.method} ${c.req.path}:`, err);
+  }
+  const problem = toProblem(appError, requestId);
+  const headers: Record<string, string> = { "content-type": "application/problem+json" };
+  if (appError.retryAfter) headers["retry-after"] = String(appError.retryAfter);
+  return new Response(JSON.stringify(problem), { status: problem.status, headers });
+}
+
+const SECURITY_HEADERS: Record<string, string> = {
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "strict-origin-when-cross-origin",
+  "x-frame-options": "DENY",
+  "cross-origin-opener-policy": "same-origin",
+  "content-security-policy":
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+};
+
+/** Builds the HTTP application: REST adapters, tRPC, API docs and the web app, with one error path. */
+export function createApp(deps: Deps) {
+  const app = new Hono<AppEnv>();
+  const { config } = deps;
+
+  app.use("*", async (c, next) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    c.set("requestId", requestId);
+    await next();
+    c.res.headers.set("x-request-id", requestId);
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (!c.res.headers.has(name)) c.res.headers.set(name, value);
+    if (c.req.header("x-forwarded-proto") === "https" || c.req.url.startsWith("https:")) {
+      c.res.headers.set("strict-transport-security", "max-age=31536000; includeSubDomains");
+    }
+  });
+
+  app.onError((err, c) => problemResponse(c, err));
+
+  const baseCtx = (c: Context<AppEnv>): Ctx => ({
+    db: deps.database.db,
+    database: deps.database,
+    config,
+    principal: ANONYMOUS,
+    requestId: c.get("requestId"),
+    ip: clientIp(c, config.trustProxy),
+  });
+
+  // API documentation, public.
+  const openapi = buildOpenApi(restRoutes);
+  const docsPage = renderDocsPage(openapi);
+  app.get("/api/openapi.json", (c) => c.json(openapi));
+  app.get("/api/docs", (c) => c.html(docsPage));
+
+  // REST adapters.
+  const mount = (route: RestRoute) => {
+    app.on(route.method.toUpperCase(), route.path, async (c) => {
+      const ctx = baseCtx(c);
+      if (!route.public) {
+        ctx.principal = await resolvePrincipal(deps, c.req.raw.headers);
+        if (ctx.principal.kind === "anonymous") throw new AppError("UNAUTHORIZED", "Credentials are required: send X-API-Key or Authorization: Bearer");
+      }
+      c.set("ctx", ctx);
+      const query = route.query ? parseWith(route.query, c.req.query(), "query") : undefined;
+      let body: unknown;
+      if (route.body) {
+        const raw = await readJsonBody(c, config.maxBodyBytes, route.bodyOptional ?? false);
+        body = raw === undefined ? undefined : parseWith(route.body, raw, "body");
+      }
+      const result = await route.handler({ ctx, params: c.req.param() as Record<string, string>, query, body, c });
+      if (result instanceof Response) return result;
+      return c.json(result as object, (route.status ?? 200) as 200);
+    });
+  };
+  restRoutes.forEach(mount);
+
+  // Unknown API paths: 405 when the path exists with another method, else 404, always problem+json.
+  const patterns = restRoutes.map((r) => ({ method: r.method.toUpperCase(), re: new RegExp("^" + r.path.replace(/:\w+/g, "[^/]+") + "/?$") }));
+  app.all("/api/*", (c) => {
+    const matching = patterns.filter((p) => p.re.test(c.req.path));
+    if (matching.length > 0) {
+      const res = problemResponse(c, new AppError("METHOD_NOT_ALLOWED", `${c.req.method} is not supported on ${c.req.path}`));
+      res.headers.set("allow", [...new Set(matching.map((m) => m.method))].join(", "));
+      return res;
+    }
+    throw new AppError("NOT_FOUND", `No API operation at ${c.req.path}`);
+  });
+
+  // tRPC for the web app.
+  app.use("/trpc/*", async (c, next) => {
+    const declared = Number(c.req.header("content-length") ?? "0");
+    if (declared > config.maxBodyBytes) throw new AppError("PAYLOAD_TOO_LARGE", `The body is larger than ${config.maxBodyBytes} bytes`);
+    await next();
+  });
+  app.use(
+    "/trpc/*",
+    trpcServer({
+      router: appRouter,
+      endpoint: "/trpc",
+      createContext: async (_opts, c) => {
+        const ctx = baseCtx(c as Context<AppEnv>);
+        try {
+          ctx.principal = await resolvePrincipal(deps, c.req.raw.headers);
+        } catch (err) {
+          const appError = toAppError(err);
+          throw new TRPCError({ code: ERRORS[appError.code].trpc, message: appError.message, cause: appError });
+        }
+        return ctx as unknown as Record<string, unknown>;
+      },
+    }),
+  );
+
+  // The built web app, with the SPA fallback for client-side routes only.
+  const webDir = config.webDir ? resolve(config.webDir) : undefined;
+  if (webDir && existsSync(join(webDir, "index.html"))) {
+    const indexHtml = Bun.file(join(webDir, "index.html"));
+    app.get("*", async (c) => {
+      const path = decodeURIComponent(c.req.path);
+      if (path.startsWith("/trpc")) throw new AppError("NOT_FOUND", "No such procedure");
+      const file = resolve(webDir, "." + path);
+      if (file.startsWith(webDir + "/") && !path.endsWith("/")) {
+        const f = Bun.file(file);
+        if (await f.exists()) {
+          const immutable = path.startsWith("/_app/immutable/");
+          return new Response(f, { headers: { "cache-control": immutable ? "public, max-age=31536000, immutable" : "no-cache" } });
+        }
+      }
+      // A path that names a file (has an extension) and is missing is a 404, not the app shell.
+      if (/\.[a-z0-9]+$/i.test(path)) return c.text("Not found", 404);
+      return new Response(indexHtml, { headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" } });
+    });
+  }
+
+  app.notFound((c) => problemResponse(c, new AppError("NOT_FOUND", `Nothing at ${c.req.path}`)));
+  return app;
+}

@@ -1,0 +1,35 @@
+/** Runtime configuration, read once from the environment (README: Configuration). */
+export interface Config {
+  port: number;
+  databaseUrl?: string;
+  dataDir: string;
+  adminApiKey?: string;
+  adminEmail?: string;
+  adminPassword?: string;
+  /** Largest accepted request body, bytes. */
+  maxBodyBytes: number;
+  /** Directory of the built web app; absent = API only. */
+  webDir?: string;
+  demo: boolean;
+  statementTimeoutMs: number;
+  /** Trust X-Forwarded-For / X-Forwarded-Proto from a proxy in front of us. */
+  trustProxy: boolean;
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const port = env.PORT === undefined ? 3000 : Number(env.PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${env.PORT}`);
+  return {
+    port,
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: env.DATA_DIR || "./data",
+    adminApiKey: env.ADMIN_API_KEY || undefined,
+    adminEmail: env.ADMIN_EMAIL || undefined,
+    adminPassword: env.ADMIN_PASSWORD || undefined,
+    maxBodyBytes: Number(env.MAX_BODY_BYTES || 2 * 1024 * 1024),
+    webDir: env.WEB_DIR,
+    demo: env.DEMO === "1" || env.DEMO === "true",
+    statementTimeoutMs: Number(env.STATEMENT_TIMEOUT_MS || 15000),
+    trustProxy: env.TRUST_PROXY === "1" || env.TRUST_PROXY === "true",
+  };
+}

@@ -1,0 +1,143 @@
+import type { TRPC_ERROR_CODE_KEY } from "@trpc/server";
+import { ZodError } from "zod";
+
+/** Every failure a client can see has one of these codes; one table maps them to both transports. */
+export const ERRORS = {
+  BAD_REQUEST: { status: 400, trpc: "BAD_REQUEST", title: "Bad request" },
+  VALIDATION: { status: 400, trpc: "BAD_REQUEST", title: "Validation failed" },
+  UNAUTHORIZED: { status: 401, trpc: "UNAUTHORIZED", title: "Authentication required" },
+  FORBIDDEN: { status: 403, trpc: "FORBIDDEN", title: "Not allowed" },
+  NOT_FOUND: { status: 404, trpc: "NOT_FOUND", title: "Not found" },
+  METHOD_NOT_ALLOWED: { status: 405, trpc: "METHOD_NOT_SUPPORTED", title: "Method not allowed" },
+  CONFLICT: { status: 409, trpc: "CONFLICT", title: "Conflict" },
+  PAYLOAD_TOO_LARGE: { status: 413, trpc: "PAYLOAD_TOO_LARGE", title: "Payload too large" },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, trpc: "UNSUPPORTED_MEDIA_TYPE", title: "Unsupported media type" },
+  RATE_LIMITED: { status: 429, trpc: "TOO_MANY_REQUESTS", title: "Too many requests" },
+  INTERNAL: { status: 500, trpc: "INTERNAL_SERVER_ERROR", title: "Internal error" },
+  UNAVAILABLE: { status: 503, trpc: "SERVICE_UNAVAILABLE", title: "Service unavailable" },
+} as const satisfies Record<string, { status: number; trpc: TRPC_ERROR_CODE_KEY; title: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface FieldError {
+  /** Dotted path of the offending field in the request, e.g. `events.3.agent_id`. */
+  path: string;
+  message: string;
+}
+
+/** The one error type services throw. Its message is shown to the client as-is. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly errors?: FieldError[];
+  /** Seconds, for RATE_LIMITED and UNAVAILABLE. */
+  readonly retryAfter?: number;
+
+  constructor(code: ErrorCode, message: string, options: { errors?: FieldError[]; retryAfter?: number } = {}) {
+    super(message);
+    this.name = "AppError";
+    this.code = code;
+    this.errors = options.errors;
+    this.retryAfter = options.retryAfter;
+  }
+}
+
+export const notFound = (what: string) => new AppError("NOT_FOUND", `${what} not found`);
+
+/** One field error, as a VALIDATION AppError. */
+export const invalidField = (path: string, message: string) =>
+  new AppError("VALIDATION", `${path}: ${message}`, { errors: [{ path, message }] });
+
+export function fieldErrorsFromZod(error: ZodError, prefix: (string | number)[] = []): FieldError[] {
+  return error.issues.map((issue) => ({
+    path: [...prefix, ...issue.path].map(String).join(".") || "(body)",
+    message: issue.message,
+  }));
+}
+
+export function validationError(errors: FieldError[]): AppError {
+  const first = errors[0];
+  const detail =
+    errors.length === 1 && first
+      ? `${first.path}: ${first.message}`
+      : `${errors.length} fields are invalid: ${errors.map((e) => e.path).join(", ")}`;
+  return new AppError("VALIDATION", detail, { errors });
+}
+
+/** PostgreSQL SQLSTATEs meaning the database is unreachable or going away (class 08, 57P0x, 53300). */
+function isUnavailable(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  let e: unknown = err;
+  while (e && typeof e === "object" && !seen.has(e)) {
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") {
+      if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || code === "53300") return true;
+      if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "EPIPE"].includes(code)) return true;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** SQLSTATE of a database error, wherever the driver put it (Drizzle wraps it in `cause`). */
+export function pgCode(err: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  let e: unknown = err;
+  while (e && typeof e === "object" && !seen.has(e)) {
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Turns anything thrown into an AppError without leaking internals (stack, SQL, constraint names). */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof ZodError) return validationError(fieldErrorsFromZod(err));
+  if (isUnavailable(err)) return new AppError("UNAVAILABLE", "The database is unavailable; retry shortly", { retryAfter: 2 });
+  const code = pgCode(err);
+  if (code === "57014") return new AppError("UNAVAILABLE", "The request took too long and was cancelled; retry shortly", { retryAfter: 2 });
+  if (code === "40001" || code === "40P01") return new AppError("CONFLICT", "A concurrent change conflicted with this one; retry");
+  return new AppError("INTERNAL", "An unexpected error occurred");
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  error: string;
+  errors?: FieldError[];
+  request_id: string;
+}
+
+/** RFC 9457 problem document for an AppError (SPEC §3). */
+export function toProblem(err: AppError, requestId: string): Problem {
+  const entry = ERRORS[err.code];
+  return {
+    type: `/api/docs#error-${err.code.toLowerCase().replaceAll("_", "-")}`,
+    title: entry.title,
+    status: entry.status,
+    detail: err.message,
+    code: err.code.toLowerCase(),
+    error: err.message,
+    ...(err.errors ? { errors: err.errors } : {}),
+    request_id: requestId,
+  };
+}
+
+/** Name of the constraint a database error violated (for mapping to a field), never shown to clients. */
+export function pgConstraint(err: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  let e: unknown = err;
+  while (e && typeof e === "object" && !seen.has(e)) {
+    seen.add(e);
+    const name = (e as { constraint_name?: unknown; constraint?: unknown }).constraint_name ?? (e as { constraint?: unknown }).constraint;
+    if (typeof name === "string") return name;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

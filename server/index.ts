@@ -1,0 +1,39 @@
+import { openDatabase } from "../db/client";
+import { createApp } from "./app";
+import { loadConfig } from "./config";
+
+/**
+ * Entry point: read the environment, open and migrate the database, serve HTTP. Exported so the
+ * demo script and tests start the very same server.
+ */
+export async function startServer(overrides: Partial<ReturnType<typeof loadConfig>> = {}) {
+  const config = { ...loadConfig(), ...overrides };
+  const database = await openDatabase(config);
+  const app = createApp({ database, config });
+  const server = Bun.serve({
+    port: config.port,
+    hostname: process.env.HOST || "0.0.0.0",
+    fetch: (req, srv) => app.fetch(req, { server: srv }),
+    idleTimeout: 30,
+  });
+  const stop = async () => {
+    await server.stop();
+    await database.close();
+  };
+  return { server, database, config, app, stop, url: `http://localhost:${server.port}` };
+}
+
+if (import.meta.main) {
+  const { url, stop, database, config } = await startServer();
+  console.log(`Orgdesk listening on ${url} (database: ${database.driver === "pglite" ? `embedded PGlite in ${config.dataDir}` : "PostgreSQL"})`);
+  let stopping = false;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.on(signal, async () => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`${signal}: finishing in-flight requests…`);
+      await stop();
+      process.exit(0);
+    });
+  }
+}

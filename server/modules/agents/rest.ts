@@ -1,0 +1,71 @@
+import { defineRoutes } from "../../rest/route";
+import {
+  agentAssignFields,
+  agentAssignOutput,
+  agentCreateInput,
+  agentListInput,
+  agentListOutput,
+  agentOutput,
+  agentUnassignFields,
+  agentUnassignOutput,
+  agentUpdateFields,
+} from "./schema";
+import * as agents from "./service";
+
+export const agentRoutes = defineRoutes([
+  {
+    method: "get",
+    path: "/api/agents",
+    tag: "Agents",
+    summary: "List agents (filter by organization, status, text; cursor pagination)",
+    query: agentListInput,
+    response: agentListOutput,
+    handler: ({ ctx, query }) => agents.list({ ctx, input: query }),
+  },
+  {
+    method: "post",
+    path: "/api/agents",
+    tag: "Agents",
+    summary: "Create an agent (in the internal organization unless `org_id` is given)",
+    body: agentCreateInput,
+    response: agentOutput,
+    status: 201,
+    handler: ({ ctx, body }) => agents.create({ ctx, input: body }),
+  },
+  {
+    method: "get",
+    path: "/api/agents/:id",
+    tag: "Agents",
+    summary: "Get an agent",
+    response: agentOutput,
+    handler: ({ ctx, params }) => agents.get({ ctx, input: { id: params.id! } }),
+  },
+  {
+    method: "patch",
+    path: "/api/agents/:id",
+    tag: "Agents",
+    summary: "Update an agent; `billingRate` (alias `billing_rate`) sets a custom rate, null inherits",
+    body: agentUpdateFields,
+    response: agentOutput,
+    handler: ({ ctx, params, body }) => agents.update({ ctx, input: { ...body, id: params.id! } }),
+  },
+  {
+    method: "post",
+    path: "/api/agents/:id/assign-org",
+    tag: "Agents",
+    summary: "Move an agent to an organization (by id or slug); clears its custom rate",
+    body: agentAssignFields,
+    response: agentAssignOutput,
+    handler: ({ ctx, params, body }) => agents.assign({ ctx, input: { ...body, id: params.id! } }),
+  },
+  {
+    method: "post",
+    path: "/api/agents/:id/unassign-org",
+    tag: "Agents",
+    summary: "Return an agent to the internal organization",
+    body: agentUnassignFields,
+    bodyOptional: true,
+    response: agentUnassignOutput,
+    handler: ({ ctx, params, body }) => agents.unassign({ ctx, input: { ...(body ?? {}), id: params.id! } }),
+  },
+]);

@@ -1,0 +1,305 @@
+import { and, asc, eq, ilike, isNull, ne, or, type SQL, sql } from "drizzle-orm";
+import type { z } from "zod";
+import type { DbOrTx, Tx } from "../../../db/client";
+import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, INTERNAL_ORG_ID, organizations } from "../../../db/schema";
+import { authorize, tenantOrgId } from "../../auth/policy";
+import type { Ctx } from "../../context";
+import { AppError, notFound, pgCode, pgConstraint } from "../../errors";
+import { decodeCursor, encodeCursor } from "../../shared/cursor";
+import { isUuid } from "../../shared/fields";
+import * as audit from "../audit/service";
+import { assertNotBefore, effectiveTime, findOrg } from "../orgs/service";
+import type {
+  Agent,
+  agentAssignInput,
+  agentAssignableInput,
+  agentCreateInput,
+  agentListInput,
+  agentUnassignInput,
+  agentUpdateInput,
+} from "./schema";
+
+type AgentRow = typeof agents.$inferSelect;
+type OrgRow = typeof organizations.$inferSelect;
+
+/** The columns an Agent is built from: the agent and the organization it is in now. */
+const agentColumns = {
+  agent: agents,
+  orgSlug: organizations.slug,
+  orgActive: organizations.isActive,
+  orgRate: organizations.billingRatePerAgent,
+};
+type AgentJoinRow = { agent: AgentRow; orgSlug: string; orgActive: boolean; orgRate: string };
+
+export function toAgent(r: AgentJoinRow): Agent {
+  const a = r.agent;
+  return {
+    id: a.id,
+    name: a.name,
+    email: a.email,
+    description: a.description,
+    status: a.status as Agent["status"],
+    effective_status: r.orgActive ? (a.status as Agent["status"]) : "suspended",
+    org_id: a.orgId,
+    org_slug: r.orgSlug,
+    billing_rate: a.billingRate,
+    effective_rate: a.billingRate ?? r.orgRate,
+    rate_source: a.billingRate === null ? "default" : "custom",
+    created_at: a.createdAt.toISOString(),
+    updated_at: a.updatedAt.toISOString(),
+  };
+}
+
+function selectAgents(tx: DbOrTx) {
+  return tx.select(agentColumns).from(agents).innerJoin(organizations, eq(organizations.id, agents.orgId));
+}
+
+/** Loads an agent the caller may see (its organization is in the caller's tenant), optionally locked. */
+async function findAgent(tx: DbOrTx, ctx: Ctx, id: string, lock = false): Promise<AgentRow> {
+  if (!isUuid(id)) throw notFound("Agent");
+  const tenant = tenantOrgId(ctx.principal);
+  const where = and(eq(agents.id, id.toLowerCase()), tenant ? eq(agents.orgId, tenant) : undefined);
+  const query = tx.select().from(agents).where(where);
+  const [row] = lock ? await query.for("update") : await query;
+  if (!row) throw notFound("Agent");
+  return row;
+}
+
+async function loadAgent(tx: DbOrTx, id: string): Promise<Agent> {
+  const [row] = await selectAgents(tx).where(eq(agents.id, id));
+  if (!row) throw notFound("Agent");
+  return toAgent(row);
+}
+
+/** Turns a unique-constraint violation into a 409 naming the field. */
+function conflictFrom(err: unknown): never {
+  if (pgCode(err) === "23505") {
+    const constraint = pgConstraint(err) ?? "";
+    if (constraint.includes("email")) {
+      throw new AppError("CONFLICT", "Another agent already has this email", { errors: [{ path: "email", message: "is already used by another agent" }] });
+    }
+    throw new AppError("CONFLICT", "Another active agent already has this name", { errors: [{ path: "name", message: "is already used by another active agent" }] });
+  }
+  throw err;
+}
+
+/** The agents currently in an organization, by name. */
+export async function listInOrg(ctx: Ctx, org: OrgRow): Promise<Agent[]> {
+  const rows = await selectAgents(ctx.db).where(eq(agents.orgId, org.id)).orderBy(asc(agents.name), asc(agents.id));
+  return rows.map(toAgent);
+}
+
+/** Lists agents the caller may see, with organization, status and text filters, by name. */
+export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof agentListInput> }) {
+  authorize(ctx.principal, "agent.read");
+  const tenant = tenantOrgId(ctx.principal);
+  const conditions: (SQL | undefined)[] = [];
+  if (tenant) conditions.push(eq(agents.orgId, tenant));
+  if (input.org) conditions.push(eq(agents.orgId, (await findOrg(ctx.db, ctx, input.org)).id));
+  if (input.status === "suspended") conditions.push(eq(organizations.isActive, false));
+  else if (input.status) conditions.push(and(eq(agents.status, input.status), eq(organizations.isActive, true)));
+  const q = input.q?.trim();
+  if (q) {
+    const pattern = `%${q.replace(/[\\%_]/g, (c) => "\\" + c)}%`;
+    conditions.push(or(ilike(agents.name, pattern), ilike(agents.email, pattern)));
+  }
+  if (input.cursor) {
+    const [name, id] = decodeCursor(input.cursor, 2) as [string, string];
+    conditions.push(sql`(${agents.name}, ${agents.id}) > (${name}, ${id}::uuid)`);
+  }
+  const rows = await selectAgents(ctx.db)
+    .where(and(...conditions))
+    .orderBy(asc(agents.name), asc(agents.id))
+    .limit(input.limit + 1);
+  const page = rows.slice(0, input.limit);
+  const last = page.at(-1);
+  return {
+    agents: page.map(toAgent),
+    next_cursor: rows.length > input.limit && last ? encodeCursor([last.agent.name, last.agent.id]) : null,
+  };
+}
+
+export async function get({ ctx, input }: { ctx: Ctx; input: { id: string } }): Promise<Agent> {
+  authorize(ctx.principal, "agent.read");
+  const row = await findAgent(ctx.db, ctx, input.id);
+  return loadAgent(ctx.db, row.id);
+}
+
+/**
+ * Creates an agent in `org_id` (default: the caller's bound organization, else internal). Its
+ * assignment, rate and status histories start at `created_at`, which may not precede the org's.
+ */
+export async function create({ ctx, input }: { ctx: Ctx; input: z.infer<typeof agentCreateInput> }): Promise<Agent> {
+  authorize(ctx.principal, "agent.create");
+  const createdAt = effectiveTime(input.created_at, "created_at");
+  try {
+    return await ctx.db.transaction(async (tx) => {
+      const org = await findOrg(tx, ctx, input.org_id ?? tenantOrgId(ctx.principal) ?? INTERNAL_ORG_ID, "share");
+      assertNotBefore(createdAt, org.createdAt, "created_at", "the organization's creation");
+      const [row] = await tx
+        .insert(agents)
+        .values({
+          name: input.name,
+          email: input.email ?? null,
+          description: input.description ?? null,
+          orgId: org.id,
+          createdAt,
+          updatedAt: createdAt,
+        })
+        .returning();
+      await tx.insert(agentAssignments).values({ agentId: row!.id, orgId: org.id, startsAt: createdAt });
+      await tx.insert(agentRatePeriods).values({ agentId: row!.id, rate: null, startsAt: createdAt });
+      await tx.insert(agentStatusPeriods).values({ agentId: row!.id, status: "active", startsAt: createdAt });
+      const agent = await loadAgent(tx, row!.id);
+      await audit.record(tx, ctx, { action: "agent.create", orgId: org.id, targetType: "agent", targetId: row!.id, after: agent });
+      return agent;
+    });
+  } catch (err) {
+    conflictFrom(err);
+  }
+}
+
+/** Closes the open period of a history table at `at` and opens the next one. */
+async function rollPeriod(
+  tx: Tx,
+  table: typeof agentRatePeriods | typeof agentStatusPeriods,
+  agentId: string,
+  at: Date,
+  next: Record<string, unknown>,
+  what: string,
+) {
+  const [open] = await tx.select().from(table).where(and(eq(table.agentId, agentId), isNull(table.endsAt))).for("update");
+  if (open) {
+    assertNotBefore(at, open.startsAt, "effective_at", what);
+    await tx.update(table).set({ endsAt: at }).where(eq(table.id, open.id));
+  }
+  await tx.insert(table).values({ agentId, startsAt: at, ...next } as never);
+}
+
+/**
+ * Updates an agent. A custom rate change (`null` returns to the org default, `0.00` is free) takes
+ * effect at `effective_at` (default now) and is never retroactive; so does a status change.
+ */
+export async function update({ ctx, input }: { ctx: Ctx; input: z.infer<typeof agentUpdateInput> }): Promise<Agent> {
+  const rateGiven = input.billing_rate !== undefined;
+  const otherGiven = input.name !== undefined || input.email !== undefined || input.description !== undefined || input.status !== undefined;
+  if (rateGiven) authorize(ctx.principal, "agent.rate");
+  if (otherGiven || !rateGiven) authorize(ctx.principal, "agent.update");
+  try {
+    return await ctx.db.transaction(async (tx) => {
+      const row = await findAgent(tx, ctx, input.id, true);
+      const before = await loadAgent(tx, row.id);
+      const rateChanged = rateGiven && input.billing_rate !== row.billingRate;
+      const statusChanged = input.status !== undefined && input.status !== row.status;
+      const at = effectiveTime(input.effective_at);
+      if (input.effective_at && !rateChanged && !statusChanged) {
+        throw new AppError("VALIDATION", "effective_at: applies only to a rate or status change", {
+          errors: [{ path: "effective_at", message: "applies only to a rate or status change" }],
+        });
+      }
+      if (rateChanged) await rollPeriod(tx, agentRatePeriods, row.id, at, { rate: input.billing_rate }, "the rate's last change");
+      if (statusChanged) await rollPeriod(tx, agentStatusPeriods, row.id, at, { status: input.status }, "the agent's last status change");
+      await tx
+        .update(agents)
+        .set({
+          ...(input.name !== undefined ? { name: input.name } : {}),
+          ...(input.email !== undefined ? { email: input.email } : {}),
+          ...(input.description !== undefined ? { description: input.description } : {}),
+          ...(input.status !== undefined ? { status: input.status } : {}),
+          ...(rateGiven ? { billingRate: input.billing_rate } : {}),
+          updatedAt: new Date(),
+        })
+        .where(eq(agents.id, row.id));
+      const after = await loadAgent(tx, row.id);
+      const { updated_at: _a, ...b } = before;
+      const { updated_at: _b, ...a } = after;
+      const diff = audit.changedFields(b, a);
+      if (Object.keys(diff.after).length > 0) {
+        await audit.record(tx, ctx, {
+          action: rateChanged ? "agent.rate_change" : "agent.update",
+          orgId: row.orgId,
+          targetType: "agent",
+          targetId: row.id,
+          ...diff,
+        });
+      }
+      return after;
+    });
+  } catch (err) {
+    conflictFrom(err);
+  }
+}
+
+/**
+ * Moves an agent to another organization: in one transaction the open assignment closes at
+ * `effective_at` (default now) and the new one opens there. A custom rate belongs to the old
+ * assignment, so it is cleared. Locks the agent, then the target organization (a concurrent delete
+ * of the target either wins and this answers 404, or waits and then sees the agent).
+ */
+export async function assign({ ctx, input }: { ctx: Ctx; input: z.infer<typeof agentAssignInput> }) {
+  authorize(ctx.principal, "agent.assign");
+  return ctx.db.transaction(async (tx) => {
+    const row = await findAgent(tx, ctx, input.id, true);
+    const target = await findOrg(tx, ctx, input.org_id, "share");
+    if (target.id === row.orgId) {
+      return { success: true as const, reassigned: false, previousOrgId: row.orgId, orgId: row.orgId, rateCleared: false, agent: await loadAgent(tx, row.id) };
+    }
+    const at = effectiveTime(input.effective_at);
+    assertNotBefore(at, target.createdAt, "effective_at", "the target organization's creation");
+    const [open] = await tx
+      .select()
+      .from(agentAssignments)
+      .where(and(eq(agentAssignments.agentId, row.id), isNull(agentAssignments.endsAt)))
+      .for("update");
+    if (open) {
+      assertNotBefore(at, open.startsAt, "effective_at", "the start of the agent's current assignment");
+      await tx.update(agentAssignments).set({ endsAt: at }).where(eq(agentAssignments.id, open.id));
+    }
+    await tx.insert(agentAssignments).values({ agentId: row.id, orgId: target.id, startsAt: at });
+    const rateCleared = row.billingRate !== null;
+    if (rateCleared) await rollPeriod(tx, agentRatePeriods, row.id, at, { rate: null }, "the rate's last change");
+    await tx.update(agents).set({ orgId: target.id, billingRate: null, updatedAt: new Date() }).where(eq(agents.id, row.id));
+    const agent = await loadAgent(tx, row.id);
+    await audit.record(tx, ctx, {
+      action: target.id === INTERNAL_ORG_ID ? "agent.unassign" : "agent.assign",
+      orgId: target.id,
+      targetType: "agent",
+      targetId: row.id,
+      before: { org_id: row.orgId, billing_rate: row.billingRate },
+      after: { org_id: target.id, billing_rate: null },
+    });
+    return { success: true as const, reassigned: true, previousOrgId: row.orgId, orgId: target.id, rateCleared, agent };
+  });
+}
+
+/** Returns an agent to the internal organization (a move to internal). */
+export async function unassign({ ctx, input }: { ctx: Ctx; input: z.infer<typeof agentUnassignInput> }) {
+  const result = await assign({ ctx, input: { id: input.id, org_id: INTERNAL_ORG_ID, effective_at: input.effective_at } });
+  return { success: true as const, previousOrgId: result.previousOrgId, orgId: result.orgId };
+}
+
+/**
+ * Every agent not in `org_id`, for the assign control, labelled with where it is now. A caller
+ * confined to one organization never learns other organizations' names: `[assigned elsewhere]`.
+ */
+export async function assignable({ ctx, input }: { ctx: Ctx; input: z.infer<typeof agentAssignableInput> }) {
+  authorize(ctx.principal, "agent.read");
+  const org = await findOrg(ctx.db, ctx, input.org_id);
+  const hidden = tenantOrgId(ctx.principal) !== null;
+  const q = input.q?.trim();
+  const rows = await ctx.db
+    .select({ id: agents.id, name: agents.name, status: agents.status, rate: agents.billingRate, orgId: organizations.id, orgName: organizations.name, orgActive: organizations.isActive })
+    .from(agents)
+    .innerJoin(organizations, eq(organizations.id, agents.orgId))
+    .where(and(ne(agents.orgId, org.id), q ? ilike(agents.name, `%${q.replace(/[\\%_]/g, (c) => "\\" + c)}%`) : undefined))
+    .orderBy(asc(agents.name), asc(agents.id));
+  return rows.map((r) => ({
+    id: r.id,
+    name: r.name,
+    effective_status: (r.orgActive ? r.status : "suspended") as Agent["effective_status"],
+    from_org_id: hidden ? null : r.orgId,
+    from_org_name: hidden ? null : r.orgName,
+    label: hidden ? "[assigned elsewhere]" : `[from ${r.orgName}]`,
+    has_custom_rate: hidden ? false : r.rate !== null,
+  }));
+}

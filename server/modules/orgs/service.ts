@@ -1,0 +1,284 @@
+import { and, asc, eq, ilike, isNull, or, type SQL, sql } from "drizzle-orm";
+import type { DbOrTx, Tx } from "../../../db/client";
+import { agentAssignments, agents, INTERNAL_ORG_ID, organizations, orgRatePeriods, orgStatusPeriods } from "../../../db/schema";
+import { authorize, tenantOrgId } from "../../auth/policy";
+import type { Ctx } from "../../context";
+import { AppError, invalidField, notFound, pgCode } from "../../errors";
+import { decodeCursor, encodeCursor } from "../../shared/cursor";
+import { isUuid } from "../../shared/fields";
+import { randomSlug, slugCandidate, slugify, slugProblem } from "../../shared/slug";
+import * as agentService from "../agents/service";
+import * as audit from "../audit/service";
+import type { Org, OrgCreateInput, OrgUpdateInput } from "./schema";
+import type { z } from "zod";
+import type { orgListInput, orgToggleInput } from "./schema";
+
+type OrgRow = typeof organizations.$inferSelect;
+
+const agentCount = sql<number>`(select count(*)::int from ${agents} where ${agents.orgId} = ${organizations.id})`;
+
+const orgColumns = { org: organizations, agentCount };
+
+export function toOrg(row: OrgRow, count: number): Org {
+  return {
+    id: row.id,
+    name: row.name,
+    slug: row.slug,
+    contact_name: row.contactName,
+    contact_email: row.contactEmail,
+    description: row.description,
+    billing_rate_per_agent: row.billingRatePerAgent,
+    currency: row.currency,
+    is_active: row.isActive,
+    is_internal: row.isInternal,
+    agent_count: Number(count),
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+/** SQL condition matching an organization by id or slug. */
+function refCondition(ref: string): SQL {
+  return isUuid(ref) ? eq(organizations.id, ref.toLowerCase()) : eq(organizations.slug, ref);
+}
+
+/**
+ * Loads a live organization the caller may see, by id or slug, optionally locking it. An
+ * organization outside the caller's tenant is NOT_FOUND exactly like a missing one.
+ */
+export async function findOrg(tx: DbOrTx, ctx: Ctx, ref: string, lock?: "update" | "share"): Promise<OrgRow> {
+  const tenant = tenantOrgId(ctx.principal);
+  const where = and(refCondition(ref), isNull(organizations.deletedAt), tenant ? eq(organizations.id, tenant) : undefined);
+  const query = tx.select().from(organizations).where(where);
+  const [row] = lock === "update" ? await query.for("update") : lock === "share" ? await query.for("share") : await query;
+  if (!row) throw notFound("Organization");
+  return row;
+}
+
+/** Lists organizations the caller may see, by name, with search, status filter and keyset pagination. */
+export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof orgListInput> }) {
+  authorize(ctx.principal, "org.read");
+  const tenant = tenantOrgId(ctx.principal);
+  const conditions: (SQL | undefined)[] = [isNull(organizations.deletedAt)];
+  if (tenant) conditions.push(eq(organizations.id, tenant));
+  if (input.status) conditions.push(eq(organizations.isActive, input.status === "active"));
+  const q = input.q?.trim();
+  if (q) {
+    const pattern = `%${q.replace(/[\\%_]/g, (c) => "\\" + c)}%`;
+    conditions.push(or(ilike(organizations.name, pattern), ilike(organizations.slug, pattern), ilike(organizations.contactEmail, pattern)));
+  }
+  if (input.cursor) {
+    const [name, id] = decodeCursor(input.cursor, 2) as [string, string];
+    conditions.push(sql`(${organizations.name}, ${organizations.id}) > (${name}, ${id}::uuid)`);
+  }
+  const rows = await ctx.db
+    .select(orgColumns)
+    .from(organizations)
+    .where(and(...conditions))
+    .orderBy(asc(organizations.name), asc(organizations.id))
+    .limit(input.limit + 1);
+  const page = rows.slice(0, input.limit);
+  const last = page.at(-1);
+  return {
+    organizations: page.map((r) => toOrg(r.org, r.agentCount)),
+    next_cursor: rows.length > input.limit && last ? encodeCursor([last.org.name, last.org.id]) : null,
+  };
+}
+
+/** One organization with its current agents. */
+export async function get({ ctx, input }: { ctx: Ctx; input: { id: string } }) {
+  authorize(ctx.principal, "org.read");
+  const row = await findOrg(ctx.db, ctx, input.id);
+  const agentsOfOrg = await agentService.listInOrg(ctx, row);
+  return { ...toOrg(row, agentsOfOrg.length), agents: agentsOfOrg };
+}
+
+/** The time a change takes effect: `effectiveAt` if given (backdating), never in the future. */
+export function effectiveTime(effectiveAt: Date | undefined, field = "effective_at"): Date {
+  const now = new Date();
+  if (!effectiveAt) return now;
+  if (effectiveAt.getTime() > now.getTime()) throw invalidField(field, "must not be in the future");
+  return effectiveAt;
+}
+
+/** Refuses a backdated time earlier than the start of what it would end. */
+export function assertNotBefore(at: Date, bound: Date, field: string, what: string): void {
+  if (at.getTime() < bound.getTime()) {
+    throw invalidField(field, `must not be before ${what} (${bound.toISOString()})`);
+  }
+}
+
+/**
+ * Creates an organization. The slug comes from the caller (400 if invalid, 409 if taken) or from
+ * the name (`-2`, `-3`, … when taken). Its status and rate histories start at `created_at`.
+ */
+export async function create({ ctx, input }: { ctx: Ctx; input: OrgCreateInput }): Promise<Org> {
+  authorize(ctx.principal, "org.create");
+  const createdAt = effectiveTime(input.created_at, "created_at");
+  const explicit = input.slug !== undefined;
+  if (explicit) {
+    const problem = slugProblem(input.slug!);
+    if (problem) throw invalidField("slug", problem);
+  }
+  const base = explicit ? input.slug! : slugify(input.name) || randomSlug();
+  for (let attempt = 1; attempt <= 50; attempt++) {
+    // Reserved words are skipped for generated slugs ("New" → "new-2").
+    const slug = slugCandidate(base, attempt);
+    if (!explicit && slugProblem(slug)) continue;
+    try {
+      return await ctx.db.transaction(async (tx) => {
+        const [row] = await tx
+          .insert(organizations)
+          .values({
+            name: input.name,
+            slug,
+            contactName: input.contact_name ?? null,
+            contactEmail: input.contact_email ?? null,
+            description: input.description ?? null,
+            billingRatePerAgent: input.billing_rate_per_agent ?? "0.00",
+            currency: input.currency ?? "USD",
+            createdAt,
+            updatedAt: createdAt,
+          })
+          .returning();
+        await tx.insert(orgStatusPeriods).values({ orgId: row!.id, isActive: true, startsAt: createdAt });
+        await tx.insert(orgRatePeriods).values({ orgId: row!.id, rate: row!.billingRatePerAgent, startsAt: createdAt });
+        const org = toOrg(row!, 0);
+        await audit.record(tx, ctx, { action: "organization.create", orgId: row!.id, targetType: "organization", targetId: row!.id, after: org });
+        return org;
+      });
+    } catch (err) {
+      if (pgCode(err) !== "23505") throw err;
+      if (explicit) throw new AppError("CONFLICT", `The slug "${slug}" is already taken`, { errors: [{ path: "slug", message: "is already taken" }] });
+    }
+  }
+  throw new AppError("CONFLICT", "Could not find a free slug for this name; give one explicitly");
+}
+
+/**
+ * Whether an organization has revenue or usage history (its currency is then fixed). Usage is
+ * attributed only to an organization the agent was assigned to, so any assignment ever is the test.
+ */
+async function hasHistory(tx: DbOrTx, orgId: string): Promise<boolean> {
+  const [row] = await tx.select({ one: sql`1` }).from(agentAssignments).where(eq(agentAssignments.orgId, orgId)).limit(1);
+  return row !== undefined;
+}
+
+/**
+ * Updates an organization's fields. A rate change closes the current rate period at `effective_at`
+ * (default now) and opens a new one: never retroactive. Currency is fixed once history exists.
+ */
+export async function update({ ctx, input }: { ctx: Ctx; input: OrgUpdateInput }): Promise<Org> {
+  authorize(ctx.principal, "org.update");
+  return ctx.db.transaction(async (tx) => {
+    const row = await findOrg(tx, ctx, input.id, "update");
+    const rateChanged = input.billing_rate_per_agent !== undefined && input.billing_rate_per_agent !== row.billingRatePerAgent;
+    if (input.effective_at && !rateChanged) throw invalidField("effective_at", "applies only to a change of billing_rate_per_agent");
+    if (row.isInternal && rateChanged) throw invalidField("billing_rate_per_agent", "the internal organization cannot have a billing rate");
+    if (row.isInternal && input.currency && input.currency !== row.currency) throw invalidField("currency", "the internal organization bills in USD");
+    if (input.currency && input.currency !== row.currency && (await hasHistory(tx, row.id))) {
+      throw new AppError("CONFLICT", "The currency cannot change once the organization has billing or usage history", {
+        errors: [{ path: "currency", message: "is fixed once history exists" }],
+      });
+    }
+    const now = new Date();
+    if (rateChanged) {
+      const at = effectiveTime(input.effective_at);
+      const [open] = await tx.select().from(orgRatePeriods).where(and(eq(orgRatePeriods.orgId, row.id), isNull(orgRatePeriods.endsAt))).for("update");
+      if (open) {
+        assertNotBefore(at, open.startsAt, "effective_at", "the rate's last change");
+        await tx.update(orgRatePeriods).set({ endsAt: at }).where(eq(orgRatePeriods.id, open.id));
+      }
+      await tx.insert(orgRatePeriods).values({ orgId: row.id, rate: input.billing_rate_per_agent!, startsAt: at });
+    }
+    const [updated] = await tx
+      .update(organizations)
+      .set({
+        ...(input.name !== undefined ? { name: input.name } : {}),
+        ...(input.contact_name !== undefined ? { contactName: input.contact_name } : {}),
+        ...(input.contact_email !== undefined ? { contactEmail: input.contact_email } : {}),
+        ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.billing_rate_per_agent !== undefined ? { billingRatePerAgent: input.billing_rate_per_agent } : {}),
+        ...(input.currency !== undefined ? { currency: input.currency } : {}),
+        updatedAt: now,
+      })
+      .where(eq(organizations.id, row.id))
+      .returning();
+    const [{ count } = { count: 0 }] = await tx.select({ count: sql<number>`count(*)::int` }).from(agents).where(eq(agents.orgId, row.id));
+    const before = toOrg(row, count);
+    const after = toOrg(updated!, count);
+    const diff = audit.changedFields(strip(before), strip(after));
+    if (Object.keys(diff.after).length > 0) {
+      await audit.record(tx, ctx, {
+        action: rateChanged ? "organization.rate_change" : "organization.update",
+        orgId: row.id,
+        targetType: "organization",
+        targetId: row.id,
+        ...diff,
+      });
+    }
+    return after;
+  });
+}
+
+const strip = ({ updated_at: _u, ...rest }: Org) => rest as Record<string, unknown>;
+
+/**
+ * Deletes an organization that has no agents. The row is locked first, so an assignment racing
+ * the delete either lands before (and the delete is refused) or sees the organization gone.
+ */
+async function remove({ ctx, input }: { ctx: Ctx; input: { id: string } }) {
+  authorize(ctx.principal, "org.delete");
+  return ctx.db.transaction(async (tx) => {
+    const row = await findOrg(tx, ctx, input.id, "update");
+    if (row.isInternal) throw new AppError("CONFLICT", "The internal organization cannot be deleted");
+    const [{ count } = { count: 0 }] = await tx.select({ count: sql<number>`count(*)::int` }).from(agents).where(eq(agents.orgId, row.id));
+    if (count > 0) {
+      throw new AppError(
+        "CONFLICT",
+        `The organization still has ${count} agent${count === 1 ? "" : "s"}; move or unassign ${count === 1 ? "it" : "them"} first`,
+      );
+    }
+    const now = new Date();
+    await tx.update(organizations).set({ deletedAt: now, updatedAt: now }).where(eq(organizations.id, row.id));
+    await audit.record(tx, ctx, { action: "organization.delete", orgId: row.id, targetType: "organization", targetId: row.id, before: toOrg(row, 0) });
+    return { success: true as const, id: row.id, slug: row.slug };
+  });
+}
+export { remove as delete };
+
+/**
+ * Activates or deactivates an organization (explicit `is_active` is idempotent; none flips).
+ * Agents rows are untouched: their effective status is derived, so reactivation restores exactly.
+ */
+export async function toggle({ ctx, input }: { ctx: Ctx; input: z.infer<typeof orgToggleInput> }) {
+  authorize(ctx.principal, "org.toggle");
+  return ctx.db.transaction(async (tx: Tx) => {
+    const row = await findOrg(tx, ctx, input.id, "update");
+    const next = input.is_active ?? !row.isActive;
+    if (row.isInternal && !next) throw new AppError("CONFLICT", "The internal organization cannot be deactivated");
+    if (next === row.isActive) {
+      if (input.effective_at) throw invalidField("effective_at", "applies only when the status changes");
+      return { id: row.id, is_active: row.isActive };
+    }
+    const at = effectiveTime(input.effective_at);
+    const [open] = await tx.select().from(orgStatusPeriods).where(and(eq(orgStatusPeriods.orgId, row.id), isNull(orgStatusPeriods.endsAt))).for("update");
+    if (open) {
+      assertNotBefore(at, open.startsAt, "effective_at", "the organization's last status change");
+      await tx.update(orgStatusPeriods).set({ endsAt: at }).where(eq(orgStatusPeriods.id, open.id));
+    }
+    await tx.insert(orgStatusPeriods).values({ orgId: row.id, isActive: next, startsAt: at });
+    await tx.update(organizations).set({ isActive: next, updatedAt: new Date() }).where(eq(organizations.id, row.id));
+    await audit.record(tx, ctx, {
+      action: "organization.toggle",
+      orgId: row.id,
+      targetType: "organization",
+      targetId: row.id,
+      before: { is_active: row.isActive },
+      after: { is_active: next },
+    });
+    return { id: row.id, is_active: next };
+  });
+}
+
+export { INTERNAL_ORG_ID };

@@ -1,0 +1,110 @@
+/**
+ * Exact decimal arithmetic for money. Amounts are rationals of BigInts, never binary floats; the only
+ * rounding is `round()` (half-even), applied once per displayed line (SPEC §2).
+ */
+export interface Ratio {
+  n: bigint;
+  d: bigint; // always > 0
+}
+
+const DECIMAL = /^([+-])?(\d+)(?:\.(\d+))?$/;
+
+export const ZERO: Ratio = { n: 0n, d: 1n };
+
+/** Parses a plain decimal string ("99.00", "-0.5", "3"). Throws on anything else. */
+export function dec(value: string | bigint | number): Ratio {
+  if (typeof value === "bigint") return { n: value, d: 1n };
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value)) throw new Error(`not an exact integer: ${value}`);
+    return { n: BigInt(value), d: 1n };
+  }
+  const m = DECIMAL.exec(value.trim());
+  if (!m) throw new Error(`not a decimal: ${value}`);
+  const frac = m[3] ?? "";
+  const n = BigInt((m[2] ?? "0") + frac) * (m[1] === "-" ? -1n : 1n);
+  return normalize({ n, d: 10n ** BigInt(frac.length) });
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  a = a < 0n ? -a : a;
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+function normalize(r: Ratio): Ratio {
+  if (r.d === 0n) throw new Error("division by zero");
+  const sign = r.d < 0n ? -1n : 1n;
+  const g = gcd(r.n, r.d) || 1n;
+  return { n: (sign * r.n) / g, d: (sign * r.d) / g };
+}
+
+export const add = (a: Ratio, b: Ratio): Ratio => normalize({ n: a.n * b.d + b.n * a.d, d: a.d * b.d });
+export const sub = (a: Ratio, b: Ratio): Ratio => normalize({ n: a.n * b.d - b.n * a.d, d: a.d * b.d });
+export const mul = (a: Ratio, b: Ratio): Ratio => normalize({ n: a.n * b.n, d: a.d * b.d });
+export const div = (a: Ratio, b: Ratio): Ratio => normalize({ n: a.n * b.d, d: a.d * b.n });
+export const sum = (xs: Iterable<Ratio>): Ratio => {
+  let total = ZERO;
+  for (const x of xs) total = add(total, x);
+  return total;
+};
+export const isZero = (a: Ratio) => a.n === 0n;
+export const compare = (a: Ratio, b: Ratio): number => {
+  const diff = a.n * b.d - b.n * a.d;
+  return diff < 0n ? -1 : diff > 0n ? 1 : 0;
+};
+
+/** Rounds half-to-even to `places` decimals and renders a fixed-point string ("96.00"). */
+export function round(r: Ratio, places: number): string {
+  const scale = 10n ** BigInt(places);
+  const scaled = r.n * scale;
+  const negative = scaled < 0n;
+  const abs = negative ? -scaled : scaled;
+  let q = abs / r.d;
+  const rem = abs % r.d;
+  const twice = rem * 2n;
+  if (twice > r.d || (twice === r.d && q % 2n === 1n)) q += 1n;
+  return formatScaled(negative && q !== 0n ? -q : q, places);
+}
+
+/** Renders an integer count of 10^-places units as a fixed-point string. */
+export function formatScaled(units: bigint, places: number): string {
+  const negative = units < 0n;
+  const digits = (negative ? -units : units).toString().padStart(places + 1, "0");
+  const whole = places ? digits.slice(0, -places) : digits;
+  const frac = places ? "." + digits.slice(-places) : "";
+  return (negative ? "-" : "") + whole + frac;
+}
+
+/** Canonical 2-decimal money string from any decimal string ("99" → "99.00"); exact values only. */
+export const money2 = (value: string) => round(dec(value), 2);
+
+/** Shortest exact decimal rendering of a decimal string from the database ("0.001200000000" → "0.0012"). */
+export function trimDecimal(value: string): string {
+  if (!value.includes(".")) return value;
+  const t = value.replace(/0+$/, "").replace(/\.$/, "");
+  return t === "-0" ? "0" : t;
+}
+
+/**
+ * Reads a money input from a request: a JSON number or a decimal string, at most `maxPlaces`
+ * decimals, no exponent. Returns the canonical decimal string, or an error message.
+ * A JSON number reaches us as a double; its shortest round-trip rendering is the decimal the client
+ * wrote for any amount with few digits, which is all we accept.
+ */
+export function parseMoneyInput(value: unknown, maxPlaces = 2): { ok: true; value: string } | { ok: false; message: string } {
+  let text: string;
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return { ok: false, message: "must be a finite number" };
+    text = String(value);
+    if (/e/i.test(text)) return { ok: false, message: "is out of range" };
+  } else if (typeof value === "string") {
+    text = value.trim();
+  } else {
+    return { ok: false, message: "must be a decimal number or string" };
+  }
+  const m = /^(-)?(\d{1,15})(?:\.(\d+))?$/.exec(text);
+  if (!m) return { ok: false, message: "must be a decimal number like 99.00" };
+  if (m[1]) return { ok: false, message: "must not be negative" };
+  if ((m[3] ?? "").length > maxPlaces) return { ok: false, message: `must have at most ${maxPlaces} decimal places` };
+  return { ok: true, value: round(dec(text), maxPlaces) };
+}

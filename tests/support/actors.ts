@@ -1,0 +1,23 @@
+import type { Database } from "../../db/client";
+import type { Principal, Role } from "../../server/auth/principal";
+import { loadConfig } from "../../server/config";
+import type { Ctx } from "../../server/context";
+
+/** Principals for service tests; the policy decides what each may do, as in production. */
+export const platformKey: Principal = { kind: "api_key", keyId: null, prefix: "env", permission: "write", orgId: null };
+export const readKey = (orgId: string | null = null): Principal => ({ kind: "api_key", keyId: "k-read", prefix: "odk_read", permission: "read", orgId });
+export const user = (role: Role, orgId: string | null = null): Principal => ({
+  kind: "user",
+  userId: crypto.randomUUID(),
+  email: `${role}${orgId ? "-bound" : ""}@example.test`,
+  role,
+  orgId,
+  sessionId: "test-session",
+});
+
+export const TEST_CONFIG = { ...loadConfig({}), adminApiKey: "test-admin-key", port: 0 };
+
+/** A service context for `principal` on `database`. */
+export function ctxFor(database: Database, principal: Principal = platformKey): Ctx {
+  return { db: database.db, database, config: TEST_CONFIG, principal, requestId: `test-${crypto.randomUUID()}`, ip: "127.0.0.1" };
+}
