@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { and, eq, isNull } from "drizzle-orm";
 import { INTERNAL_ORG_ID, orgRatePeriods, orgStatusPeriods } from "../../db/schema";
 import { AppError } from "../../server/errors";
+import { agentUpdateInput } from "../../server/modules/agents/schema";
 import * as agents from "../../server/modules/agents/service";
 import { orgCreateInput, orgUpdateInput } from "../../server/modules/orgs/schema";
 import * as orgs from "../../server/modules/orgs/service";
@@ -210,7 +211,7 @@ describe("activating and deactivating", () => {
     const org = await makeOrg(ctx);
     const active = await makeAgent(ctx, { org_id: org.id });
     const archived = await makeAgent(ctx, { org_id: org.id });
-    await agents.update({ ctx, input: { id: archived.id, status: "archived", billing_rate: undefined } });
+    await agents.update({ ctx, input: agentUpdateInput.parse({ id: archived.id, status: "archived" }) });
     const before = await orgs.get({ ctx, input: { id: org.id } });
     await orgs.toggle({ ctx, input: { id: org.id, is_active: false } });
     const during = await orgs.get({ ctx, input: { id: org.id } });
@@ -248,5 +249,18 @@ describe("deleting organizations", () => {
   test("the internal organization cannot be deleted", async () => {
     const err = await failure(orgs.delete({ ctx, input: { id: INTERNAL_ORG_ID } }));
     expect(err.code).toBe("CONFLICT");
+  });
+});
+
+describe("agent counts", () => {
+  test("list and get report the number of agents currently in each organization", async () => {
+    const org = await makeOrg(ctx, { name: "Counted Co" });
+    await makeAgent(ctx, { org_id: org.id });
+    await makeAgent(ctx, { org_id: org.id });
+    const moved = await makeAgent(ctx, { org_id: org.id });
+    await agents.unassign({ ctx, input: { id: moved.id } });
+    const listed = await orgs.list({ ctx, input: { q: "Counted Co", limit: 10 } });
+    expect(listed.organizations.map((o) => o.agent_count)).toEqual([2]);
+    expect((await orgs.get({ ctx, input: { id: org.id } })).agent_count).toBe(2);
   });
 });
