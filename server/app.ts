@@ -1,6 +1,7 @@
 import { trpcServer } from "@hono/trpc-server";
 import { TRPCError } from "@trpc/server";
 import { Hono, type Context } from "hono";
+import { ZodError } from "zod";
 import { getConnInfo } from "hono/bun";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -9,7 +10,7 @@ import { ANONYMOUS } from "./auth/principal";
 import type { Ctx, Deps } from "./context";
 import { AppError, ERRORS, toAppError, toProblem } from "./errors";
 import { buildOpenApi, renderDocsPage } from "./rest/openapi";
-import { type AppEnv, parseWith, readJsonBody, type RestRoute } from "./rest/route";
+import { type AppEnv, parseWith, readBodyText, readJsonBody, type RestRoute } from "./rest/route";
 import { restRoutes } from "./rest/routes";
 import { appRouter } from "./trpc/router";
 
@@ -27,12 +28,38 @@ function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
   }
 }
 
+/**
+ * A log line for an unexpected error and its causes: name, SQLSTATE, message and stack, never
+ * the bound parameters (Drizzle puts them in its message; they can hold secrets and personal data).
+ */
+export function describeError(err: unknown): string {
+  const lines: string[] = [];
+  const seen = new Set<unknown>();
+  let e: unknown = err;
+  while (e && !seen.has(e) && lines.length < 5) {
+    seen.add(e);
+    if (e instanceof Error || (typeof e === "object" && "message" in e)) {
+      const x = e as Error & { code?: unknown };
+      const message = String(x.message ?? "").split(/\nparams:/)[0]!.slice(0, 2000);
+      const stack = (x.stack ?? "").split("\n").slice(1, 8).join("\n");
+      lines.push(`${x.name ?? "Error"}${typeof x.code === "string" ? ` [${x.code}]` : ""}: ${message}${stack ? "\n" + stack : ""}`);
+      e = (e as { cause?: unknown }).cause;
+    } else {
+      lines.push(String(e).slice(0, 500));
+      break;
+    }
+  }
+  return lines.join("\ncaused by ");
+}
+
 /** Problem+json response for anything thrown; internal details go to the log, never the client. */
 export function problemResponse(c: Context<AppEnv>, err: unknown): Response {
   const appError = toAppError(err);
   const requestId = c.get("requestId") ?? "";
-  if (appError.code === "INTERNAL" || (appError.code === "UNAVAILABLE" && !(err instanceof AppError))) {
-    console.error(`[${requestId}] ${c.req.method} ${c.req.path}:`, err);
+  // Anything that did not start as an AppError or a validation error came from below (database,
+  // driver, a bug): log it, without the request's headers or body.
+  if (!(err instanceof AppError) && !(err instanceof ZodError)) {
+    console.error(`[${requestId}] ${c.req.method} ${c.req.path}: ${describeError(err)}`);
   }
   const problem = toProblem(appError, requestId);
   const headers: Record<string, string> = { "content-type": "application/problem+json" };
@@ -118,9 +145,13 @@ export function createApp(deps: Deps) {
   });
 
   // tRPC for the web app.
+  // The same body limit as REST, also for bodies that do not declare their length (chunked):
+  // read within the limit, then hand tRPC the text.
   app.use("/trpc/*", async (c, next) => {
-    const declared = Number(c.req.header("content-length") ?? "0");
-    if (declared > config.maxBodyBytes) throw new AppError("PAYLOAD_TOO_LARGE", `The body is larger than ${config.maxBodyBytes} bytes`);
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+      const text = await readBodyText(c, config.maxBodyBytes);
+      c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers: c.req.raw.headers, body: text, signal: c.req.raw.signal });
+    }
     await next();
   });
   app.use(

@@ -4,7 +4,7 @@ import type { DbOrTx, Tx } from "../../../db/client";
 import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, INTERNAL_ORG_ID, organizations } from "../../../db/schema";
 import { authorize, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
-import { AppError, notFound, pgCode, pgConstraint } from "../../errors";
+import { AppError, invalidField, notFound, pgCode, pgConstraint } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
 import { isUuid } from "../../shared/fields";
 import * as audit from "../audit/service";
@@ -104,7 +104,7 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof age
     conditions.push(or(ilike(agents.name, pattern), ilike(agents.email, pattern)));
   }
   if (input.cursor) {
-    const [name, id] = decodeCursor(input.cursor, 2) as [string, string];
+    const [name, id] = decodeCursor(input.cursor, ["text", "uuid"]) as [string, string];
     conditions.push(sql`(${agents.name}, ${agents.id}) > (${name}, ${id}::uuid)`);
   }
   const rows = await selectAgents(ctx.db)
@@ -242,6 +242,9 @@ export async function assign({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
     const row = await findAgent(tx, ctx, input.id, true);
     const target = await findOrg(tx, ctx, input.org_id, "share");
     if (target.id === row.orgId) {
+      // Like a rate or status that does not change (docs/decisions.md): a time for a move that
+      // does not happen is refused rather than silently ignored.
+      if (input.effective_at) throw invalidField("effective_at", "applies only when the agent moves to another organization");
       return { success: true as const, reassigned: false, previousOrgId: row.orgId, orgId: row.orgId, rateCleared: false, agent: await loadAgent(tx, row.id) };
     }
     const at = effectiveTime(input.effective_at);

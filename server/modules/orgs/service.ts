@@ -6,7 +6,7 @@ import type { Ctx } from "../../context";
 import { AppError, invalidField, notFound, pgCode } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
 import { isUuid } from "../../shared/fields";
-import { randomSlug, slugCandidate, slugify, slugProblem } from "../../shared/slug";
+import { randomSlug, SLUG_MAX, SLUG_PATTERN, slugCandidate, slugify, slugProblem } from "../../shared/slug";
 import * as agentService from "../agents/service";
 import * as audit from "../audit/service";
 import type { Org, OrgCreateInput, OrgUpdateInput } from "./schema";
@@ -39,9 +39,14 @@ export function toOrg(row: OrgRow, count: number): Org {
   };
 }
 
-/** SQL condition matching an organization by id or slug. */
-function refCondition(ref: string): SQL {
-  return isUuid(ref) ? eq(organizations.id, ref.toLowerCase()) : eq(organizations.slug, ref);
+/**
+ * SQL condition matching an organization by id or slug, or null when `ref` can be neither (it then
+ * matches nothing, and never reaches SQL: a path segment may hold any bytes).
+ */
+function refCondition(ref: string): SQL | null {
+  if (isUuid(ref)) return eq(organizations.id, ref.toLowerCase());
+  if (ref.length <= SLUG_MAX && SLUG_PATTERN.test(ref)) return eq(organizations.slug, ref);
+  return null;
 }
 
 /**
@@ -50,7 +55,9 @@ function refCondition(ref: string): SQL {
  */
 export async function findOrg(tx: DbOrTx, ctx: Ctx, ref: string, lock?: "update" | "share"): Promise<OrgRow> {
   const tenant = tenantOrgId(ctx.principal);
-  const where = and(refCondition(ref), isNull(organizations.deletedAt), tenant ? eq(organizations.id, tenant) : undefined);
+  const match = refCondition(ref);
+  if (!match) throw notFound("Organization");
+  const where = and(match, isNull(organizations.deletedAt), tenant ? eq(organizations.id, tenant) : undefined);
   const query = tx.select().from(organizations).where(where);
   const [row] = lock === "update" ? await query.for("update") : lock === "share" ? await query.for("share") : await query;
   if (!row) throw notFound("Organization");
@@ -70,7 +77,7 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof org
     conditions.push(or(ilike(organizations.name, pattern), ilike(organizations.slug, pattern), ilike(organizations.contactEmail, pattern)));
   }
   if (input.cursor) {
-    const [name, id] = decodeCursor(input.cursor, 2) as [string, string];
+    const [name, id] = decodeCursor(input.cursor, ["text", "uuid"]) as [string, string];
     conditions.push(sql`(${organizations.name}, ${organizations.id}) > (${name}, ${id}::uuid)`);
   }
   const rows = await ctx.db
