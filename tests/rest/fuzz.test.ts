@@ -318,8 +318,8 @@ function deep(depth: number, open = "[", close = "]"): string {
 
 function casesFor(path: string, method: string, op: any): Case[] {
   const M = method.toUpperCase();
-  const auth = op.security?.length === 0 ? {} : { "x-api-key": ADMIN_KEY };
-  const json = { ...auth, "content-type": "application/json" };
+  const auth: Record<string, string> = op.security?.length === 0 ? {} : { "x-api-key": ADMIN_KEY };
+  const json: Record<string, string> = { ...auth, "content-type": "application/json" };
   const bodySchema = op.requestBody?.content?.["application/json"]?.schema;
   const bodyRequired = Boolean(op.requestBody?.required);
   const props: Record<string, any> = bodySchema?.properties ?? {};
