@@ -649,14 +649,15 @@ async function send(c: Case): Promise<{ status: number; headers: Headers; text: 
   const url = `${base}${c.path}${c.query ? `?${c.query}` : ""}`;
   try {
     const body = typeof c.body === "function" ? c.body() : c.body;
-    const res = await fetch(url, {
+    // `duplex` is needed for a streamed request body.
+    const init = {
       method: c.method,
       headers: c.headers,
       body: c.method === "GET" || c.method === "DELETE" ? undefined : body,
       signal: AbortSignal.timeout(15_000),
-      // @ts-expect-error Bun and undici need this for a streamed request body.
       duplex: typeof c.body === "function" ? "half" : undefined,
-    });
+    } as RequestInit;
+    const res = await fetch(url, init);
     return { status: res.status, headers: res.headers, text: await res.text() };
   } catch (err) {
     return { error: String(err) };
