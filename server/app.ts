@@ -41,7 +41,8 @@ export function describeError(err: unknown): string {
     if (e instanceof Error || (typeof e === "object" && "message" in e)) {
       const x = e as Error & { code?: unknown };
       const message = String(x.message ?? "").split(/\nparams:/)[0]!.slice(0, 2000);
-      const stack = (x.stack ?? "").split("\n").slice(1, 8).join("\n");
+      // Only the frames: the stack's first lines repeat the message, parameters included.
+      const stack = (x.stack ?? "").split("\n").filter((l) => /^\s+at /.test(l)).slice(0, 6).join("\n");
       lines.push(`${x.name ?? "Error"}${typeof x.code === "string" ? ` [${x.code}]` : ""}: ${message}${stack ? "\n" + stack : ""}`);
       e = (e as { cause?: unknown }).cause;
     } else {

@@ -14,6 +14,14 @@ export interface Config {
   statementTimeoutMs: number;
   /** Trust X-Forwarded-For / X-Forwarded-Proto from a proxy in front of us. */
   trustProxy: boolean;
+  /** Seconds to wait for a PostgreSQL connection before answering 503. */
+  databaseConnectTimeoutSeconds: number;
+  /** PostgreSQL connections per instance. */
+  databasePoolSize: number;
+  /** Seconds a connection may stay silent (slow or stalled client) before it is closed. */
+  idleTimeoutSeconds: number;
+  /** Seconds a graceful shutdown waits for in-flight requests before closing them. */
+  shutdownGraceSeconds: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -31,5 +39,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     demo: env.DEMO === "1" || env.DEMO === "true",
     statementTimeoutMs: Number(env.STATEMENT_TIMEOUT_MS || 15000),
     trustProxy: env.TRUST_PROXY === "1" || env.TRUST_PROXY === "true",
+    databaseConnectTimeoutSeconds: whole(env, "DATABASE_CONNECT_TIMEOUT_S", 5),
+    databasePoolSize: whole(env, "DATABASE_POOL_SIZE", 10),
+    idleTimeoutSeconds: whole(env, "IDLE_TIMEOUT_S", 30),
+    shutdownGraceSeconds: whole(env, "SHUTDOWN_GRACE_S", 20),
   };
+}
+
+/** A positive whole number from the environment, or `fallback` when unset. */
+function whole(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number, got ${raw}`);
+  return value;
 }
