@@ -85,7 +85,7 @@ describe.skipIf(skip)("PostgreSQL stopped and restarted", () => {
   test("clients retrying through crashes and restarts end with exactly the state they asked for, nothing lost or doubled", async () => {
     const AGENTS = 60;
     const WORKERS = 8;
-    const targets = [];
+    const targets: { id: string }[] = [];
     for (const name of ["Fault A", "Fault B", "Fault C"]) targets.push((await api.post("/api/organizations", { name })).body);
     const agentIds: string[] = [];
     for (let i = 0; i < AGENTS; i++) agentIds.push((await api.post("/api/agents", { name: `Fault Agent ${i}` })).body.id);
@@ -158,7 +158,8 @@ describe.skipIf(skip)("PostgreSQL stopped and restarted", () => {
       const history = await db<{ agent_id: string; org_id: string; starts_at: Date; ends_at: Date | null }[]>`
         select agent_id, org_id, starts_at, ends_at from agent_assignments
         where agent_id in ${db(agentIds)} order by agent_id, starts_at`;
-      const byAgent = new Map<string, typeof history>();
+      type Interval = (typeof history)[number];
+      const byAgent = new Map<string, Interval[]>();
       for (const row of history) byAgent.set(row.agent_id, [...(byAgent.get(row.agent_id) ?? []), row]);
       const expectedOrgs = ["00000000-0000-4000-8000-000000000001", ...targets.map((t) => t.id)];
       for (const id of agentIds) {
@@ -167,11 +168,11 @@ describe.skipIf(skip)("PostgreSQL stopped and restarted", () => {
         for (let i = 1; i < rows.length; i++) expect(rows[i - 1]!.ends_at?.getTime()).toBe(rows[i]!.starts_at.getTime());
         expect(rows.at(-1)!.ends_at).toBeNull();
       }
-      const [{ n: orgs }] = await db<{ n: number }[]>`select count(*)::int as n from organizations where slug like 'load-%' and deleted_at is null`;
+      const [{ n: orgs } = { n: -1 }] = await db<{ n: number }[]>`select count(*)::int as n from organizations where slug like 'load-%' and deleted_at is null`;
       expect(orgs).toBe(AGENTS);
-      const [{ n: moves }] = await db<{ n: number }[]>`select count(*)::int as n from audit_log where action = 'agent.assign' and target_id::text in ${db(agentIds)}`;
+      const [{ n: moves } = { n: -1 }] = await db<{ n: number }[]>`select count(*)::int as n from audit_log where action = 'agent.assign' and target_id::text in ${db(agentIds)}`;
       expect(moves).toBe(AGENTS * targets.length);
-      const [{ n: creates }] = await db<{ n: number }[]>`select count(*)::int as n from audit_log a join organizations o on o.id::text = a.target_id::text where a.action = 'organization.create' and o.slug like 'load-%'`;
+      const [{ n: creates } = { n: -1 }] = await db<{ n: number }[]>`select count(*)::int as n from audit_log a join organizations o on o.id::text = a.target_id::text where a.action = 'organization.create' and o.slug like 'load-%'`;
       expect(creates).toBe(AGENTS);
       figures.checked.push(`${AGENTS} agents × ${targets.length} moves (${history.length} intervals)`, `${orgs} organizations by slug`, `${moves + creates} audit entries`);
     } finally {
