@@ -274,19 +274,21 @@ export async function repriceWhere(tx: DbOrTx, where: SQL): Promise<{ examined: 
         where u.id = t.id and t.new_cost is distinct from t.old_cost
         returning t.org_id, t.agent_id, t.model, t.day, t.old_cost, t.new_cost
       ),
-      rolled as (
-        insert into usage_rollups (org_id, agent_id, model, day, events, unpriced_events, input_tokens, output_tokens,
-                                   cache_read_tokens, cache_write_tokens, cost_usd)
-        select org_id, agent_id, model, day, 0,
-               count(*) filter (where new_cost is null) - count(*) filter (where old_cost is null),
-               0, 0, 0, 0,
-               coalesce(sum(new_cost), 0) - coalesce(sum(old_cost), 0)
+      deltas as (
+        select org_id, agent_id, model, day,
+               count(*) filter (where new_cost is null) - count(*) filter (where old_cost is null) as unpriced_delta,
+               coalesce(sum(new_cost), 0) - coalesce(sum(old_cost), 0) as cost_delta
         from changed
         group by 1, 2, 3, 4
-        order by 1, 2, 3, 4
-        on conflict (org_id, agent_id, model, day) do update set
-          unpriced_events = usage_rollups.unpriced_events + excluded.unpriced_events,
-          cost_usd = usage_rollups.cost_usd + excluded.cost_usd
+      ),
+      rolled as (
+        -- Every changed event's rollup row exists (ingestion created it). No ingestion runs meanwhile:
+        -- the caller holds the exclusive pricing lock.
+        update usage_rollups r set
+          unpriced_events = r.unpriced_events + d.unpriced_delta,
+          cost_usd = r.cost_usd + d.cost_delta
+        from deltas d
+        where r.org_id = d.org_id and r.agent_id = d.agent_id and r.model = d.model and r.day = d.day
         returning 1
       )
       select (select count(*) from target)::text as examined,
