@@ -4,6 +4,7 @@ import { putFx, event, ingest, moveAgent, setAgentRate, setAgentStatus, setOrgAc
 import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
 import * as billing from "../../server/modules/billing/service";
+import { orgUpdateInput } from "../../server/modules/orgs/schema";
 import * as orgs from "../../server/modules/orgs/service";
 
 // Hand-computed scenarios (docs/billing.md has the same numbers). June 2025 has 30 days.
@@ -198,9 +199,9 @@ describe("billing scenarios, to the cent", () => {
 
   test("the currency cannot change once an agent has been assigned to the organization", async () => {
     const org = await makeOrg(ctx, { currency: "USD", created_at: BEFORE });
-    await orgs.update({ ctx, input: { id: org.id, currency: "GBP" } });
+    await orgs.update({ ctx, input: orgUpdateInput.parse({ id: org.id, currency: "GBP" }) });
     await makeAgent(ctx, { org_id: org.id, created_at: BEFORE });
-    await expect(orgs.update({ ctx, input: { id: org.id, currency: "EUR" } })).rejects.toMatchObject({ code: "CONFLICT" });
+    await expect(orgs.update({ ctx, input: orgUpdateInput.parse({ id: org.id, currency: "EUR" }) })).rejects.toMatchObject({ code: "CONFLICT" });
     const after = await orgs.get({ ctx, input: { id: org.id } });
     expect(after.currency).toBe("GBP");
   });

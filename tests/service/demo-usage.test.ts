@@ -14,7 +14,7 @@ test("demo usage fills months of every agent, with an unpriced model, and re-run
   const ago = (days: number) => new Date(now - days * 86_400_000).toISOString();
   const eur = await makeOrg(ctx, { name: "Demo Euro", currency: "EUR", billing_rate_per_agent: "120.00", created_at: ago(100) });
   const gbp = await makeOrg(ctx, { name: "Demo Pound", currency: "GBP", billing_rate_per_agent: "80.00", created_at: ago(100) });
-  const agents = [];
+  const agents: { id: string }[] = [];
   for (let i = 0; i < 6; i++) agents.push(await makeAgent(ctx, { org_id: i % 2 ? eur.id : gbp.id, created_at: ago(90) }));
   await moveAgent(ctx, agents[0]!.id, eur.id, ago(30));
 
