@@ -182,4 +182,4 @@ test("a month's revenue per organization equals the reference, and rollups equal
     }),
     { numRuns: 40 },
   );
-});
+}, 120_000);
