@@ -94,6 +94,14 @@ describe("POST /api/usage", () => {
     expect(notArray.status).toBe(400);
     expect(notArray.body.errors[0].path).toBe("events");
     expect((await api.post("/api/usage", "id=1", { "content-type": "text/plain" })).status).toBe(415);
+    // Text PostgreSQL cannot store, and amounts too large for a cost, are item errors, never a 500.
+    const odd = await api.post("/api/usage", {
+      events: [ev("nul\u0000id", agentA.id), ev("rest-nul-2", agentA.id, { provider: "a\u0000b" }), ev("rest-huge", agentA.id, { cost_usd: "1e30" })],
+    });
+    expect(odd.status).toBe(200);
+    expect(odd.body.rejected.map((r: { code: string }) => r.code)).toEqual(["invalid", "invalid", "invalid"]);
+    const huge = await api.put("/api/model-prices", { prices: [{ model: "huge", effective_from: "2025-01-01", input_per_m: "10000000", output_per_m: 1 }] });
+    expect(huge.status).toBe(400);
   });
 
   test("POST /api/usage/reprice re-prices a range; a reversed range is a 400", async () => {

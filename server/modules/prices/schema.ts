@@ -4,11 +4,11 @@ import { parseDecimalInput } from "../../shared/money";
 import { dayInput, modelName } from "../usage/schema";
 
 /** A price or rate input: decimal string or JSON number, ≥ 0, at most 12 decimals (stored exactly). */
-const decimal12 = (description: string) =>
+const decimal12 = (description: string, maxIntegerDigits = 6) =>
   z
     .union([z.number(), z.string()], { error: "must be a decimal number" })
     .transform((value, ctx) => {
-      const parsed = parseDecimalInput(value, 12, 12);
+      const parsed = parseDecimalInput(value, 12, maxIntegerDigits);
       if (!parsed.ok) {
         ctx.addIssue({ code: "custom", message: parsed.message });
         return z.NEVER;
@@ -19,7 +19,13 @@ const decimal12 = (description: string) =>
 
 export const priceEntryInput = z.strictObject({
   model: modelName,
-  provider: z.string({ error: "must be a string" }).trim().max(64, "must be at most 64 characters").nullable().optional(),
+  provider: z
+    .string({ error: "must be a string" })
+    .trim()
+    .max(64, "must be at most 64 characters")
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), "must not contain control characters")
+    .nullable()
+    .optional(),
   effective_from: dayInput.meta({ description: "First UTC day the price applies" }),
   input_per_m: decimal12("USD per 1M input tokens"),
   output_per_m: decimal12("USD per 1M output tokens"),
@@ -61,7 +67,7 @@ const FX_CURRENCIES = CURRENCY_CODES.filter((c) => c !== "USD") as [string, ...s
 export const fxEntryInput = z.strictObject({
   currency: z.enum(FX_CURRENCIES, { error: `must be one of ${FX_CURRENCIES.join(", ")} (USD is always 1)` }),
   effective_from: dayInput.meta({ description: "First UTC day the rate applies" }),
-  rate: decimal12("Units of the currency per 1 USD").refine((v) => /[1-9]/.test(v), "must be greater than 0"),
+  rate: decimal12("Units of the currency per 1 USD", 12).refine((v) => /[1-9]/.test(v), "must be greater than 0"),
 });
 
 export const fxPutInput = z

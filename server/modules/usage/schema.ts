@@ -38,13 +38,18 @@ export const modelName = z
  * (checked by the service against its clock).
  */
 export const usageEventInput = z.object({
-  id: z.string({ error: "must be a string (the client's idempotency key)" }).min(1, "must not be empty").max(128, "must be at most 128 characters"),
+  id: z
+    .string({ error: "must be a string (the client's idempotency key)" })
+    .min(1, "must not be empty")
+    .max(128, "must be at most 128 characters")
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), "must not contain control characters"),
   agent_id: uuidString,
   model: modelName,
   provider: z
     .string({ error: "must be a string" })
     .transform((s) => s.trim().toLowerCase())
     .pipe(z.string().max(64, "must be at most 64 characters"))
+    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), "must not contain control characters")
     .nullable()
     .optional(),
   input_tokens: tokenCount,
