@@ -218,6 +218,9 @@ function validValue(name: string, schema: any): unknown {
   if (schema?.enum) return schema.enum[0];
   if (moneyIn(schema)) return "12.50";
   if (isInstant(name)) return "2025-06-01T00:00:00Z";
+  if (/^(from|to|month|effective_from)$/.test(name) && typeof schema?.pattern === "string") {
+    return new RegExp(schema.pattern).test("2025-06-01") ? "2025-06-01" : "2025-06";
+  }
   if (/email/.test(name)) return `fuzz-${int(1e9)}@example.test`;
   if (/^(org_id|orgId|org)$/.test(name)) return orgB.slug;
   if (/^agent_id$/.test(name)) return agentA.id;

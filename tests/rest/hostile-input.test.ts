@@ -115,3 +115,13 @@ describe("hostile path and query values", () => {
     }
   });
 });
+
+describe("hostile values on the usage endpoints", () => {
+  test("a re-price range that is not a date at all is a 400 on the field, not a 500", async () => {
+    for (const from of ["yesterday", "2026-1-1", "Fuzz from 1", ""]) {
+      const res = await api.post("/api/usage/reprice", { from, to: "2026-01-31" });
+      expect(res.status).toBe(400);
+      expect(res.body.errors.map((e: { path: string }) => e.path)).toContain("from");
+    }
+  });
+});
