@@ -15,7 +15,7 @@ import { type ApiResponse, startTestServer } from "../support/http";
  * predict exactly. Token cost is: events carry their own cost (4 decimals) or none at all.
  */
 const SEED = Number(process.env.MODEL_SEED ?? 7426);
-const RUNS = Number(process.env.MODEL_RUNS ?? 50);
+const RUNS = Number(process.env.MODEL_RUNS ?? 100);
 const MAX_COMMANDS = Number(process.env.MODEL_MAX_COMMANDS ?? 25);
 
 const database = await testDatabase();
