@@ -178,7 +178,12 @@ export function createApp(deps: Deps) {
   if (webDir && existsSync(join(webDir, "index.html"))) {
     const indexHtml = Bun.file(join(webDir, "index.html"));
     app.get("*", async (c) => {
-      const path = decodeURIComponent(c.req.path);
+      let path: string;
+      try {
+        path = decodeURIComponent(c.req.path);
+      } catch {
+        throw new AppError("BAD_REQUEST", "The path is not valid URL encoding");
+      }
       if (path.startsWith("/trpc")) throw new AppError("NOT_FOUND", "No such procedure");
       const file = resolve(webDir, "." + path);
       if (file.startsWith(webDir + "/") && !path.endsWith("/")) {
