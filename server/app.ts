@@ -5,7 +5,8 @@ import { ZodError } from "zod";
 import { getConnInfo } from "hono/bun";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { resolvePrincipal } from "./auth/resolve";
+import { presentedKey, resolvePrincipal } from "./auth/resolve";
+import * as limits from "./modules/limits/service";
 import { ANONYMOUS } from "./auth/principal";
 import type { Ctx, Deps } from "./context";
 import { AppError, ERRORS, toAppError, toProblem } from "./errors";
@@ -15,6 +16,12 @@ import { restRoutes } from "./rest/routes";
 import { appRouter } from "./trpc/router";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The session cookie's value, if any (for its rate-limit bucket; the session is resolved later). */
+function sessionToken(cookie: string | undefined): string | null {
+  const m = cookie ? /(?:^|;\s*)orgdesk_session=([^;]+)/.exec(cookie) : null;
+  return m ? m[1]! : null;
+}
 
 function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
   if (trustProxy) {
@@ -95,6 +102,21 @@ export function createApp(deps: Deps) {
   });
 
   app.onError((err, c) => problemResponse(c, err));
+
+  // Rate limits, before any other work: per presented credential and per client address, counted
+  // in PostgreSQL so that every instance shares them. Health stays unlimited for load balancers.
+  const limited = async (c: Context<AppEnv>, next: () => Promise<void>) => {
+    if (c.req.path === "/api/health") return next();
+    const buckets: limits.Bucket[] = [{ bucket: `addr:${clientIp(c, config.trustProxy)}`, limit: config.rateLimitPerAddress }];
+    const key = presentedKey(c.req.raw.headers);
+    if (key) buckets.push({ bucket: limits.credentialBucket("key", key), limit: config.rateLimitPerKey });
+    const session = sessionToken(c.req.header("cookie"));
+    if (session) buckets.push({ bucket: limits.credentialBucket("session", session), limit: config.rateLimitPerKey });
+    await limits.charge({ db: deps.database.db, buckets, windowSeconds: config.rateLimitWindowSeconds });
+    await next();
+  };
+  app.use("/api/*", limited);
+  app.use("/trpc/*", limited);
 
   const baseCtx = (c: Context<AppEnv>): Ctx => ({
     db: deps.database.db,

@@ -22,6 +22,12 @@ export interface Config {
   idleTimeoutSeconds: number;
   /** Seconds a graceful shutdown waits for in-flight requests before closing them. */
   shutdownGraceSeconds: number;
+  /** Requests per rate-limit window per credential (API key or session); 0 = unlimited. */
+  rateLimitPerKey: number;
+  /** Requests per rate-limit window per client address, authenticated or not; 0 = unlimited. */
+  rateLimitPerAddress: number;
+  /** Length of a rate-limit window, seconds. */
+  rateLimitWindowSeconds: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -43,14 +49,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databasePoolSize: whole(env, "DATABASE_POOL_SIZE", 10),
     idleTimeoutSeconds: whole(env, "IDLE_TIMEOUT_S", 30),
     shutdownGraceSeconds: whole(env, "SHUTDOWN_GRACE_S", 20),
+    rateLimitPerKey: whole(env, "RATE_LIMIT_PER_KEY", 6000, true),
+    rateLimitPerAddress: whole(env, "RATE_LIMIT_PER_ADDRESS", 6000, true),
+    rateLimitWindowSeconds: whole(env, "RATE_LIMIT_WINDOW_S", 60),
   };
 }
 
-/** A positive whole number from the environment, or `fallback` when unset. */
-function whole(env: Record<string, string | undefined>, name: string, fallback: number): number {
+/** A positive (or, with `zero`, non-negative) whole number from the environment, or `fallback` when unset. */
+function whole(env: Record<string, string | undefined>, name: string, fallback: number, zero = false): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number, got ${raw}`);
+  if (!Number.isInteger(value) || value < (zero ? 0 : 1)) throw new Error(`${name} must be a ${zero ? "non-negative" : "positive"} whole number, got ${raw}`);
   return value;
 }
