@@ -28,7 +28,7 @@ const server = database ? startTestServer(database) : null;
 const api = server?.api ?? client("http://127.0.0.1:1", ADMIN_KEY);
 
 /** Figures for docs/reliability.md, printed at the end. */
-const figures = { faults: 0, requests: 0, unavailable: 0, networkErrors: 0, retried: 0, maxUnavailableMs: 0, checked: [] as string[] };
+const figures = { usageDuplicates: 0, faults: 0, requests: 0, unavailable: 0, networkErrors: 0, retried: 0, maxUnavailableMs: 0, checked: [] as string[] };
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const t0 = performance.now();
@@ -92,13 +92,48 @@ describe.skipIf(skip)("PostgreSQL stopped and restarted", () => {
 
     // Every operation is safe to repeat: a move to where the agent already is does nothing, an
     // organization with a given slug exists at most once (its slug is the idempotency key).
-    type Op = { send: () => Promise<{ status: number; headers: Headers; body: any }>; done: (status: number) => boolean };
+    type Op = { send: () => Promise<{ status: number; headers: Headers; body: any }>; done: (status: number) => boolean; check?: (body: any) => boolean };
     const queues: Op[][] = Array.from({ length: WORKERS }, () => []);
     agentIds.forEach((id, i) => {
       const q = queues[i % WORKERS]!;
       for (const t of targets) q.push({ send: () => api.post(`/api/agents/${id}/assign-org`, { orgId: t.id }), done: (s) => s === 200 });
       q.push({ send: () => api.post("/api/organizations", { name: `Load ${i}`, slug: `load-${i}` }), done: (s) => s === 201 || s === 409 });
     });
+    // Usage ingestion: batches of 25 events with fixed ids and 4-decimal costs, into agents that
+    // stay in one organization; a retried batch must count its stored events as duplicates.
+    const usageOrg = (await api.post("/api/organizations", { name: "Fault Usage" })).body;
+    const usageAgents: string[] = [];
+    for (let i = 0; i < 4; i++) usageAgents.push((await api.post("/api/agents", { name: `Fault Usage Agent ${i}`, org_id: usageOrg.id })).body.id);
+    const BATCHES = 48;
+    const PER_BATCH = 25;
+    let expectedCost = 0n; // 1/10 000 USD
+    let expectedInput = 0;
+    const occurredAt = new Date().toISOString();
+    for (let b = 0; b < BATCHES; b++) {
+      const events = Array.from({ length: PER_BATCH }, (_, i) => {
+        const n = b * PER_BATCH + i;
+        const cost = BigInt(1 + ((n * 7919) % 100_000));
+        expectedCost += cost;
+        expectedInput += 100 + (n % 1000);
+        return {
+          id: `fault-${n}`,
+          agent_id: usageAgents[n % usageAgents.length],
+          model: "fault-model",
+          input_tokens: 100 + (n % 1000),
+          output_tokens: 10,
+          cost_usd: `${cost / 10_000n}.${String(cost % 10_000n).padStart(4, "0")}`,
+          occurred_at: occurredAt,
+        };
+      });
+      queues[b % WORKERS]!.push({
+        send: () => api.post("/api/usage", { events }),
+        done: (s) => s === 200,
+        check: (body) => {
+          figures.usageDuplicates += body.duplicates;
+          return body.accepted + body.duplicates === PER_BATCH && body.rejected.length === 0;
+        },
+      });
+    }
     const total = queues.reduce((n, q) => n + q.length, 0);
     let completed = 0;
     const unexpected: string[] = [];
@@ -116,7 +151,10 @@ describe.skipIf(skip)("PostgreSQL stopped and restarted", () => {
             await Bun.sleep(100);
             continue;
           }
-          if (op.done(res.status)) break;
+          if (op.done(res.status)) {
+            if (op.check && !op.check(res.body)) unexpected.push(`usage answer ${JSON.stringify(res.body).slice(0, 200)}`);
+            break;
+          }
           if (res.status === 503) {
             figures.unavailable++;
             if (!res.headers.get("content-type")?.startsWith("application/problem+json") || !res.headers.get("retry-after")) unexpected.push("503 without problem+json and Retry-After");
@@ -174,7 +212,21 @@ describe.skipIf(skip)("PostgreSQL stopped and restarted", () => {
       expect(moves).toBe(AGENTS * targets.length);
       const [{ n: creates } = { n: -1 }] = await db<{ n: number }[]>`select count(*)::int as n from audit_log a join organizations o on o.id::text = a.target_id::text where a.action = 'organization.create' and o.slug like 'load-%'`;
       expect(creates).toBe(AGENTS);
-      figures.checked.push(`${AGENTS} agents × ${targets.length} moves (${history.length} intervals)`, `${orgs} organizations by slug`, `${moves + creates} audit entries`);
+      const [usage] = await db<{ n: number; cost: string; input: string }[]>`
+        select count(*)::int as n, sum(cost_usd)::text as cost, sum(input_tokens)::text as input from usage_events where id like 'fault-%'`;
+      expect(usage!.n).toBe(BATCHES * PER_BATCH);
+      expect(Number(usage!.input)).toBe(expectedInput);
+      const cost = `${expectedCost / 10_000n}.${String(expectedCost % 10_000n).padStart(4, "0")}`;
+      expect(usage!.cost.replace(/0+$/, "")).toBe(cost.replace(/0+$/, ""));
+      const month = occurredAt.slice(0, 7);
+      const summary = (await api.get(`/api/organizations/${usageOrg.id}/billing-summary?from=${month}&to=${month}`)).body.summary[0];
+      expect({ cost: summary.total_cost_usd, input: summary.total_input_tokens }).toEqual({ cost, input: expectedInput });
+      figures.checked.push(
+        `${AGENTS} agents × ${targets.length} moves (${history.length} intervals)`,
+        `${orgs} organizations by slug`,
+        `${moves + creates} audit entries`,
+        `${usage!.n} usage events in ${BATCHES} retried batches, cost ${cost} USD and ${expectedInput} input tokens exact`,
+      );
     } finally {
       await db.end();
     }
@@ -252,7 +304,7 @@ describe.skipIf(skip)("PostgreSQL stopped and restarted", () => {
     console.log(
       `faults: ${figures.faults} database stops survived (2 immediate, 2 fast), ${figures.requests} load requests, ` +
         `${figures.unavailable} answered 503, ${figures.networkErrors} network errors, ${figures.retried} retries, ` +
-        `slowest 503 while down ${Math.round(figures.maxUnavailableMs)} ms; checked: ${figures.checked.join("; ")}`,
+        `slowest 503 while down ${Math.round(figures.maxUnavailableMs)} ms, ${figures.usageDuplicates} events found already stored on retry; checked: ${figures.checked.join("; ")}`,
     );
   });
 });
