@@ -36,9 +36,15 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   };
   void pump(proc.stdout as ReadableStream<Uint8Array>);
   void pump(proc.stderr as ReadableStream<Uint8Array>);
-  afterAll(() => {
+  const kill = () => {
     if (proc.exitCode === null) proc.kill("SIGKILL");
-  });
+  };
+  // Under bun test, after the file's tests; in a script (the soak), when it exits.
+  try {
+    afterAll(kill);
+  } catch {
+    process.once("exit", kill);
+  }
   const until = Date.now() + 60_000;
   let port = 0;
   while (!port) {
