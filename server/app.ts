@@ -68,13 +68,15 @@ export function createApp(deps: Deps) {
 
   app.onError((err, c) => problemResponse(c, err));
 
-  const baseCtx = (c: Context<AppEnv>): Ctx => ({
+  const baseCtx = (c: Context<AppEnv>, resHeaders: Headers = new Headers()): Ctx => ({
     db: deps.database.db,
     database: deps.database,
     config,
     principal: ANONYMOUS,
     requestId: c.get("requestId"),
     ip: clientIp(c, config.trustProxy),
+    resHeaders,
+    secure: c.req.url.startsWith("https:") || (config.trustProxy && c.req.header("x-forwarded-proto") === "https"),
   });
 
   // API documentation, public.
@@ -88,8 +90,10 @@ export function createApp(deps: Deps) {
     app.on(route.method.toUpperCase(), route.path, async (c) => {
       const ctx = baseCtx(c);
       if (!route.public) {
-        ctx.principal = await resolvePrincipal(deps, c.req.raw.headers);
-        if (ctx.principal.kind === "anonymous") throw new AppError("UNAUTHORIZED", "Credentials are required: send X-API-Key or Authorization: Bearer");
+        ctx.principal = await resolvePrincipal(ctx, c.req.raw);
+        if (ctx.principal.kind === "anonymous") {
+          throw new AppError("UNAUTHORIZED", "Credentials are required: send X-API-Key or Authorization: Bearer, or sign in");
+        }
       }
       c.set("ctx", ctx);
       const query = route.query ? parseWith(route.query, c.req.query(), "query") : undefined;
@@ -99,8 +103,12 @@ export function createApp(deps: Deps) {
         body = raw === undefined ? undefined : parseWith(route.body, raw, "body");
       }
       const result = await route.handler({ ctx, params: c.req.param() as Record<string, string>, query, body, c });
-      if (result instanceof Response) return result;
-      return c.json(result as object, (route.status ?? 200) as 200);
+      const res = result instanceof Response ? result : c.json(result as object, (route.status ?? 200) as 200);
+      ctx.resHeaders!.forEach((value, name) => {
+        if (name !== "set-cookie") res.headers.set(name, value);
+      });
+      for (const cookie of ctx.resHeaders!.getSetCookie()) res.headers.append("set-cookie", cookie);
+      return res;
     });
   };
   restRoutes.forEach(mount);
@@ -128,15 +136,20 @@ export function createApp(deps: Deps) {
     trpcServer({
       router: appRouter,
       endpoint: "/trpc",
-      createContext: async (_opts, c) => {
-        const ctx = baseCtx(c as Context<AppEnv>);
+      createContext: async (opts, c) => {
+        const ctx = baseCtx(c as Context<AppEnv>, opts.resHeaders);
         try {
-          ctx.principal = await resolvePrincipal(deps, c.req.raw.headers);
+          ctx.principal = await resolvePrincipal(ctx, c.req.raw);
         } catch (err) {
           const appError = toAppError(err);
           throw new TRPCError({ code: ERRORS[appError.code].trpc, message: appError.message, cause: appError });
         }
         return ctx as unknown as Record<string, unknown>;
+      },
+      // Retry-After for rate limits and unavailability, as on REST.
+      responseMeta: ({ errors }) => {
+        const retryAfter = errors.map((e) => (e.cause instanceof AppError ? e.cause.retryAfter : undefined)).find((s) => s !== undefined);
+        return retryAfter ? { headers: new Headers({ "retry-after": String(retryAfter) }) } : {};
       },
     }),
   );

@@ -14,6 +14,12 @@ export interface Config {
   statementTimeoutMs: number;
   /** Trust X-Forwarded-For / X-Forwarded-Proto from a proxy in front of us. */
   trustProxy: boolean;
+  /** Lifetime of a browser session, hours (absolute; signing in again starts a new one). */
+  sessionTtlHours: number;
+  /** Sign-in attempts allowed per account, and per address, within `loginWindowSeconds`. */
+  loginMaxPerAccount: number;
+  loginMaxPerAddress: number;
+  loginWindowSeconds: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -31,5 +37,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     demo: env.DEMO === "1" || env.DEMO === "true",
     statementTimeoutMs: Number(env.STATEMENT_TIMEOUT_MS || 15000),
     trustProxy: env.TRUST_PROXY === "1" || env.TRUST_PROXY === "true",
+    sessionTtlHours: positive(env, "SESSION_TTL_HOURS", 168),
+    loginMaxPerAccount: positive(env, "LOGIN_MAX_PER_ACCOUNT", 5),
+    loginMaxPerAddress: positive(env, "LOGIN_MAX_PER_ADDRESS", 20),
+    loginWindowSeconds: positive(env, "LOGIN_WINDOW_SECONDS", 900),
   };
+}
+
+function positive(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number, got ${raw}`);
+  return value;
 }

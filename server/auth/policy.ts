@@ -5,26 +5,28 @@ import type { Principal, Role } from "./principal";
  * The one place where permissions are decided (SPEC §4). Services call `authorize` for the
  * operation and `tenantOrgId` to filter every query by the caller's organization.
  */
-export type Action =
-  | "org.read"
-  | "org.create"
-  | "org.update"
-  | "org.delete"
-  | "org.toggle"
-  | "agent.read"
-  | "agent.create"
-  | "agent.update"
-  | "agent.rate"
-  | "agent.assign"
-  | "billing.read"
-  | "billing.export"
-  | "usage.ingest"
-  | "usage.reprice"
-  | "prices.read"
-  | "prices.write"
-  | "users.manage"
-  | "keys.manage"
-  | "audit.read";
+export const ACTIONS = [
+  "org.read",
+  "org.create",
+  "org.update",
+  "org.delete",
+  "org.toggle",
+  "agent.read",
+  "agent.create",
+  "agent.update",
+  "agent.rate",
+  "agent.assign",
+  "billing.read",
+  "billing.export",
+  "usage.ingest",
+  "usage.reprice",
+  "prices.read",
+  "prices.write",
+  "users.manage",
+  "keys.manage",
+  "audit.read",
+] as const;
+export type Action = (typeof ACTIONS)[number];
 
 const READ: Action[] = ["org.read", "agent.read", "billing.read", "prices.read", "audit.read"];
 const ADMIN: Action[] = [
@@ -50,8 +52,12 @@ const ROLE_ACTIONS: Record<Role, ReadonlySet<Action>> = {
   viewer: new Set<Action>(READ),
 };
 
-/** What an organization-bound principal may never do, whatever its role or permission. */
+/**
+ * What an organization-bound principal may never do, whatever its role or permission. Model prices
+ * are the platform's token costs, which a bound principal never sees (SPEC §4).
+ */
 const PLATFORM_ONLY = new Set<Action>([
+  "prices.read",
   "org.create",
   "org.delete",
   "org.toggle",

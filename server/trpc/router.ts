@@ -1,4 +1,8 @@
 import { agentsRouter } from "../modules/agents/router";
+import { auditRouter } from "../modules/audit/router";
+import { authRouter } from "../modules/auth/router";
+import { keysRouter } from "../modules/keys/router";
+import { usersRouter } from "../modules/users/router";
 import { orgsRouter } from "../modules/orgs/router";
 import { router } from "./init";
 
@@ -6,6 +10,10 @@ import { router } from "./init";
 export const appRouter = router({
   orgs: orgsRouter,
   agents: agentsRouter,
+  auth: authRouter,
+  users: usersRouter,
+  keys: keysRouter,
+  audit: auditRouter,
 });
 
 export type AppRouter = typeof appRouter;
