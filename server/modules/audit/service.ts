@@ -2,7 +2,7 @@ import { and, desc, eq, like, lt, or, type SQL } from "drizzle-orm";
 import type { z } from "zod";
 import type { DbOrTx } from "../../../db/client";
 import { auditLog, organizations } from "../../../db/schema";
-import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
+import { authorize, tenantOrgId } from "../../auth/policy";
 import { actorLabel } from "../../auth/principal";
 import type { Ctx } from "../../context";
 import { notFound } from "../../errors";
@@ -58,11 +58,22 @@ export async function record(tx: DbOrTx, ctx: Ctx, entry: AuditEntry): Promise<v
 
 /** Cost-bearing field names a bound principal never receives, wherever they appear. */
 const COST_FIELD = /(cost|margin|usd)/i;
+const ORG_FIELD = /(^|_)org(_id|Id)?$|OrgId$/;
+export const ANOTHER_ORGANIZATION = "[another organization]";
 
-function withoutCosts(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutCosts);
+/**
+ * An entry's fields as a principal bound to `tenant` may see them: no cost or margin field, and no
+ * reference to another organization (an agent that moved in from elsewhere came from
+ * `[another organization]`).
+ */
+function forTenant(value: unknown, tenant: string): unknown {
+  if (Array.isArray(value)) return value.map((v) => forTenant(v, tenant));
   if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).filter(([k]) => !COST_FIELD.test(k)).map(([k, v]) => [k, withoutCosts(v)]));
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([k]) => !COST_FIELD.test(k))
+        .map(([k, v]) => [k, ORG_FIELD.test(k) && typeof v === "string" && v !== tenant ? ANOTHER_ORGANIZATION : forTenant(v, tenant)]),
+    );
   }
   return value;
 }
@@ -108,7 +119,7 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof aud
     .orderBy(desc(auditLog.id))
     .limit(input.limit + 1);
   const page = rows.slice(0, input.limit);
-  const redact = !seesCosts(ctx.principal);
+  const shown = (fields: unknown) => (tenant ? forTenant(fields, tenant) : fields) as AuditEvent["before"];
   const events: AuditEvent[] = page.map((r) => ({
     id: String(r.id),
     at: r.at.toISOString(),
@@ -119,8 +130,8 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof aud
     org_id: r.orgId,
     target_type: r.targetType,
     target_id: r.targetId,
-    before: (redact ? withoutCosts(r.before) : r.before) as AuditEvent["before"],
-    after: (redact ? withoutCosts(r.after) : r.after) as AuditEvent["after"],
+    before: shown(r.before),
+    after: shown(r.after),
     request_id: r.requestId,
   }));
   const last = page.at(-1);
