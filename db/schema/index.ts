@@ -2,4 +2,5 @@ export * from "./columns";
 export * from "./orgs";
 export * from "./agents";
 export * from "./audit";
+export * from "./billing";
 export * from "./access";

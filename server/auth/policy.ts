@@ -52,17 +52,15 @@ const ROLE_ACTIONS: Record<Role, ReadonlySet<Action>> = {
   viewer: new Set<Action>(READ),
 };
 
-/**
- * What an organization-bound principal may never do, whatever its role or permission. Model prices
- * are the platform's token costs, which a bound principal never sees (SPEC §4).
- */
+/** What an organization-bound principal may never do, whatever its role or permission. */
 const PLATFORM_ONLY = new Set<Action>([
-  "prices.read",
   "org.create",
   "org.delete",
   "org.toggle",
   "agent.assign",
   "usage.reprice",
+  // Model prices are token costs, which an organization-bound caller never sees.
+  "prices.read",
   "prices.write",
   "users.manage",
   "keys.manage",
@@ -78,8 +76,9 @@ export function can(principal: Principal, action: Action): boolean {
   } else if (principal.permission === "read") {
     allowed = ROLE_ACTIONS.viewer.has(action);
   } else {
-    // A write key acts as an admin, but keys never manage other keys.
-    allowed = ROLE_ACTIONS.admin.has(action) && action !== "keys.manage";
+    // A write key acts as an admin, but keys never manage other keys. ADMIN_API_KEY (no key id) is
+    // also for automation and first setup, which includes loading model prices and FX rates.
+    allowed = (ROLE_ACTIONS.admin.has(action) && action !== "keys.manage") || (principal.keyId === null && action === "prices.write");
   }
   if (allowed && principal.orgId !== null && PLATFORM_ONLY.has(action)) allowed = false;
   return allowed;

@@ -3,13 +3,19 @@ import { auditRouter } from "../modules/audit/router";
 import { authRouter } from "../modules/auth/router";
 import { keysRouter } from "../modules/keys/router";
 import { usersRouter } from "../modules/users/router";
+import { billingRouter } from "../modules/billing/router";
 import { orgsRouter } from "../modules/orgs/router";
+import { pricesRouter } from "../modules/prices/router";
+import { usageRouter } from "../modules/usage/router";
 import { router } from "./init";
 
 /** Every tRPC procedure. The web app imports only its type. */
 export const appRouter = router({
   orgs: orgsRouter,
   agents: agentsRouter,
+  billing: billingRouter,
+  prices: pricesRouter,
+  usage: usageRouter,
   auth: authRouter,
   users: usersRouter,
   keys: keysRouter,
