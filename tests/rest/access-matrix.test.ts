@@ -90,13 +90,18 @@ interface Op {
   on: "none" | "org" | "agent" | "user" | "key";
   /** Changes its target, so every cell gets a fresh one. */
   mutates?: boolean;
+  /** A batch with per-item results: an invisible target is a rejected item in a 200, not a 404. */
+  perItem?: boolean;
+  /** Further checks of a successful reply; returns what is wrong, if anything. */
+  verify?: (actor: Actor, target: Target, reply: Reply) => string | null;
   success?: number;
   run: (actor: Actor, id: string | null, target: Target) => Promise<Reply>;
 }
 
 function capsOf(actor: Actor): Cap[] {
   if (actor.kind === "user") return ROLE_CAPS[actor.role!];
-  if (actor.kind === "env-key") return KEY_CAPS.write;
+  // ADMIN_API_KEY is also for first setup, which includes loading prices and FX rates.
+  if (actor.kind === "env-key") return [...KEY_CAPS.write, "prices.write"];
   if (actor.kind === "key") return KEY_CAPS[actor.permission!];
   return [];
 }
@@ -108,6 +113,7 @@ function expected(actor: Actor, op: Op, target: Target): number {
   if (actor.kind === "nobody" || actor.kind === "revoked-key") return 401;
   if (op.cap !== "signed-in" && !capsOf(actor).includes(op.cap)) return 403;
   if (actor.bound && NEVER_WHEN_BOUND.includes(op.cap)) return 403;
+  if (op.perItem) return success;
   if (target === "random") return 404;
   if (target === "other" && actor.bound) return 404; // indistinguishable from an unknown id
   return success;
@@ -186,6 +192,20 @@ const otherOrgOf = (target: Target) => (target === "own" ? orgB.id : orgA.id);
 let n = 0;
 const fresh = (label: string) => `${label} ${Date.now().toString(36)}-${n++}`;
 
+/** One usage event of `agentId`, with its own cost (so no price is needed). */
+const usageEvent = (agentId: string) => ({
+  events: [{ id: fresh("evt"), agent_id: agentId, model: "matrix-model", input_tokens: 100, output_tokens: 50, cost_usd: "0.0100" }],
+});
+/** A visible agent's event is stored; an invisible one (other tenant, unknown) is rejected alike. */
+function verifyIngest(actor: Actor, target: Target, reply: Reply): string | null {
+  const visible = target === "own" || (target === "other" && !actor.bound);
+  const body = reply.body;
+  if (visible) return body.accepted === 1 ? null : `expected the event accepted: ${JSON.stringify(body)}`;
+  return body.accepted === 0 && body.rejected?.[0]?.code === "unknown_agent" ? null : `expected unknown_agent: ${JSON.stringify(body)}`;
+}
+const priceBody = { prices: [{ model: "matrix-model", effective_from: "2025-01-01", input_per_m: "1.50", output_per_m: "3.00" }] };
+const fxBody = { rates: [{ currency: "EUR", effective_from: "2025-01-01", rate: "0.92" }] };
+
 const ops: Op[] = [
   // REST
   { key: "REST GET /api/health", cap: "public", on: "none", run: (a) => rest("GET", "/api/health")(a) },
@@ -204,6 +224,17 @@ const ops: Op[] = [
   { key: "REST PATCH /api/agents/:id", variant: "rate", cap: "agent.rate", on: "agent", mutates: true, run: (a, id) => rest("PATCH", `/api/agents/${id}`, { billingRate: "7.00" })(a) },
   { key: "REST POST /api/agents/:id/assign-org", cap: "agent.move", on: "agent", mutates: true, run: (a, id, t) => rest("POST", `/api/agents/${id}/assign-org`, { orgId: otherOrgOf(t) })(a) },
   { key: "REST POST /api/agents/:id/unassign-org", cap: "agent.move", on: "agent", mutates: true, run: (a, id) => rest("POST", `/api/agents/${id}/unassign-org`)(a) },
+  { key: "REST GET /api/organizations/:id/billing-summary", cap: "billing.read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing-summary`)(a) },
+  { key: "REST GET /api/organizations/:id/billing", cap: "billing.read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing?months=3`)(a) },
+  { key: "REST GET /api/organizations/:id/billing/export", variant: "csv", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3`)(a) },
+  { key: "REST GET /api/organizations/:id/billing/export", variant: "json", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3&format=json`)(a) },
+  { key: "REST GET /api/billing/overview", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/billing/overview")(a) },
+  { key: "REST POST /api/usage", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEvent(id!))(a) },
+  { key: "REST POST /api/usage/reprice", cap: "usage.reprice", on: "none", run: (a) => rest("POST", "/api/usage/reprice", { from: "2026-01-01", to: "2026-01-31" })(a) },
+  { key: "REST GET /api/model-prices", cap: "prices.read", on: "none", run: (a) => rest("GET", "/api/model-prices")(a) },
+  { key: "REST PUT /api/model-prices", cap: "prices.write", on: "none", run: (a) => rest("PUT", "/api/model-prices", priceBody)(a) },
+  { key: "REST GET /api/fx-rates", cap: "prices.read", on: "none", run: (a) => rest("GET", "/api/fx-rates")(a) },
+  { key: "REST PUT /api/fx-rates", cap: "prices.write", on: "none", run: (a) => rest("PUT", "/api/fx-rates", fxBody)(a) },
   { key: "REST GET /api/audit", variant: "all", cap: "read", on: "none", run: (a) => rest("GET", "/api/audit?limit=500")(a) },
   { key: "REST GET /api/audit", variant: "by org", cap: "read", on: "org", run: (a, id) => rest("GET", `/api/audit?org=${id}&limit=50`)(a) },
 
@@ -224,6 +255,16 @@ const ops: Op[] = [
   { key: "tRPC agents.assign", cap: "agent.move", on: "agent", mutates: true, run: (a, id, t) => m(a, "agents.assign", { id, orgId: otherOrgOf(t) }) },
   { key: "tRPC agents.unassign", cap: "agent.move", on: "agent", mutates: true, run: (a, id) => m(a, "agents.unassign", { id }) },
   { key: "tRPC agents.assignable", cap: "read", on: "org", run: (a, id) => q(a, "agents.assignable", { org_id: id }) },
+  { key: "tRPC billing.summary", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.summary", { id }) },
+  { key: "tRPC billing.records", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.records", { id, months: 3 }) },
+  { key: "tRPC billing.export", cap: "billing.export", on: "org", run: (a, id) => q(a, "billing.export", { id, months: 3, format: "csv" }) },
+  { key: "tRPC billing.overview", cap: "billing.read", on: "none", run: (a) => q(a, "billing.overview", {}) },
+  { key: "tRPC usage.ingest", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => m(a, "usage.ingest", usageEvent(id!)) },
+  { key: "tRPC usage.reprice", cap: "usage.reprice", on: "none", run: (a) => m(a, "usage.reprice", { from: "2026-01-01", to: "2026-01-31" }) },
+  { key: "tRPC prices.list", cap: "prices.read", on: "none", run: (a) => q(a, "prices.list") },
+  { key: "tRPC prices.put", cap: "prices.write", on: "none", run: (a) => m(a, "prices.put", priceBody) },
+  { key: "tRPC prices.fxList", cap: "prices.read", on: "none", run: (a) => q(a, "prices.fxList") },
+  { key: "tRPC prices.fxPut", cap: "prices.write", on: "none", run: (a) => m(a, "prices.fxPut", fxBody) },
   { key: "tRPC auth.me", cap: "signed-in", on: "none", run: (a) => q(a, "auth.me") },
   { key: "tRPC auth.setupStatus", cap: "public", on: "none", run: (a) => q(a, "auth.setupStatus") },
   // Users exist, so setup is closed for everyone: 409 (401 first for a bad key).
@@ -293,6 +334,10 @@ describe("access matrix", () => {
     async () => {
       await runAll(6);
       const wrong = cells.filter((c) => c.actual !== c.expected).map((c) => `${describeCell(c)}: expected ${c.expected}, got ${c.actual} ${JSON.stringify(c.reply?.body).slice(0, 160)}`);
+      for (const c of cells) {
+        const problem = c.actual === c.expected && c.actual! < 300 && c.op.verify?.(c.actor, c.target, c.reply!);
+        if (problem) wrong.push(`${describeCell(c)}: ${problem}`);
+      }
       console.log(`access matrix: ${ops.length} operations × ${actors.length} principals → ${cells.length} cells`);
       expect(wrong).toEqual([]);
     },
@@ -329,6 +374,10 @@ describe("access matrix", () => {
     const problems: string[] = [];
     const visit = (value: unknown, where: string) => {
       if (typeof value === "string") {
+        // A CSV download: its header row names the fields.
+        if (value.includes(",") && value.includes("\n")) {
+          for (const column of value.split("\n")[0]!.split(",")) if (costKey.test(column.trim())) problems.push(`${where}: has column ${column}`);
+        }
         for (const name of otherNames) if (value.includes(name)) problems.push(`${where}: mentions "${name}"`);
         if (otherRefs.has(value)) problems.push(`${where}: names organization ${value}`);
       } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, `${where}[${i}]`));

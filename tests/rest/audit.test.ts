@@ -150,6 +150,66 @@ const cases: Case[] = [
       },
     ];
   }),
+  ...(["REST", "tRPC"] as const).flatMap((t): Case[] => {
+    const rest = t === "REST";
+    const send = (method: string, restPath: string, procedure: string, input: unknown) => (rest ? call(base, env, method, restPath, input) : trpc(base, env, "mutation", procedure, input));
+    return [
+      {
+        key: rest ? "REST POST /api/usage" : "tRPC usage.ingest",
+        run: async (mark) => {
+          const agent = await makeAgent(platform);
+          const events = [
+            { id: `audit-${crypto.randomUUID()}`, agent_id: agent.id, model: "audit-model", input_tokens: 10, output_tokens: 5, cost_usd: "0.01" },
+            { id: `audit-${crypto.randomUUID()}`, agent_id: agent.id, model: "audit-unpriced", input_tokens: 10, output_tokens: 5 },
+            { id: "bad", agent_id: crypto.randomUUID(), model: "x", input_tokens: 1, output_tokens: 1 },
+          ];
+          await mark();
+          const reply = ok(await send("POST", "/api/usage", "usage.ingest", { events }));
+          expect(reply.body.accepted).toBe(2);
+          return { reply, expected: { action: "usage.ingest", org_id: null, target_type: "usage", before: null, after: { accepted: 2, unpriced: 1 } } };
+        },
+      },
+      {
+        key: rest ? "REST POST /api/usage/reprice" : "tRPC usage.reprice",
+        run: async (mark) => {
+          await mark();
+          const reply = ok(await send("POST", "/api/usage/reprice", "usage.reprice", { from: "2025-01-01", to: "2025-01-31" }));
+          return { reply, expected: { action: "usage.reprice", org_id: null, before: null, after: { from: "2025-01-01", to: "2025-01-31", model: null } } };
+        },
+      },
+      {
+        key: rest ? "REST PUT /api/model-prices" : "tRPC prices.put",
+        run: async (mark) => {
+          const model = `audit-model-${t.toLowerCase()}`;
+          const entry = (input: string) => ({ model, effective_from: "2025-02-01", input_per_m: input, output_per_m: "4" });
+          ok(await send("PUT", "/api/model-prices", "prices.put", { prices: [entry("1")] }));
+          await mark();
+          const reply = ok(await send("PUT", "/api/model-prices", "prices.put", { prices: [entry("2")] }));
+          return {
+            reply,
+            expected: {
+              action: "prices.update",
+              before: { prices: [{ model, provider: null, effective_from: "2025-02-01", input_per_m: "1", output_per_m: "4", cache_read_per_m: null, cache_write_per_m: null }] },
+              after: { prices: [entry("2")], priced: 0 },
+            },
+          };
+        },
+      },
+      {
+        key: rest ? "REST PUT /api/fx-rates" : "tRPC prices.fxPut",
+        run: async (mark) => {
+          const day = rest ? "2025-03-01" : "2025-03-02";
+          ok(await send("PUT", "/api/fx-rates", "prices.fxPut", { rates: [{ currency: "GBP", effective_from: day, rate: "0.8" }] }));
+          await mark();
+          const reply = ok(await send("PUT", "/api/fx-rates", "prices.fxPut", { rates: [{ currency: "GBP", effective_from: day, rate: "0.81" }] }));
+          return {
+            reply,
+            expected: { action: "fx.update", before: { rates: [{ currency: "GBP", effective_from: day, rate: "0.8" }] }, after: { rates: [{ currency: "GBP", effective_from: day, rate: "0.81" }] } },
+          };
+        },
+      },
+    ];
+  }),
   {
     key: "tRPC auth.setup",
     db: emptyDatabase,
