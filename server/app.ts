@@ -61,12 +61,21 @@ export function createApp(deps: Deps) {
     await next();
     c.res.headers.set("x-request-id", requestId);
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (!c.res.headers.has(name)) c.res.headers.set(name, value);
+    // API answers are per caller: never stored by a browser or a shared cache.
+    if ((c.req.path.startsWith("/api/") || c.req.path.startsWith("/trpc/")) && !c.res.headers.has("cache-control")) {
+      c.res.headers.set("cache-control", "no-store");
+    }
     if (c.req.header("x-forwarded-proto") === "https" || c.req.url.startsWith("https:")) {
       c.res.headers.set("strict-transport-security", "max-age=31536000; includeSubDomains");
     }
   });
 
-  app.onError((err, c) => problemResponse(c, err));
+  app.onError((err, c) => {
+    const res = problemResponse(c, err);
+    // E.g. clearing a dead session's cookie on the 401 it caused.
+    for (const cookie of c.get("ctx")?.resHeaders?.getSetCookie() ?? []) res.headers.append("set-cookie", cookie);
+    return res;
+  });
 
   const baseCtx = (c: Context<AppEnv>, resHeaders: Headers = new Headers()): Ctx => ({
     db: deps.database.db,
@@ -89,13 +98,13 @@ export function createApp(deps: Deps) {
   const mount = (route: RestRoute) => {
     app.on(route.method.toUpperCase(), route.path, async (c) => {
       const ctx = baseCtx(c);
+      c.set("ctx", ctx);
       if (!route.public) {
         ctx.principal = await resolvePrincipal(ctx, c.req.raw);
         if (ctx.principal.kind === "anonymous") {
           throw new AppError("UNAUTHORIZED", "Credentials are required: send X-API-Key or Authorization: Bearer, or sign in");
         }
       }
-      c.set("ctx", ctx);
       const query = route.query ? parseWith(route.query, c.req.query(), "query") : undefined;
       let body: unknown;
       if (route.body) {

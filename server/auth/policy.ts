@@ -90,9 +90,13 @@ export function authorize(principal: Principal, action: Action): void {
   if (!can(principal, action)) throw new AppError("FORBIDDEN", `Your access does not allow ${action}`);
 }
 
-/** The organization the caller is confined to, or null when it sees the whole platform. */
+/**
+ * The organization the caller is confined to, or null when it sees the whole platform. Fails
+ * closed: an anonymous caller has no tenant at all, so a query it reaches is refused, never unfiltered.
+ */
 export function tenantOrgId(principal: Principal): string | null {
-  return principal.kind === "anonymous" ? null : principal.orgId;
+  if (principal.kind === "anonymous") throw new AppError("UNAUTHORIZED", "Credentials are required");
+  return principal.orgId;
 }
 
 /** Whether the caller may see token cost, margin and other organizations' names. */

@@ -40,6 +40,7 @@ describe("sessions", () => {
     const plain = await database.db.select().from(sessions).where(eq(sessions.tokenHash, token));
     expect(plain).toHaveLength(0);
     expect((await call(base, { cookie }, "GET", "/api/organizations")).status).toBe(200);
+    expect(reply.headers.get("cache-control")).toBe("no-store");
   });
 
   test("the cookie is Secure when the request came over https through a trusted proxy", async () => {
@@ -118,6 +119,7 @@ describe("sessions", () => {
     const reply = await call(base, { cookie }, "GET", "/api/organizations");
     expect(reply.status).toBe(401);
     expect(reply.body.code).toBe("unauthorized");
+    expect(reply.headers.getSetCookie()[0]).toMatch(/^orgdesk_session=; /);
     const me = await trpc(base, { cookie }, "query", "auth.me");
     expect(me.status).toBe(401);
     expect(me.headers.getSetCookie()[0]).toMatch(/^orgdesk_session=; /);
