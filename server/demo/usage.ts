@@ -30,6 +30,13 @@ const MODELS = [
 /** A model without a price: its events stay unpriced until staff add one (SPEC §2). */
 export const DEMO_UNPRICED_MODEL = "acme-llm-2";
 
+/** Agents whose work is token-hungry: long documents on large models, enough to make a client lose money. */
+const HEAVY_AGENTS = new Set(["Route Planner", "Fleet Monitor", "Guest Concierge"]);
+const HEAVY_MODELS = [
+  { model: "o3", provider: "openai" },
+  { model: "claude-sonnet-4", provider: "anthropic" },
+];
+
 const DAY = 86_400_000;
 const BATCH = 1000;
 
@@ -56,7 +63,7 @@ async function allAgents(ctx: Ctx) {
 }
 
 /**
- * Ingests `months` (default 6) of realistic usage for every agent the demo created, through the
+ * Ingests `months` (default 12) of realistic usage for every agent the demo created, through the
  * usage service in batches of 1000: a few to a few dozen calls per working day, a main and a
  * secondary model per agent, cache reads for chat-heavy agents, some events carrying their own
  * cost, and, for a few agents in the last two months, a model without a price. Event ids are
@@ -64,7 +71,7 @@ async function allAgents(ctx: Ctx) {
  * agent belonged to when it occurred, so the demo's backdated moves show in both organizations.
  */
 export async function seedDemoUsage(ctx: Ctx, options: { months?: number; seed?: number } = {}): Promise<{ events: number }> {
-  const months = options.months ?? 6;
+  const months = options.months ?? 12;
   const seed = options.seed ?? 7;
   const random = prng(seed);
   const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
@@ -84,8 +91,9 @@ export async function seedDemoUsage(ctx: Ctx, options: { months?: number; seed?:
   };
 
   for (const [index, agent] of agents.entries()) {
-    const main = pick(MODELS);
-    const second = pick(MODELS);
+    const heavy = HEAVY_AGENTS.has(agent.name);
+    const main = heavy ? pick(HEAVY_MODELS) : pick(MODELS);
+    const second = heavy ? pick(HEAVY_MODELS) : pick(MODELS);
     const volume = 0.4 + random() * 2.6; // relative activity of this agent
     const chatty = random() < 0.5; // long conversations: many cache reads
     const reportsCost = random() < 0.2; // its runtime sends the provider's cost
@@ -101,7 +109,7 @@ export async function seedDemoUsage(ctx: Ctx, options: { months?: number; seed?:
         if (at < from || at >= until) continue;
         const unpriced = usesUnpriced && at > end - 60 * DAY && random() < 0.15;
         const m = unpriced ? { model: DEMO_UNPRICED_MODEL, provider: "acme" } : random() < 0.75 ? main : second;
-        const input = 400 + Math.floor(random() * random() * 40_000);
+        const input = (400 + Math.floor(random() * random() * 40_000)) * (heavy ? 40 : 1);
         const output = 80 + Math.floor(random() * 3_000);
         const cacheRead = chatty ? Math.floor(random() * input * 3) : 0;
         const event: Record<string, unknown> = {
