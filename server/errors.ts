@@ -48,10 +48,12 @@ export const invalidField = (path: string, message: string) =>
   new AppError("VALIDATION", `${path}: ${message}`, { errors: [{ path, message }] });
 
 export function fieldErrorsFromZod(error: ZodError, prefix: (string | number)[] = []): FieldError[] {
-  return error.issues.map((issue) => ({
-    path: [...prefix, ...issue.path].map(String).join(".") || "(body)",
-    message: issue.message,
-  }));
+  const join = (path: PropertyKey[]) => [...prefix, ...path].map(String).join(".") || "(body)";
+  return error.issues.flatMap((issue) =>
+    issue.code === "unrecognized_keys"
+      ? issue.keys.map((key) => ({ path: join([...issue.path, key]), message: "is not a known field" }))
+      : [{ path: join(issue.path), message: issue.message }],
+  );
 }
 
 export function validationError(errors: FieldError[]): AppError {

@@ -15,7 +15,9 @@ import type { orgListInput, orgToggleInput } from "./schema";
 
 type OrgRow = typeof organizations.$inferSelect;
 
-const agentCount = sql<number>`(select count(*)::int from ${agents} where ${agents.orgId} = ${organizations.id})`;
+// Spelled out: inside a selected subquery Drizzle renders columns unqualified, which would bind
+// both sides to "agents".
+const agentCount = sql<number>`(select count(*)::int from "agents" where "agents"."org_id" = "organizations"."id")`;
 
 const orgColumns = { org: organizations, agentCount };
 

@@ -1,0 +1,97 @@
+import { describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+
+/**
+ * The import boundaries of STYLE.md, checked on the source text:
+ * - db/ imports nothing of ours outside db/;
+ * - only service.ts files touch the database (plus the entry point that opens it);
+ * - routers and REST handlers call services, never each other;
+ * - web/ imports from server/ only zod schemas and pure helpers at run time, and the router as a type;
+ * - server/shared/ stays pure.
+ */
+const ROOT = resolve(import.meta.dir, "..");
+
+interface Import {
+  file: string; // relative to ROOT
+  spec: string;
+  target: string | null; // resolved path relative to ROOT for our own files, else null
+  typeOnly: boolean;
+}
+
+function walk(dir: string, out: string[] = []): string[] {
+  for (const name of readdirSync(dir)) {
+    if (["node_modules", ".svelte-kit", "build", "migrations"].includes(name)) continue;
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) walk(path, out);
+    else if (/\.(ts|svelte)$/.test(name)) out.push(path);
+  }
+  return out;
+}
+
+const IMPORT = /(?:^|\n)\s*(import|export)\s+(type\s+)?([^;]*?)\s+from\s+["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g;
+
+function importsOf(file: string): Import[] {
+  const text = readFileSync(file, "utf8");
+  const out: Import[] = [];
+  for (const m of text.matchAll(IMPORT)) {
+    const spec = m[4] ?? m[5]!;
+    const clause = m[3] ?? "";
+    const typeOnly = Boolean(m[2]) || (/^\{[^}]*\}$/.test(clause.trim()) && clause.replace(/[{}\s]/g, "").split(",").filter(Boolean).every((s) => s.startsWith("type ")));
+    const target = spec.startsWith(".") ? relative(ROOT, resolve(dirname(file), spec)) : null;
+    out.push({ file: relative(ROOT, file), spec, target, typeOnly });
+  }
+  return out;
+}
+
+const all = ["db", "server", "web/src", "scripts"].flatMap((d) => {
+  try {
+    return walk(join(ROOT, d));
+  } catch {
+    return [];
+  }
+});
+const imports = all.flatMap(importsOf);
+const of = (prefix: string) => imports.filter((i) => i.file.startsWith(prefix));
+const violations = (list: Import[]) => list.map((i) => `${i.file} imports ${i.spec}`);
+
+describe("architecture boundaries (STYLE.md)", () => {
+  test("the scan sees the code it checks", () => {
+    expect(of("server/modules/").length).toBeGreaterThan(20);
+    expect(of("db/").length).toBeGreaterThan(3);
+  });
+
+  test("db/ imports nothing of ours outside db/", () => {
+    expect(violations(of("db/").filter((i) => i.target !== null && !i.target.startsWith("db/")))).toEqual([]);
+  });
+
+  test("only service.ts files touch the database", () => {
+    const touchesDb = (i: Import) => !i.typeOnly && (i.spec.startsWith("drizzle-orm") || i.spec === "postgres" || i.spec.startsWith("@electric-sql/pglite") || (i.target?.startsWith("db/") ?? false));
+    const allowed = (file: string) => file.endsWith("/service.ts") || file === "server/index.ts";
+    expect(violations(of("server/").filter((i) => touchesDb(i) && !allowed(i.file)))).toEqual([]);
+  });
+
+  test("routers and REST handlers call services, never each other", () => {
+    const edge = /server\/modules\/[^/]+\/(router|rest)(\.ts)?$/;
+    const bad = imports.filter((i) => edge.test(i.file) && i.target !== null && edge.test(i.target));
+    expect(violations(bad)).toEqual([]);
+  });
+
+  test("services do not import routers or REST handlers", () => {
+    const bad = imports.filter((i) => i.file.endsWith("/service.ts") && i.target !== null && /\/(router|rest)(\.ts)?$/.test(i.target));
+    expect(violations(bad)).toEqual([]);
+  });
+
+  test("web/ imports from server/ only schemas and pure helpers, and the router as a type", () => {
+    const fromServer = of("web/").filter((i) => i.target?.startsWith("server/"));
+    const ok = (i: Import) => i.typeOnly || i.target!.startsWith("server/shared/") || /^server\/modules\/[^/]+\/schema(\.ts)?$/.test(i.target!);
+    expect(violations(fromServer.filter((i) => !ok(i)))).toEqual([]);
+  });
+
+  test("server/shared/ is pure: no database, no services, no I/O", () => {
+    const bad = of("server/shared/").filter(
+      (i) => i.spec.startsWith("drizzle-orm") || i.spec.startsWith("node:fs") || i.spec === "postgres" || (i.target !== null && !i.target.startsWith("server/shared/") && i.target !== "server/errors"),
+    );
+    expect(violations(bad)).toEqual([]);
+  });
+});
