@@ -1,12 +1,24 @@
+import { goto } from "$app/navigation";
+import { api, problemOf } from "./api";
 import { session } from "./session.svelte";
 
-/** Loads who is signed in; sends anonymous visitors to sign in (or to set-up on a fresh install). */
+/**
+ * Loads who is signed in. Anonymous visitors go to sign in, or to the one-time owner setup on a
+ * fresh install.
+ */
 export async function loadSession(): Promise<void> {
-  // Provisional until the access procedures land: the API decides access on every call anyway.
-  session.signedIn({ id: "", email: "staff", name: null, role: "owner", org_id: null });
-  session.restoreContext();
+  try {
+    session.signedIn(await api.auth.me.query());
+  } catch (err) {
+    if (problemOf(err).status !== 401) throw err;
+    const { setup_required } = await api.auth.setupStatus.query().catch(() => ({ setup_required: false }));
+    if (setup_required) await goto("/setup", { replaceState: true });
+    else session.expired();
+  }
 }
 
 export async function signOut(): Promise<void> {
-  session.expired();
+  await api.auth.signOut.mutate().catch(() => {});
+  session.signedOut();
+  await goto("/login", { replaceState: true });
 }

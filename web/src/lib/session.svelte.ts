@@ -1,16 +1,9 @@
 import { goto } from "$app/navigation";
 import { page } from "$app/state";
+import type { Outputs } from "./types";
 
+export type Me = Outputs["auth"]["me"];
 export type Role = "owner" | "admin" | "member" | "viewer";
-
-export interface SessionUser {
-  id: string;
-  email: string;
-  name: string | null;
-  role: Role;
-  /** The organization the user is bound to, or null for platform staff. */
-  org_id: string | null;
-}
 
 export interface OrgContext {
   id: string;
@@ -21,48 +14,47 @@ export interface OrgContext {
 const CONTEXT_KEY = "orgdesk.orgContext";
 
 /**
- * Who is signed in, what they may do (a mirror of the server policy, used only to hide controls
- * the server would refuse anyway), and the organization context chosen in the switcher.
+ * Who is signed in and what they may do — the server's own answer (`auth.me`: its permissions and
+ * whether it sees costs), used only to hide controls the server would refuse anyway — and the
+ * organization in context: the bound one for bound users, the switcher's choice otherwise.
  */
 class Session {
-  user = $state<SessionUser | null>(null);
+  me = $state.raw<Me | null>(null);
   ready = $state(false);
-  /** The organization in context: the bound one for bound users, the switcher's choice otherwise. */
   context = $state<OrgContext | null>(null);
 
-  get bound() {
-    return this.user?.org_id != null;
-  }
+  readonly user = $derived(this.me?.user ?? null);
+  readonly permissions = $derived(new Set<string>(this.me?.permissions ?? []));
+  readonly bound = $derived(this.me?.org != null);
   /** Token cost and margin are for platform staff only (SPEC §4). */
-  get seesCosts() {
-    return this.user !== null && !this.bound;
+  readonly seesCosts = $derived(this.me?.sees_costs ?? false);
+
+  can(action: string) {
+    return this.permissions.has(action);
   }
-  get isAdmin() {
-    return this.user?.role === "owner" || this.user?.role === "admin";
-  }
-  get isOwner() {
-    return this.user?.role === "owner";
-  }
-  /** Create, edit, activate and delete organizations. */
   get canManageOrgs() {
-    return this.isAdmin && !this.bound;
+    return this.can("org.create");
   }
   get canEditOrgs() {
-    return this.isAdmin;
+    return this.can("org.update");
   }
-  /** Change agents' custom rates and details. */
+  get canToggleOrgs() {
+    return this.can("org.toggle");
+  }
+  get canDeleteOrgs() {
+    return this.can("org.delete");
+  }
   get canEditAgents() {
-    return this.isAdmin;
+    return this.can("agent.rate");
   }
   get canCreateAgents() {
-    return this.user !== null && this.user.role !== "viewer";
+    return this.can("agent.create");
   }
-  /** Move agents between organizations. */
   get canAssign() {
-    return this.user !== null && this.user.role !== "viewer" && !this.bound;
+    return this.can("agent.assign");
   }
   get canExport() {
-    return this.isAdmin;
+    return this.can("billing.export");
   }
 
   setContext(org: OrgContext | null) {
@@ -74,25 +66,31 @@ class Session {
     } catch {}
   }
 
-  restoreContext() {
-    try {
-      const raw = localStorage.getItem(CONTEXT_KEY);
-      this.context = raw ? (JSON.parse(raw) as OrgContext) : null;
-    } catch {
-      this.context = null;
+  signedIn(me: Me) {
+    this.me = me;
+    this.ready = true;
+    if (me.org) {
+      this.context = { id: me.org.id, slug: me.org.slug, name: me.org.name };
+    } else {
+      try {
+        const raw = localStorage.getItem(CONTEXT_KEY);
+        this.context = raw ? (JSON.parse(raw) as OrgContext) : null;
+      } catch {
+        this.context = null;
+      }
     }
   }
 
-  signedIn(user: SessionUser) {
-    this.user = user;
-    this.ready = true;
+  signedOut() {
+    this.me = null;
+    this.ready = false;
+    this.context = null;
   }
 
-  /** The session ended or was revoked: back to the sign-in page, then back here. */
+  /** The session ended or was revoked: to the sign-in page, then back here. */
   expired() {
-    this.user = null;
-    this.context = null;
     const here = page.url.pathname + page.url.search;
+    this.signedOut();
     if (!page.url.pathname.startsWith("/login") && !page.url.pathname.startsWith("/setup")) {
       void goto(`/login?next=${encodeURIComponent(here)}`, { replaceState: true });
     }
