@@ -25,7 +25,7 @@ export async function startApp(): Promise<{
   const database = await testDatabase();
   const { base, api } = startTestServer(database, { webDir });
   const browser = await launchBrowser();
-  afterAll(() => browser.close());
+  afterAll(() => browser.close(), 30_000);
   const newPage = async (viewport?: { width: number; height: number }) => {
     const page = await browser.context.newPage();
     if (viewport) await page.setViewportSize(viewport);
@@ -34,8 +34,8 @@ export async function startApp(): Promise<{
   return { database, base, api, browser, newPage };
 }
 
-/** Saves a full-page screenshot to docs/screenshots/<name>.png. */
-export async function screenshot(page: Page, name: string) {
+/** Saves a screenshot to docs/screenshots/<name>.png: the whole page, or the viewport (for modals). */
+export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}) {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true, animations: "disabled" });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: options.fullPage ?? true, animations: "disabled" });
 }
