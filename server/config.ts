@@ -1,3 +1,9 @@
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+/** The built web app in this checkout (web/build), when it has been built. */
+export const DEFAULT_WEB_DIR = resolve(import.meta.dir, "../web/build");
+
 /** Runtime configuration, read once from the environment (README: Configuration). */
 export interface Config {
   port: number;
@@ -8,7 +14,7 @@ export interface Config {
   adminPassword?: string;
   /** Largest accepted request body, bytes. */
   maxBodyBytes: number;
-  /** Directory of the built web app; absent = API only. */
+  /** Directory of the built web app (default web/build when it exists); absent = API only. */
   webDir?: string;
   demo: boolean;
   statementTimeoutMs: number;
@@ -33,7 +39,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminEmail: env.ADMIN_EMAIL || undefined,
     adminPassword: env.ADMIN_PASSWORD || undefined,
     maxBodyBytes: Number(env.MAX_BODY_BYTES || 2 * 1024 * 1024),
-    webDir: env.WEB_DIR,
+    webDir: env.WEB_DIR || (existsSync(join(DEFAULT_WEB_DIR, "index.html")) ? DEFAULT_WEB_DIR : undefined),
     demo: env.DEMO === "1" || env.DEMO === "true",
     statementTimeoutMs: Number(env.STATEMENT_TIMEOUT_MS || 15000),
     trustProxy: env.TRUST_PROXY === "1" || env.TRUST_PROXY === "true",
