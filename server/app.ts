@@ -6,6 +6,7 @@ import { getConnInfo } from "hono/bun";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { presentedKey, resolvePrincipal } from "./auth/resolve";
+import { readCookie, SESSION_COOKIE } from "./auth/secrets";
 import * as limits from "./modules/limits/service";
 import { ANONYMOUS } from "./auth/principal";
 import type { Ctx, Deps } from "./context";
@@ -17,11 +18,6 @@ import { appRouter } from "./trpc/router";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** The session cookie's value, if any (for its rate-limit bucket; the session is resolved later). */
-function sessionToken(cookie: string | undefined): string | null {
-  const m = cookie ? /(?:^|;\s*)orgdesk_session=([^;]+)/.exec(cookie) : null;
-  return m ? m[1]! : null;
-}
 
 function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
   if (trustProxy) {
@@ -96,21 +92,30 @@ export function createApp(deps: Deps) {
     await next();
     c.res.headers.set("x-request-id", requestId);
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (!c.res.headers.has(name)) c.res.headers.set(name, value);
+    // API answers are per caller: never stored by a browser or a shared cache.
+    if ((c.req.path.startsWith("/api/") || c.req.path.startsWith("/trpc/")) && !c.res.headers.has("cache-control")) {
+      c.res.headers.set("cache-control", "no-store");
+    }
     if (c.req.header("x-forwarded-proto") === "https" || c.req.url.startsWith("https:")) {
       c.res.headers.set("strict-transport-security", "max-age=31536000; includeSubDomains");
     }
   });
 
-  app.onError((err, c) => problemResponse(c, err));
+  app.onError((err, c) => {
+    const res = problemResponse(c, err);
+    // E.g. clearing a dead session's cookie on the 401 it caused.
+    for (const cookie of c.get("ctx")?.resHeaders?.getSetCookie() ?? []) res.headers.append("set-cookie", cookie);
+    return res;
+  });
 
   // Rate limits, before any other work: per presented credential and per client address, counted
   // in PostgreSQL so that every instance shares them. Health stays unlimited for load balancers.
   const limited = async (c: Context<AppEnv>, next: () => Promise<void>) => {
     if (c.req.path === "/api/health") return next();
-    const buckets: limits.Bucket[] = [{ bucket: `addr:${clientIp(c, config.trustProxy)}`, limit: config.rateLimitPerAddress }];
+    const buckets: limits.Bucket[] = [{ bucket: limits.addressBucket(clientIp(c, config.trustProxy)), limit: config.rateLimitPerAddress }];
     const key = presentedKey(c.req.raw.headers);
     if (key) buckets.push({ bucket: limits.credentialBucket("key", key), limit: config.rateLimitPerKey });
-    const session = sessionToken(c.req.header("cookie"));
+    const session = readCookie(c.req.header("cookie") ?? null, SESSION_COOKIE);
     if (session) buckets.push({ bucket: limits.credentialBucket("session", session), limit: config.rateLimitPerKey });
     await limits.charge({ db: deps.database.db, buckets, windowSeconds: config.rateLimitWindowSeconds });
     await next();
@@ -118,13 +123,15 @@ export function createApp(deps: Deps) {
   app.use("/api/*", limited);
   app.use("/trpc/*", limited);
 
-  const baseCtx = (c: Context<AppEnv>): Ctx => ({
+  const baseCtx = (c: Context<AppEnv>, resHeaders: Headers = new Headers()): Ctx => ({
     db: deps.database.db,
     database: deps.database,
     config,
     principal: ANONYMOUS,
     requestId: c.get("requestId"),
     ip: clientIp(c, config.trustProxy),
+    resHeaders,
+    secure: c.req.url.startsWith("https:") || (config.trustProxy && c.req.header("x-forwarded-proto") === "https"),
   });
 
   // API documentation, public.
@@ -137,11 +144,13 @@ export function createApp(deps: Deps) {
   const mount = (route: RestRoute) => {
     app.on(route.method.toUpperCase(), route.path, async (c) => {
       const ctx = baseCtx(c);
-      if (!route.public) {
-        ctx.principal = await resolvePrincipal(deps, c.req.raw.headers);
-        if (ctx.principal.kind === "anonymous") throw new AppError("UNAUTHORIZED", "Credentials are required: send X-API-Key or Authorization: Bearer");
-      }
       c.set("ctx", ctx);
+      if (!route.public) {
+        ctx.principal = await resolvePrincipal(ctx, c.req.raw);
+        if (ctx.principal.kind === "anonymous") {
+          throw new AppError("UNAUTHORIZED", "Credentials are required: send X-API-Key or Authorization: Bearer, or sign in");
+        }
+      }
       const query = route.query ? parseWith(route.query, c.req.query(), "query") : undefined;
       let body: unknown;
       if (route.body) {
@@ -149,8 +158,12 @@ export function createApp(deps: Deps) {
         body = raw === undefined ? undefined : parseWith(route.body, raw, "body");
       }
       const result = await route.handler({ ctx, params: c.req.param() as Record<string, string>, query, body, c });
-      if (result instanceof Response) return result;
-      return c.json(result as object, (route.status ?? 200) as 200);
+      const res = result instanceof Response ? result : c.json(result as object, (route.status ?? 200) as 200);
+      ctx.resHeaders!.forEach((value, name) => {
+        if (name !== "set-cookie") res.headers.set(name, value);
+      });
+      for (const cookie of ctx.resHeaders!.getSetCookie()) res.headers.append("set-cookie", cookie);
+      return res;
     });
   };
   restRoutes.forEach(mount);
@@ -182,15 +195,20 @@ export function createApp(deps: Deps) {
     trpcServer({
       router: appRouter,
       endpoint: "/trpc",
-      createContext: async (_opts, c) => {
-        const ctx = baseCtx(c as Context<AppEnv>);
+      createContext: async (opts, c) => {
+        const ctx = baseCtx(c as Context<AppEnv>, opts.resHeaders);
         try {
-          ctx.principal = await resolvePrincipal(deps, c.req.raw.headers);
+          ctx.principal = await resolvePrincipal(ctx, c.req.raw);
         } catch (err) {
           const appError = toAppError(err);
           throw new TRPCError({ code: ERRORS[appError.code].trpc, message: appError.message, cause: appError });
         }
         return ctx as unknown as Record<string, unknown>;
+      },
+      // Retry-After for rate limits and unavailability, as on REST.
+      responseMeta: ({ errors }) => {
+        const retryAfter = errors.map((e) => (e.cause instanceof AppError ? e.cause.retryAfter : undefined)).find((s) => s !== undefined);
+        return retryAfter ? { headers: new Headers({ "retry-after": String(retryAfter) }) } : {};
       },
     }),
   );
