@@ -60,7 +60,10 @@ async function findAgent(tx: DbOrTx, ctx: Ctx, id: string, lock = false): Promis
   const tenant = tenantOrgId(ctx.principal);
   const where = and(eq(agents.id, id.toLowerCase()), tenant ? eq(agents.orgId, tenant) : undefined);
   const query = tx.select().from(agents).where(where);
-  const [row] = lock ? await query.for("update") : await query;
+  // NO KEY UPDATE, not UPDATE: it still serialises changes of the agent, but does not block the
+  // key-share locks that foreign keys of rows referencing it take (usage events being ingested);
+  // FOR UPDATE made a move, a toggle and an ingestion deadlock (tests/db/mixed-concurrency.test.ts).
+  const [row] = lock ? await query.for("no key update") : await query;
   if (!row) throw notFound("Agent");
   return row;
 }

@@ -59,7 +59,9 @@ export async function findOrg(tx: DbOrTx, ctx: Ctx, ref: string, lock?: "update"
   if (!match) throw notFound("Organization");
   const where = and(match, isNull(organizations.deletedAt), tenant ? eq(organizations.id, tenant) : undefined);
   const query = tx.select().from(organizations).where(where);
-  const [row] = lock === "update" ? await query.for("update") : lock === "share" ? await query.for("share") : await query;
+  // "update" takes FOR NO KEY UPDATE: it conflicts with FOR SHARE (assignments, agent creation)
+  // and with itself, but not with the key-share locks of foreign keys (see agents' findAgent).
+  const [row] = lock === "update" ? await query.for("no key update") : lock === "share" ? await query.for("share") : await query;
   if (!row) throw notFound("Organization");
   return row;
 }
