@@ -39,6 +39,7 @@ export async function runSoak({
   databaseUrl,
   workers = 6,
   perSecond = 200,
+  warmupSeconds = Math.min(60, Math.round(seconds / 3)),
   log = () => {},
 }: {
   seconds: number;
@@ -46,6 +47,8 @@ export async function runSoak({
   workers?: number;
   /** Operations started per second, all workers together: a steady load, not a flood. */
   perSecond?: number;
+  /** Not measured: JIT, caches and the connection pool fill up first. */
+  warmupSeconds?: number;
   log?: (line: string) => void;
 }): Promise<SoakResult> {
   const server = await spawnServer({
@@ -153,13 +156,13 @@ export async function runSoak({
   const code = await server.exited(30_000);
   if (code !== 0) errors.push(`the server exited with ${code} after SIGTERM`);
 
-  // Memory after warm-up (the second fifth of the run) against the last fifth. RSS of a garbage-
+  // Memory after warm-up (the first fifth of the measured span) against the last fifth. RSS of a garbage-
   // collected process is a sawtooth whose peaks depend on when collections run; what a leak
   // raises is the floor the collections return to, so each window is summed up by its 10th
   // percentile. Median and peak are reported alongside.
-  const fifth = seconds / 5;
-  const early = samples.filter((s) => s.t >= fifth && s.t < 2 * fifth).map((s) => s.rss);
-  const late = samples.filter((s) => s.t >= 4 * fifth).map((s) => s.rss);
+  const fifth = (seconds - warmupSeconds) / 5;
+  const early = samples.filter((s) => s.t >= warmupSeconds && s.t < warmupSeconds + fifth).map((s) => s.rss);
+  const late = samples.filter((s) => s.t >= seconds - fifth).map((s) => s.rss);
   const start = percentile(early, 0.1);
   const end = percentile(late, 0.1);
   return {
