@@ -219,7 +219,14 @@ describe.skipIf(skip)("PostgreSQL stopped and restarted", () => {
       const cost = `${expectedCost / 10_000n}.${String(expectedCost % 10_000n).padStart(4, "0")}`;
       expect(usage!.cost.replace(/0+$/, "")).toBe(cost.replace(/0+$/, ""));
       const month = occurredAt.slice(0, 7);
-      const summary = (await api.get(`/api/organizations/${usageOrg.id}/billing-summary?from=${month}&to=${month}`)).body.summary[0];
+      // Right after recovery a pooled connection may still be reconnecting: a client follows Retry-After.
+      let res = await api.get(`/api/organizations/${usageOrg.id}/billing-summary?from=${month}&to=${month}`);
+      for (let i = 0; res.status === 503 && i < 20; i++) {
+        await Bun.sleep(500);
+        res = await api.get(`/api/organizations/${usageOrg.id}/billing-summary?from=${month}&to=${month}`);
+      }
+      expect(res.status).toBe(200);
+      const summary = res.body.summary[0];
       expect({ cost: summary.total_cost_usd, input: summary.total_input_tokens }).toEqual({ cost, input: expectedInput });
       figures.checked.push(
         `${AGENTS} agents × ${targets.length} moves (${history.length} intervals)`,
