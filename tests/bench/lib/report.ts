@@ -54,3 +54,6 @@ export function markdownTable(rows: Row[]): string {
     ...rows.map((r) => `| ${r.id} | ${esc(r.what)} | ${esc(r.figure)} | ${esc(r.target)} | ${r.status === "pass" ? "pass" : `**${r.status}**`} |`),
   ].join("\n");
 }
+
+/** Thrown when a benchmark cannot run because what it measures is not there yet; reported, never faked. */
+export class NotMeasured extends Error {}
