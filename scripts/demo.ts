@@ -6,6 +6,7 @@ import { existsSync, statSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { platformKeyPrincipal } from "./support/principal";
 import { isSeeded, seedDemo } from "../server/demo/seed";
+import { seedDemoUsage } from "../server/demo/usage";
 import { startServer } from "../server/index";
 
 const root = join(import.meta.dir, "..");
@@ -39,6 +40,8 @@ if (!(await isSeeded(ctx))) {
   console.log("Seeding demo data (organizations, agents, a year of history)…");
   const summary = await seedDemo(ctx);
   console.log(`  ${summary.organizations} organizations, ${summary.agents} agents, ${summary.moves} moves, ${summary.rateChanges} rate changes`);
+  const usage = await seedDemoUsage(ctx);
+  console.log(`  ${usage.events} usage events`);
 }
 
 console.log(`

@@ -2,3 +2,4 @@ export * from "./columns";
 export * from "./orgs";
 export * from "./agents";
 export * from "./audit";
+export * from "./billing";

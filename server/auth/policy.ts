@@ -57,6 +57,8 @@ const PLATFORM_ONLY = new Set<Action>([
   "org.toggle",
   "agent.assign",
   "usage.reprice",
+  // Model prices are token costs, which an organization-bound caller never sees.
+  "prices.read",
   "prices.write",
   "users.manage",
   "keys.manage",
@@ -72,8 +74,9 @@ export function can(principal: Principal, action: Action): boolean {
   } else if (principal.permission === "read") {
     allowed = ROLE_ACTIONS.viewer.has(action);
   } else {
-    // A write key acts as an admin, but keys never manage other keys.
-    allowed = ROLE_ACTIONS.admin.has(action) && action !== "keys.manage";
+    // A write key acts as an admin, but keys never manage other keys. ADMIN_API_KEY (no key id) is
+    // also for automation and first setup, which includes loading model prices and FX rates.
+    allowed = (ROLE_ACTIONS.admin.has(action) && action !== "keys.manage") || (principal.keyId === null && action === "prices.write");
   }
   if (allowed && principal.orgId !== null && PLATFORM_ONLY.has(action)) allowed = false;
   return allowed;

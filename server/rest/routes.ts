@@ -1,7 +1,10 @@
 import { agentRoutes } from "../modules/agents/rest";
+import { billingRoutes } from "../modules/billing/rest";
 import { healthRoutes } from "../modules/health/rest";
 import { orgRoutes } from "../modules/orgs/rest";
+import { priceRoutes } from "../modules/prices/rest";
+import { usageRoutes } from "../modules/usage/rest";
 import type { RestRoute } from "./route";
 
 /** Every documented REST operation, in the order the API docs list them. */
-export const restRoutes: RestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes];
+export const restRoutes: RestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...usageRoutes, ...priceRoutes];

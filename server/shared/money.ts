@@ -108,3 +108,41 @@ export function parseMoneyInput(value: unknown, maxPlaces = 2): { ok: true; valu
   if ((m[3] ?? "").length > maxPlaces) return { ok: false, message: `must have at most ${maxPlaces} decimal places` };
   return { ok: true, value: round(dec(text), maxPlaces) };
 }
+
+/**
+ * Reads a non-negative decimal from a request (a JSON number or a decimal string) with at most
+ * `maxPlaces` decimals and `maxIntegerDigits` integer digits, exactly: a JSON number is read from its
+ * shortest round-trip rendering, exponent included ("1e-7" → "0.0000001"). Returns the decimal
+ * string without trailing zeros, or an error message.
+ */
+export function parseDecimalInput(
+  value: unknown,
+  maxPlaces: number,
+  maxIntegerDigits = 15,
+): { ok: true; value: string } | { ok: false; message: string } {
+  let text: string;
+  if (typeof value === "number") {
+    if (!Number.isFinite(value)) return { ok: false, message: "must be a finite number" };
+    text = String(value);
+  } else if (typeof value === "string") {
+    text = value.trim();
+  } else {
+    return { ok: false, message: "must be a decimal number or string" };
+  }
+  const m = /^(-)?(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d{1,3}))?$/.exec(text);
+  if (!m) return { ok: false, message: "must be a decimal number like 0.0125" };
+  if (m[1] && /[1-9]/.test(text.replace(/[eE].*$/, ""))) return { ok: false, message: "must not be negative" };
+  // Shift the decimal point by the exponent on the digit string: no arithmetic, no rounding.
+  let digits = (m[2] ?? "") + (m[3] ?? "");
+  let point = (m[2] ?? "").length + Number(m[4] ?? "0");
+  if (point < 0) {
+    digits = "0".repeat(-point) + digits;
+    point = 0;
+  }
+  if (point > digits.length) digits = digits + "0".repeat(point - digits.length);
+  const whole = digits.slice(0, point).replace(/^0+(?=\d)/, "") || "0";
+  const frac = digits.slice(point).replace(/0+$/, "");
+  if (whole.length > maxIntegerDigits) return { ok: false, message: "is too large" };
+  if (frac.length > maxPlaces) return { ok: false, message: `must have at most ${maxPlaces} decimal places` };
+  return { ok: true, value: frac ? `${whole}.${frac}` : whole };
+}

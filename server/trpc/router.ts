@@ -1,11 +1,17 @@
 import { agentsRouter } from "../modules/agents/router";
+import { billingRouter } from "../modules/billing/router";
 import { orgsRouter } from "../modules/orgs/router";
+import { pricesRouter } from "../modules/prices/router";
+import { usageRouter } from "../modules/usage/router";
 import { router } from "./init";
 
 /** Every tRPC procedure. The web app imports only its type. */
 export const appRouter = router({
   orgs: orgsRouter,
   agents: agentsRouter,
+  billing: billingRouter,
+  prices: pricesRouter,
+  usage: usageRouter,
 });
 
 export type AppRouter = typeof appRouter;
