@@ -61,20 +61,31 @@ export function createApp(deps: Deps) {
     await next();
     c.res.headers.set("x-request-id", requestId);
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) if (!c.res.headers.has(name)) c.res.headers.set(name, value);
+    // API answers are per caller: never stored by a browser or a shared cache.
+    if ((c.req.path.startsWith("/api/") || c.req.path.startsWith("/trpc/")) && !c.res.headers.has("cache-control")) {
+      c.res.headers.set("cache-control", "no-store");
+    }
     if (c.req.header("x-forwarded-proto") === "https" || c.req.url.startsWith("https:")) {
       c.res.headers.set("strict-transport-security", "max-age=31536000; includeSubDomains");
     }
   });
 
-  app.onError((err, c) => problemResponse(c, err));
+  app.onError((err, c) => {
+    const res = problemResponse(c, err);
+    // E.g. clearing a dead session's cookie on the 401 it caused.
+    for (const cookie of c.get("ctx")?.resHeaders?.getSetCookie() ?? []) res.headers.append("set-cookie", cookie);
+    return res;
+  });
 
-  const baseCtx = (c: Context<AppEnv>): Ctx => ({
+  const baseCtx = (c: Context<AppEnv>, resHeaders: Headers = new Headers()): Ctx => ({
     db: deps.database.db,
     database: deps.database,
     config,
     principal: ANONYMOUS,
     requestId: c.get("requestId"),
     ip: clientIp(c, config.trustProxy),
+    resHeaders,
+    secure: c.req.url.startsWith("https:") || (config.trustProxy && c.req.header("x-forwarded-proto") === "https"),
   });
 
   // API documentation, public.
@@ -87,11 +98,13 @@ export function createApp(deps: Deps) {
   const mount = (route: RestRoute) => {
     app.on(route.method.toUpperCase(), route.path, async (c) => {
       const ctx = baseCtx(c);
-      if (!route.public) {
-        ctx.principal = await resolvePrincipal(deps, c.req.raw.headers);
-        if (ctx.principal.kind === "anonymous") throw new AppError("UNAUTHORIZED", "Credentials are required: send X-API-Key or Authorization: Bearer");
-      }
       c.set("ctx", ctx);
+      if (!route.public) {
+        ctx.principal = await resolvePrincipal(ctx, c.req.raw);
+        if (ctx.principal.kind === "anonymous") {
+          throw new AppError("UNAUTHORIZED", "Credentials are required: send X-API-Key or Authorization: Bearer, or sign in");
+        }
+      }
       const query = route.query ? parseWith(route.query, c.req.query(), "query") : undefined;
       let body: unknown;
       if (route.body) {
@@ -99,8 +112,12 @@ export function createApp(deps: Deps) {
         body = raw === undefined ? undefined : parseWith(route.body, raw, "body");
       }
       const result = await route.handler({ ctx, params: c.req.param() as Record<string, string>, query, body, c });
-      if (result instanceof Response) return result;
-      return c.json(result as object, (route.status ?? 200) as 200);
+      const res = result instanceof Response ? result : c.json(result as object, (route.status ?? 200) as 200);
+      ctx.resHeaders!.forEach((value, name) => {
+        if (name !== "set-cookie") res.headers.set(name, value);
+      });
+      for (const cookie of ctx.resHeaders!.getSetCookie()) res.headers.append("set-cookie", cookie);
+      return res;
     });
   };
   restRoutes.forEach(mount);
@@ -128,15 +145,20 @@ export function createApp(deps: Deps) {
     trpcServer({
       router: appRouter,
       endpoint: "/trpc",
-      createContext: async (_opts, c) => {
-        const ctx = baseCtx(c as Context<AppEnv>);
+      createContext: async (opts, c) => {
+        const ctx = baseCtx(c as Context<AppEnv>, opts.resHeaders);
         try {
-          ctx.principal = await resolvePrincipal(deps, c.req.raw.headers);
+          ctx.principal = await resolvePrincipal(ctx, c.req.raw);
         } catch (err) {
           const appError = toAppError(err);
           throw new TRPCError({ code: ERRORS[appError.code].trpc, message: appError.message, cause: appError });
         }
         return ctx as unknown as Record<string, unknown>;
+      },
+      // Retry-After for rate limits and unavailability, as on REST.
+      responseMeta: ({ errors }) => {
+        const retryAfter = errors.map((e) => (e.cause instanceof AppError ? e.cause.retryAfter : undefined)).find((s) => s !== undefined);
+        return retryAfter ? { headers: new Headers({ "retry-after": String(retryAfter) }) } : {};
       },
     }),
   );

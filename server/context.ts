@@ -11,6 +11,10 @@ export interface Ctx {
   requestId: string;
   /** Caller's address (for rate limits and audit), best effort. */
   ip: string;
+  /** Headers added to the response (the session cookie set by sign-in, cleared by sign-out). */
+  resHeaders?: Headers;
+  /** The request reached us over https (directly or through a proxy): cookies get `Secure`. */
+  secure?: boolean;
 }
 
 /** Process-wide dependencies the app is built from. */

@@ -1,6 +1,7 @@
 import { openDatabase } from "../db/client";
 import { createApp } from "./app";
 import { loadConfig } from "./config";
+import { ensureFirstOwner } from "./modules/auth/service";
 
 /**
  * Entry point: read the environment, open and migrate the database, serve HTTP. Exported so the
@@ -9,6 +10,9 @@ import { loadConfig } from "./config";
 export async function startServer(overrides: Partial<ReturnType<typeof loadConfig>> = {}) {
   const config = { ...loadConfig(), ...overrides };
   const database = await openDatabase(config);
+  const firstOwner = await ensureFirstOwner(database, config);
+  if (firstOwner === "created") console.log(`Created the first owner ${config.adminEmail} from ADMIN_EMAIL`);
+  if (firstOwner === "not-configured") console.log("No user exists yet: open the web app to create the first owner (or set ADMIN_EMAIL and ADMIN_PASSWORD)");
   const app = createApp({ database, config });
   const server = Bun.serve({
     port: config.port,

@@ -3,3 +3,4 @@ export * from "./orgs";
 export * from "./agents";
 export * from "./audit";
 export * from "./billing";
+export * from "./access";

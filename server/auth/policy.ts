@@ -5,26 +5,28 @@ import type { Principal, Role } from "./principal";
  * The one place where permissions are decided (SPEC §4). Services call `authorize` for the
  * operation and `tenantOrgId` to filter every query by the caller's organization.
  */
-export type Action =
-  | "org.read"
-  | "org.create"
-  | "org.update"
-  | "org.delete"
-  | "org.toggle"
-  | "agent.read"
-  | "agent.create"
-  | "agent.update"
-  | "agent.rate"
-  | "agent.assign"
-  | "billing.read"
-  | "billing.export"
-  | "usage.ingest"
-  | "usage.reprice"
-  | "prices.read"
-  | "prices.write"
-  | "users.manage"
-  | "keys.manage"
-  | "audit.read";
+export const ACTIONS = [
+  "org.read",
+  "org.create",
+  "org.update",
+  "org.delete",
+  "org.toggle",
+  "agent.read",
+  "agent.create",
+  "agent.update",
+  "agent.rate",
+  "agent.assign",
+  "billing.read",
+  "billing.export",
+  "usage.ingest",
+  "usage.reprice",
+  "prices.read",
+  "prices.write",
+  "users.manage",
+  "keys.manage",
+  "audit.read",
+] as const;
+export type Action = (typeof ACTIONS)[number];
 
 const READ: Action[] = ["org.read", "agent.read", "billing.read", "prices.read", "audit.read"];
 const ADMIN: Action[] = [
@@ -88,9 +90,13 @@ export function authorize(principal: Principal, action: Action): void {
   if (!can(principal, action)) throw new AppError("FORBIDDEN", `Your access does not allow ${action}`);
 }
 
-/** The organization the caller is confined to, or null when it sees the whole platform. */
+/**
+ * The organization the caller is confined to, or null when it sees the whole platform. Fails
+ * closed: an anonymous caller has no tenant at all, so a query it reaches is refused, never unfiltered.
+ */
 export function tenantOrgId(principal: Principal): string | null {
-  return principal.kind === "anonymous" ? null : principal.orgId;
+  if (principal.kind === "anonymous") throw new AppError("UNAUTHORIZED", "Credentials are required");
+  return principal.orgId;
 }
 
 /** Whether the caller may see token cost, margin and other organizations' names. */

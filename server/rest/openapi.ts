@@ -124,7 +124,7 @@ section{border-top:1px solid #e5e7eb;padding:.5rem 0}.m{font:600 12px ui-monospa
 .get{background:#2563eb}.post{background:#059669}.patch{background:#d97706}.put{background:#7c3aed}.delete{background:#dc2626}
 table{border-collapse:collapse}td{border:1px solid #e5e7eb;padding:4px 8px}</style></head><body>
 <h1>Orgdesk API</h1><p>${esc(doc.info.description)}</p>
-<p>Authenticate with <code>X-API-Key: &lt;key&gt;</code> or <code>Authorization: Bearer &lt;key&gt;</code>. Machine-readable: <a href="/api/openapi.json">/api/openapi.json</a>.</p>
+<p>Authenticate with <code>X-API-Key: &lt;key&gt;</code> or <code>Authorization: Bearer &lt;key&gt;</code> (in the web app, the session cookie; its writes must come from the same origin). Machine-readable: <a href="/api/openapi.json">/api/openapi.json</a>.</p>
 <h2>Errors</h2><p>Every error is <code>application/problem+json</code>: <code>{ type, title, status, detail, code, error, errors?, request_id }</code>.</p>
 <table><tr><th>code</th><th>status</th><th>meaning</th></tr>${errors}</table>
 <h2>Operations</h2>${sections.join("\n")}</body></html>`;

@@ -1,4 +1,5 @@
 import { agentRoutes } from "../modules/agents/rest";
+import { auditRoutes } from "../modules/audit/rest";
 import { billingRoutes } from "../modules/billing/rest";
 import { healthRoutes } from "../modules/health/rest";
 import { orgRoutes } from "../modules/orgs/rest";
@@ -7,4 +8,4 @@ import { usageRoutes } from "../modules/usage/rest";
 import type { RestRoute } from "./route";
 
 /** Every documented REST operation, in the order the API docs list them. */
-export const restRoutes: RestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...usageRoutes, ...priceRoutes];
+export const restRoutes: RestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...usageRoutes, ...priceRoutes, ...auditRoutes];

@@ -1,4 +1,8 @@
 import { agentsRouter } from "../modules/agents/router";
+import { auditRouter } from "../modules/audit/router";
+import { authRouter } from "../modules/auth/router";
+import { keysRouter } from "../modules/keys/router";
+import { usersRouter } from "../modules/users/router";
 import { billingRouter } from "../modules/billing/router";
 import { orgsRouter } from "../modules/orgs/router";
 import { pricesRouter } from "../modules/prices/router";
@@ -12,6 +16,10 @@ export const appRouter = router({
   billing: billingRouter,
   prices: pricesRouter,
   usage: usageRouter,
+  auth: authRouter,
+  users: usersRouter,
+  keys: keysRouter,
+  audit: auditRouter,
 });
 
 export type AppRouter = typeof appRouter;

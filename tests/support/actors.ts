@@ -19,5 +19,13 @@ export const TEST_CONFIG = { ...loadConfig({}), adminApiKey: "test-admin-key", p
 
 /** A service context for `principal` on `database`. */
 export function ctxFor(database: Database, principal: Principal = platformKey): Ctx {
-  return { db: database.db, database, config: TEST_CONFIG, principal, requestId: `test-${crypto.randomUUID()}`, ip: "127.0.0.1" };
+  return {
+    db: database.db,
+    database,
+    config: TEST_CONFIG,
+    principal,
+    requestId: `test-${crypto.randomUUID()}`,
+    ip: "127.0.0.1",
+    resHeaders: new Headers(),
+  };
 }

@@ -58,6 +58,10 @@ export async function put({ ctx, input }: { ctx: Ctx; input: z.infer<typeof pric
   authorize(ctx.principal, "prices.write");
   return ctx.db.transaction(async (tx) => {
     await lockPricingExclusive(tx);
+    // The entries this call replaces, for the audit entry's `before`.
+    const replaced = (await listPrices(tx))
+      .filter((p) => input.prices.some((n) => n.model === p.model && n.effective_from === p.effective_from))
+      .map(({ is_current: _c, updated_at: _u, ...p }) => p);
     const payload = JSON.stringify(input.prices.map((p) => ({ ...p, provider: p.provider ?? null, cache_read_per_m: p.cache_read_per_m ?? null, cache_write_per_m: p.cache_write_per_m ?? null })));
     await tx.execute(sql`
       insert into model_prices (model, provider, effective_from, input_per_m, output_per_m, cache_read_per_m, cache_write_per_m, updated_at)
@@ -75,6 +79,7 @@ export async function put({ ctx, input }: { ctx: Ctx; input: z.infer<typeof pric
       orgId: null,
       targetType: "model_price",
       targetId: null,
+      before: { prices: replaced },
       after: { prices: input.prices, priced: result.changed },
     });
     return { prices: await listPrices(tx), priced: result.changed };
@@ -102,6 +107,9 @@ export async function fxList({ ctx }: { ctx: Ctx; input?: unknown }) {
 export async function fxPut({ ctx, input }: { ctx: Ctx; input: z.infer<typeof fxPutInput> }) {
   authorize(ctx.principal, "prices.write");
   return ctx.db.transaction(async (tx) => {
+    const replaced = (await listFx(tx))
+      .filter((r) => input.rates.some((n) => n.currency === r.currency && n.effective_from === r.effective_from))
+      .map(({ is_current: _c, updated_at: _u, ...r }) => r);
     const payload = JSON.stringify(input.rates);
     await tx.execute(sql`
       insert into fx_rates (currency, effective_from, rate, updated_at)
@@ -109,7 +117,7 @@ export async function fxPut({ ctx, input }: { ctx: Ctx; input: z.infer<typeof fx
       from jsonb_to_recordset(${payload}::jsonb) as x(currency text, effective_from date, rate numeric)
       order by currency, effective_from
       on conflict (currency, effective_from) do update set rate = excluded.rate, updated_at = now()`);
-    await audit.record(tx, ctx, { action: "fx.update", orgId: null, targetType: "fx_rate", targetId: null, after: { rates: input.rates } });
+    await audit.record(tx, ctx, { action: "fx.update", orgId: null, targetType: "fx_rate", targetId: null, before: { rates: replaced }, after: { rates: input.rates } });
     return { base: "USD" as const, rates: await listFx(tx) };
   });
 }

@@ -141,7 +141,19 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
     const tenant = tenantOrgId(ctx.principal);
     const outcome = await ctx.db.transaction(async (tx) => {
       await lockPricingShared(tx);
-      return rows<{ idx: number; agent_visible: boolean; has_org: boolean; attributable: boolean; inserted: boolean; unpriced: boolean }>(tx, ingestStatement(items, tenant));
+      const result = await rows<{ idx: number; agent_visible: boolean; has_org: boolean; attributable: boolean; inserted: boolean; unpriced: boolean }>(tx, ingestStatement(items, tenant));
+      // One audit entry per call that stored something (a summary, not one row per event).
+      const stored = result.filter((r) => r.inserted);
+      if (stored.length > 0) {
+        await audit.record(tx, ctx, {
+          action: "usage.ingest",
+          orgId: tenant,
+          targetType: "usage",
+          targetId: null,
+          after: { accepted: stored.length, unpriced: stored.filter((r) => r.unpriced).length },
+        });
+      }
+      return result;
     });
     const notInserted: Prepared[] = [];
     const byIndex = new Map(items.map((i) => [i.index, i]));

@@ -1,0 +1,399 @@
+import { describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { rows } from "../../db/client";
+import { restRoutes } from "../../server/rest/routes";
+import { appRouter } from "../../server/trpc/router";
+import { call, type Credentials, makeKey, makeUser, PASSWORD, type Reply, signIn, trpc, uniqueEmail } from "../support/access";
+import { ctxFor, platformKey } from "../support/actors";
+import { testDatabase } from "../support/db";
+import { makeAgent, makeOrg } from "../support/factories";
+import { startTestServer } from "../support/http";
+
+/**
+ * The access matrix: every REST route and every tRPC procedure, called over HTTP by every kind of
+ * principal against every kind of target, with the status SPEC §4 says it must get. Expectations
+ * come from the small table below, written from the spec, not from the policy code under test.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// SPEC §4 in the test's own words.
+
+type Role = "owner" | "admin" | "member" | "viewer";
+type Cap =
+  | "public" // no credentials needed
+  | "signed-in" // any valid credentials
+  | "read" // organizations, agents, audit in scope
+  | "org.create"
+  | "org.update"
+  | "org.delete"
+  | "org.toggle"
+  | "agent.create"
+  | "agent.update"
+  | "agent.rate"
+  | "agent.move" // assign / unassign
+  | "billing.read"
+  | "billing.export"
+  | "usage.ingest"
+  | "usage.reprice"
+  | "prices.read"
+  | "prices.write"
+  | "users"
+  | "keys";
+
+const EVERYTHING: Cap[] = [
+  "read", "org.create", "org.update", "org.delete", "org.toggle", "agent.create", "agent.update", "agent.rate", "agent.move",
+  "billing.read", "billing.export", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys",
+];
+/** Members and viewers "read everything in scope". */
+const READER: Cap[] = ["read", "billing.read", "prices.read"];
+const ROLE_CAPS: Record<Role, Cap[]> = {
+  // "everything, including users, API keys, prices and FX"
+  owner: EVERYTHING,
+  // "organizations, agents, rates, billing, exports, API keys" — not users, not price/FX changes
+  admin: EVERYTHING.filter((c) => c !== "users" && c !== "prices.write"),
+  // "read everything in scope; create and assign agents"
+  member: [...READER, "agent.create", "agent.move"],
+  // "read only"
+  viewer: READER,
+};
+const KEY_CAPS: Record<"read" | "write" | "usage", Cap[]> = {
+  read: ROLE_CAPS.viewer,
+  // A write key acts as an admin, except that keys never make keys (docs/security.md).
+  write: ROLE_CAPS.admin.filter((c) => c !== "keys"),
+  // "may only POST /api/usage"
+  usage: ["usage.ingest"],
+};
+/** "A bound user cannot create, toggle, delete organizations or move agents", never sees costs (prices), manages no platform. */
+const NEVER_WHEN_BOUND: Cap[] = ["org.create", "org.toggle", "org.delete", "agent.move", "users", "keys", "prices.read", "prices.write", "usage.reprice"];
+
+type Target = "none" | "own" | "other" | "random";
+
+interface Actor {
+  name: string;
+  kind: "user" | "key" | "env-key" | "revoked-key" | "nobody";
+  role?: Role;
+  permission?: "read" | "write" | "usage";
+  bound: boolean;
+  credentials: Credentials;
+  /** A new session for the same user (for sign-out cells). */
+  freshCredentials: () => Promise<Credentials>;
+  /** The account this principal's sign-in cell signs into (one per principal: cells run concurrently). */
+  probe?: { email: string };
+}
+
+interface Op {
+  /** Inventory key: `REST <METHOD> <path>` or `tRPC <procedure>`. */
+  key: string;
+  variant?: string;
+  cap: Cap;
+  /** What the target names: an organization, an agent, a user, a key, or nothing. */
+  on: "none" | "org" | "agent" | "user" | "key";
+  /** Changes its target, so every cell gets a fresh one. */
+  mutates?: boolean;
+  /** A batch with per-item results: an invisible target is a rejected item in a 200, not a 404. */
+  perItem?: boolean;
+  /** Further checks of a successful reply; returns what is wrong, if anything. */
+  verify?: (actor: Actor, target: Target, reply: Reply) => string | null;
+  success?: number;
+  run: (actor: Actor, id: string | null, target: Target) => Promise<Reply>;
+}
+
+function capsOf(actor: Actor): Cap[] {
+  if (actor.kind === "user") return ROLE_CAPS[actor.role!];
+  // ADMIN_API_KEY is also for first setup, which includes loading prices and FX rates.
+  if (actor.kind === "env-key") return [...KEY_CAPS.write, "prices.write"];
+  if (actor.kind === "key") return KEY_CAPS[actor.permission!];
+  return [];
+}
+
+/** The status SPEC §3/§4 require for `actor` calling `op` on `target`. */
+function expected(actor: Actor, op: Op, target: Target): number {
+  const success = op.success ?? 200;
+  if (op.cap === "public") return actor.kind === "revoked-key" && op.key.startsWith("tRPC") ? 401 : success;
+  if (actor.kind === "nobody" || actor.kind === "revoked-key") return 401;
+  if (op.cap !== "signed-in" && !capsOf(actor).includes(op.cap)) return 403;
+  if (actor.bound && NEVER_WHEN_BOUND.includes(op.cap)) return 403;
+  if (op.perItem) return success;
+  if (target === "random") return 404;
+  if (target === "other" && actor.bound) return 404; // indistinguishable from an unknown id
+  return success;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures: one database, two tenants, a principal of every kind.
+
+const database = await testDatabase({ max: 20 });
+// The address limit is exercised by its own test; here every cell comes from 127.0.0.1.
+const { base } = startTestServer(database, { loginMaxPerAddress: 1_000_000 });
+const platform = ctxFor(database, platformKey);
+
+const orgA = await makeOrg(platform, { name: "Tenant Alpha" });
+const orgB = await makeOrg(platform, { name: "Tenant Bravo" });
+const agentA = await makeAgent(platform, { org_id: orgA.id });
+const agentB = await makeAgent(platform, { org_id: orgB.id });
+const userOwn = await makeUser(database, "viewer");
+const userOther = await makeUser(database, "viewer", orgB.id);
+
+const actors: Actor[] = [];
+const noCredentials = async () => null;
+for (const role of ["owner", "admin", "member", "viewer"] as const) {
+  for (const bound of [false, true]) {
+    const u = await makeUser(database, role, bound ? orgA.id : null);
+    const session = async (): Promise<Credentials> => ({ cookie: (await signIn(base, u.email, u.password)).cookie });
+    actors.push({ name: `${role}${bound ? "@A" : ""}`, kind: "user", role, bound, credentials: await session(), freshCredentials: session });
+  }
+}
+for (const permission of ["read", "write", "usage"] as const) {
+  for (const bound of [false, true]) {
+    const k = await makeKey(database, permission, bound ? orgA.id : null);
+    const credentials = { key: k.key };
+    actors.push({ name: `key:${permission}${bound ? "@A" : ""}`, kind: "key", permission, bound, credentials, freshCredentials: async () => credentials });
+  }
+}
+{
+  const env = { key: "test-admin-key" };
+  actors.push({ name: "ADMIN_API_KEY", kind: "env-key", bound: false, credentials: env, freshCredentials: async () => env });
+  const revoked = await makeKey(database, "write");
+  await database.db.execute(sql`update api_keys set revoked_at = now() where id = ${revoked.id}`);
+  actors.push({ name: "revoked key", kind: "revoked-key", bound: false, credentials: { key: revoked.key }, freshCredentials: async () => ({ key: revoked.key }) });
+  actors.push({ name: "no credentials", kind: "nobody", bound: false, credentials: null, freshCredentials: noCredentials });
+}
+
+/** The id a cell targets. Mutating cells get fresh rows so cells never depend on each other. */
+async function resolveTarget(op: Op, actor: Actor, target: Target): Promise<string | null> {
+  if (target === "none") return null;
+  if (target === "random") return crypto.randomUUID();
+  const own = target === "own";
+  switch (op.on) {
+    case "org":
+      if (!op.mutates) return own ? orgA.id : orgB.id;
+      return own && actor.bound ? orgA.id : (await makeOrg(platform)).id;
+    case "agent":
+      if (!op.mutates) return own ? agentA.id : agentB.id;
+      return (await makeAgent(platform, { org_id: own ? orgA.id : orgB.id })).id;
+    case "user":
+      return own ? userOwn.id : userOther.id;
+    case "key":
+      return (await makeKey(database, "read", own ? orgA.id : orgB.id)).id;
+    default:
+      return null;
+  }
+}
+
+for (const actor of actors) actor.probe = await makeUser(database, "viewer");
+
+// ---------------------------------------------------------------------------------------------
+// Every operation.
+
+const rest = (method: string, path: string, body?: unknown) => (actor: Actor) => call(base, actor.credentials, method, path, body);
+const q = (actor: Actor, path: string, input?: unknown) => trpc(base, actor.credentials, "query", path, input);
+const m = (actor: Actor, path: string, input?: unknown) => trpc(base, actor.credentials, "mutation", path, input);
+const otherOrgOf = (target: Target) => (target === "own" ? orgB.id : orgA.id);
+let n = 0;
+const fresh = (label: string) => `${label} ${Date.now().toString(36)}-${n++}`;
+
+/** One usage event of `agentId`, with its own cost (so no price is needed). */
+const usageEvent = (agentId: string) => ({
+  events: [{ id: fresh("evt"), agent_id: agentId, model: "matrix-model", input_tokens: 100, output_tokens: 50, cost_usd: "0.0100" }],
+});
+/** A visible agent's event is stored; an invisible one (other tenant, unknown) is rejected alike. */
+function verifyIngest(actor: Actor, target: Target, reply: Reply): string | null {
+  const visible = target === "own" || (target === "other" && !actor.bound);
+  const body = reply.body;
+  if (visible) return body.accepted === 1 ? null : `expected the event accepted: ${JSON.stringify(body)}`;
+  return body.accepted === 0 && body.rejected?.[0]?.code === "unknown_agent" ? null : `expected unknown_agent: ${JSON.stringify(body)}`;
+}
+const priceBody = { prices: [{ model: "matrix-model", effective_from: "2025-01-01", input_per_m: "1.50", output_per_m: "3.00" }] };
+const fxBody = { rates: [{ currency: "EUR", effective_from: "2025-01-01", rate: "0.92" }] };
+
+const ops: Op[] = [
+  // REST
+  { key: "REST GET /api/health", cap: "public", on: "none", run: (a) => rest("GET", "/api/health")(a) },
+  { key: "REST GET /api/organizations", cap: "read", on: "none", run: (a) => rest("GET", "/api/organizations")(a) },
+  { key: "REST POST /api/organizations", cap: "org.create", on: "none", success: 201, run: (a) => rest("POST", "/api/organizations", { name: fresh("Created") })(a) },
+  { key: "REST GET /api/organizations/:id", cap: "read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}`)(a) },
+  { key: "REST PATCH /api/organizations/:id", variant: "details", cap: "org.update", on: "org", mutates: true, run: (a, id) => rest("PATCH", `/api/organizations/${id}`, { description: fresh("d") })(a) },
+  { key: "REST PATCH /api/organizations/:id", variant: "rate", cap: "org.update", on: "org", mutates: true, run: (a, id) => rest("PATCH", `/api/organizations/${id}`, { billing_rate_per_agent: "12.50" })(a) },
+  { key: "REST DELETE /api/organizations/:id", cap: "org.delete", on: "org", mutates: true, run: (a, id) => rest("DELETE", `/api/organizations/${id}`)(a) },
+  { key: "REST POST /api/organizations/:id/toggle", cap: "org.toggle", on: "org", mutates: true, run: (a, id) => rest("POST", `/api/organizations/${id}/toggle`, { is_active: false })(a) },
+  { key: "REST GET /api/agents", variant: "all", cap: "read", on: "none", run: (a) => rest("GET", "/api/agents")(a) },
+  { key: "REST GET /api/agents", variant: "by org", cap: "read", on: "org", run: (a, id) => rest("GET", `/api/agents?org=${id}`)(a) },
+  { key: "REST POST /api/agents", cap: "agent.create", on: "org", success: 201, run: (a, id) => rest("POST", "/api/agents", { name: fresh("Agent"), org_id: id })(a) },
+  { key: "REST GET /api/agents/:id", cap: "read", on: "agent", run: (a, id) => rest("GET", `/api/agents/${id}`)(a) },
+  { key: "REST PATCH /api/agents/:id", variant: "details", cap: "agent.update", on: "agent", mutates: true, run: (a, id) => rest("PATCH", `/api/agents/${id}`, { description: fresh("d") })(a) },
+  { key: "REST PATCH /api/agents/:id", variant: "rate", cap: "agent.rate", on: "agent", mutates: true, run: (a, id) => rest("PATCH", `/api/agents/${id}`, { billingRate: "7.00" })(a) },
+  { key: "REST POST /api/agents/:id/assign-org", cap: "agent.move", on: "agent", mutates: true, run: (a, id, t) => rest("POST", `/api/agents/${id}/assign-org`, { orgId: otherOrgOf(t) })(a) },
+  { key: "REST POST /api/agents/:id/unassign-org", cap: "agent.move", on: "agent", mutates: true, run: (a, id) => rest("POST", `/api/agents/${id}/unassign-org`)(a) },
+  { key: "REST GET /api/organizations/:id/billing-summary", cap: "billing.read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing-summary`)(a) },
+  { key: "REST GET /api/organizations/:id/billing", cap: "billing.read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing?months=3`)(a) },
+  { key: "REST GET /api/organizations/:id/billing/export", variant: "csv", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3`)(a) },
+  { key: "REST GET /api/organizations/:id/billing/export", variant: "json", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3&format=json`)(a) },
+  { key: "REST GET /api/billing/overview", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/billing/overview")(a) },
+  { key: "REST POST /api/usage", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEvent(id!))(a) },
+  { key: "REST POST /api/usage/reprice", cap: "usage.reprice", on: "none", run: (a) => rest("POST", "/api/usage/reprice", { from: "2026-01-01", to: "2026-01-31" })(a) },
+  { key: "REST GET /api/model-prices", cap: "prices.read", on: "none", run: (a) => rest("GET", "/api/model-prices")(a) },
+  { key: "REST PUT /api/model-prices", cap: "prices.write", on: "none", run: (a) => rest("PUT", "/api/model-prices", priceBody)(a) },
+  { key: "REST GET /api/fx-rates", cap: "prices.read", on: "none", run: (a) => rest("GET", "/api/fx-rates")(a) },
+  { key: "REST PUT /api/fx-rates", cap: "prices.write", on: "none", run: (a) => rest("PUT", "/api/fx-rates", fxBody)(a) },
+  { key: "REST GET /api/audit", variant: "all", cap: "read", on: "none", run: (a) => rest("GET", "/api/audit?limit=500")(a) },
+  { key: "REST GET /api/audit", variant: "by org", cap: "read", on: "org", run: (a, id) => rest("GET", `/api/audit?org=${id}&limit=50`)(a) },
+
+  // tRPC
+  { key: "tRPC orgs.list", cap: "read", on: "none", run: (a) => q(a, "orgs.list", {}) },
+  { key: "tRPC orgs.get", cap: "read", on: "org", run: (a, id) => q(a, "orgs.get", { id }) },
+  { key: "tRPC orgs.create", cap: "org.create", on: "none", run: (a) => m(a, "orgs.create", { name: fresh("Created") }) },
+  { key: "tRPC orgs.update", variant: "details", cap: "org.update", on: "org", mutates: true, run: (a, id) => m(a, "orgs.update", { id, description: fresh("d") }) },
+  { key: "tRPC orgs.update", variant: "rate", cap: "org.update", on: "org", mutates: true, run: (a, id) => m(a, "orgs.update", { id, billing_rate_per_agent: "12.50" }) },
+  { key: "tRPC orgs.delete", cap: "org.delete", on: "org", mutates: true, run: (a, id) => m(a, "orgs.delete", { id }) },
+  { key: "tRPC orgs.toggle", cap: "org.toggle", on: "org", mutates: true, run: (a, id) => m(a, "orgs.toggle", { id, is_active: false }) },
+  { key: "tRPC agents.list", variant: "all", cap: "read", on: "none", run: (a) => q(a, "agents.list", {}) },
+  { key: "tRPC agents.list", variant: "by org", cap: "read", on: "org", run: (a, id) => q(a, "agents.list", { org: id }) },
+  { key: "tRPC agents.get", cap: "read", on: "agent", run: (a, id) => q(a, "agents.get", { id }) },
+  { key: "tRPC agents.create", cap: "agent.create", on: "org", run: (a, id) => m(a, "agents.create", { name: fresh("Agent"), org_id: id }) },
+  { key: "tRPC agents.update", variant: "details", cap: "agent.update", on: "agent", mutates: true, run: (a, id) => m(a, "agents.update", { id, description: fresh("d") }) },
+  { key: "tRPC agents.update", variant: "rate", cap: "agent.rate", on: "agent", mutates: true, run: (a, id) => m(a, "agents.update", { id, billingRate: "7.00" }) },
+  { key: "tRPC agents.assign", cap: "agent.move", on: "agent", mutates: true, run: (a, id, t) => m(a, "agents.assign", { id, orgId: otherOrgOf(t) }) },
+  { key: "tRPC agents.unassign", cap: "agent.move", on: "agent", mutates: true, run: (a, id) => m(a, "agents.unassign", { id }) },
+  { key: "tRPC agents.assignable", cap: "read", on: "org", run: (a, id) => q(a, "agents.assignable", { org_id: id }) },
+  { key: "tRPC billing.summary", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.summary", { id }) },
+  { key: "tRPC billing.records", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.records", { id, months: 3 }) },
+  { key: "tRPC billing.export", cap: "billing.export", on: "org", run: (a, id) => q(a, "billing.export", { id, months: 3, format: "csv" }) },
+  { key: "tRPC billing.overview", cap: "billing.read", on: "none", run: (a) => q(a, "billing.overview", {}) },
+  { key: "tRPC usage.ingest", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => m(a, "usage.ingest", usageEvent(id!)) },
+  { key: "tRPC usage.reprice", cap: "usage.reprice", on: "none", run: (a) => m(a, "usage.reprice", { from: "2026-01-01", to: "2026-01-31" }) },
+  { key: "tRPC prices.list", cap: "prices.read", on: "none", run: (a) => q(a, "prices.list") },
+  { key: "tRPC prices.put", cap: "prices.write", on: "none", run: (a) => m(a, "prices.put", priceBody) },
+  { key: "tRPC prices.fxList", cap: "prices.read", on: "none", run: (a) => q(a, "prices.fxList") },
+  { key: "tRPC prices.fxPut", cap: "prices.write", on: "none", run: (a) => m(a, "prices.fxPut", fxBody) },
+  { key: "tRPC auth.me", cap: "signed-in", on: "none", run: (a) => q(a, "auth.me") },
+  { key: "tRPC auth.setupStatus", cap: "public", on: "none", run: (a) => q(a, "auth.setupStatus") },
+  // Users exist, so setup is closed for everyone: 409 (401 first for a bad key).
+  { key: "tRPC auth.setup", cap: "public", on: "none", success: 409, run: (a) => m(a, "auth.setup", { email: uniqueEmail("setup"), password: PASSWORD }) },
+  { key: "tRPC auth.signIn", cap: "public", on: "none", run: (a) => m(a, "auth.signIn", { email: a.probe!.email, password: PASSWORD }) },
+  {
+    key: "tRPC auth.signOut",
+    cap: "public",
+    on: "none",
+    run: async (a) => trpc(base, await a.freshCredentials(), "mutation", "auth.signOut", {}),
+  },
+  { key: "tRPC users.list", cap: "users", on: "none", run: (a) => q(a, "users.list") },
+  { key: "tRPC users.create", cap: "users", on: "none", run: (a) => m(a, "users.create", { email: uniqueEmail("new"), password: PASSWORD, role: "viewer" }) },
+  { key: "tRPC users.update", cap: "users", on: "user", run: (a, id) => m(a, "users.update", { id, role: "viewer" }) },
+  { key: "tRPC keys.list", cap: "keys", on: "none", run: (a) => q(a, "keys.list") },
+  { key: "tRPC keys.create", cap: "keys", on: "org", run: (a, id) => m(a, "keys.create", { name: fresh("key"), permission: "read", org_id: id }) },
+  { key: "tRPC keys.revoke", cap: "keys", on: "key", mutates: true, run: (a, id) => m(a, "keys.revoke", { id }) },
+  { key: "tRPC audit.list", variant: "all", cap: "read", on: "none", run: (a) => q(a, "audit.list", { limit: 500 }) },
+  { key: "tRPC audit.list", variant: "by org", cap: "read", on: "org", run: (a, id) => q(a, "audit.list", { org: id, limit: 50 }) },
+];
+
+// ---------------------------------------------------------------------------------------------
+
+interface Cell {
+  actor: Actor;
+  op: Op;
+  target: Target;
+  expected: number;
+  actual?: number;
+  reply?: Reply;
+}
+
+const cells: Cell[] = [];
+for (const op of ops) {
+  const targets: Target[] = op.on === "none" ? ["none"] : ["own", "other", "random"];
+  for (const actor of actors) for (const target of targets) cells.push({ actor, op, target, expected: expected(actor, op, target) });
+}
+
+const describeCell = (c: Cell) => `${c.op.key}${c.op.variant ? ` (${c.op.variant})` : ""} as ${c.actor.name} on ${c.target}`;
+
+async function runAll(concurrency: number) {
+  let next = 0;
+  const worker = async () => {
+    while (next < cells.length) {
+      const cell = cells[next++]!;
+      const id = await resolveTarget(cell.op, cell.actor, cell.target);
+      cell.reply = await cell.op.run(cell.actor, id, cell.target);
+      cell.actual = cell.reply.status;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+describe("access matrix", () => {
+  test("covers every REST route and every tRPC procedure, and nothing else", () => {
+    const existing = new Set([
+      ...restRoutes.map((r) => `REST ${r.method.toUpperCase()} ${r.path}`),
+      ...Object.keys((appRouter as unknown as { _def: { procedures: Record<string, unknown> } })._def.procedures).map((p) => `tRPC ${p}`),
+    ]);
+    const covered = new Set(ops.map((o) => o.key));
+    expect([...existing].filter((k) => !covered.has(k)).sort()).toEqual([]);
+    expect([...covered].filter((k) => !existing.has(k)).sort()).toEqual([]);
+  });
+
+  test(
+    "every principal gets the status SPEC §4 prescribes for every operation and target",
+    async () => {
+      await runAll(6);
+      const wrong = cells.filter((c) => c.actual !== c.expected).map((c) => `${describeCell(c)}: expected ${c.expected}, got ${c.actual} ${JSON.stringify(c.reply?.body).slice(0, 160)}`);
+      for (const c of cells) {
+        const problem = c.actual === c.expected && c.actual! < 300 && c.op.verify?.(c.actor, c.target, c.reply!);
+        if (problem) wrong.push(`${describeCell(c)}: ${problem}`);
+      }
+      console.log(`access matrix: ${ops.length} operations × ${actors.length} principals → ${cells.length} cells`);
+      expect(wrong).toEqual([]);
+    },
+    240_000,
+  );
+
+  test("an id in another tenant answers exactly like an unknown id (same status, same problem)", () => {
+    const strip = (body: any) => {
+      const problem = body?.data?.problem ?? body;
+      const { request_id: _r, ...rest } = problem ?? {};
+      return rest;
+    };
+    let compared = 0;
+    for (const actor of actors.filter((a) => a.bound)) {
+      for (const op of ops.filter((o) => o.on !== "none")) {
+        const other = cells.find((c) => c.actor === actor && c.op === op && c.target === "other")!;
+        const random = cells.find((c) => c.actor === actor && c.op === op && c.target === "random")!;
+        expect({ cell: describeCell(other), status: other.actual }).toEqual({ cell: describeCell(other), status: random.actual });
+        if (other.actual === 404) {
+          expect(strip(other.reply!.body)).toEqual(strip(random.reply!.body));
+          compared++;
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(20);
+  });
+
+  test("no response to an organization-bound principal carries a cost, a margin or another organization's name, id or slug", async () => {
+    const costKey = /(^|_)(cost|margin)(_|$)|_usd$/i;
+    const others = await rows<{ id: string; name: string; slug: string }>(database.db, sql`select id, name, slug from organizations where id <> ${orgA.id}`);
+    const otherNames = others.map((r) => r.name);
+    const otherRefs = new Set(others.flatMap((r) => [r.id, r.slug]));
+    expect(otherNames).toContain("Tenant Bravo");
+    const problems: string[] = [];
+    const visit = (value: unknown, where: string) => {
+      if (typeof value === "string") {
+        // A CSV download: its header row names the fields.
+        if (value.includes(",") && value.includes("\n")) {
+          for (const column of value.split("\n")[0]!.split(",")) if (costKey.test(column.trim())) problems.push(`${where}: has column ${column}`);
+        }
+        for (const name of otherNames) if (value.includes(name)) problems.push(`${where}: mentions "${name}"`);
+        if (otherRefs.has(value)) problems.push(`${where}: names organization ${value}`);
+      } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, `${where}[${i}]`));
+      else if (value && typeof value === "object") {
+        for (const [k, v] of Object.entries(value)) {
+          if (costKey.test(k)) problems.push(`${where}: has field ${k}`);
+          visit(v, `${where}.${k}`);
+        }
+      }
+    };
+    let successes = 0;
+    for (const cell of cells.filter((c) => c.actor.bound && c.reply)) {
+      if (cell.actual! < 300) successes++;
+      visit(cell.reply!.body, describeCell(cell));
+    }
+    expect(problems).toEqual([]);
+    expect(successes).toBeGreaterThan(50);
+  });
+});

@@ -1,0 +1,100 @@
+import { goto } from "$app/navigation";
+import { page } from "$app/state";
+import type { Outputs } from "./types";
+
+export type Me = Outputs["auth"]["me"];
+export type Role = "owner" | "admin" | "member" | "viewer";
+
+export interface OrgContext {
+  id: string;
+  slug: string;
+  name: string;
+}
+
+const CONTEXT_KEY = "orgdesk.orgContext";
+
+/**
+ * Who is signed in and what they may do — the server's own answer (`auth.me`: its permissions and
+ * whether it sees costs), used only to hide controls the server would refuse anyway — and the
+ * organization in context: the bound one for bound users, the switcher's choice otherwise.
+ */
+class Session {
+  me = $state.raw<Me | null>(null);
+  ready = $state(false);
+  context = $state<OrgContext | null>(null);
+
+  readonly user = $derived(this.me?.user ?? null);
+  readonly permissions = $derived(new Set<string>(this.me?.permissions ?? []));
+  readonly bound = $derived(this.me?.org != null);
+  /** Token cost and margin are for platform staff only (SPEC §4). */
+  readonly seesCosts = $derived(this.me?.sees_costs ?? false);
+
+  can(action: string) {
+    return this.permissions.has(action);
+  }
+  get canManageOrgs() {
+    return this.can("org.create");
+  }
+  get canEditOrgs() {
+    return this.can("org.update");
+  }
+  get canToggleOrgs() {
+    return this.can("org.toggle");
+  }
+  get canDeleteOrgs() {
+    return this.can("org.delete");
+  }
+  get canEditAgents() {
+    return this.can("agent.rate");
+  }
+  get canCreateAgents() {
+    return this.can("agent.create");
+  }
+  get canAssign() {
+    return this.can("agent.assign");
+  }
+  get canExport() {
+    return this.can("billing.export");
+  }
+
+  setContext(org: OrgContext | null) {
+    if (this.bound) return;
+    this.context = org;
+    try {
+      if (org) localStorage.setItem(CONTEXT_KEY, JSON.stringify(org));
+      else localStorage.removeItem(CONTEXT_KEY);
+    } catch {}
+  }
+
+  signedIn(me: Me) {
+    this.me = me;
+    this.ready = true;
+    if (me.org) {
+      this.context = { id: me.org.id, slug: me.org.slug, name: me.org.name };
+    } else {
+      try {
+        const raw = localStorage.getItem(CONTEXT_KEY);
+        this.context = raw ? (JSON.parse(raw) as OrgContext) : null;
+      } catch {
+        this.context = null;
+      }
+    }
+  }
+
+  signedOut() {
+    this.me = null;
+    this.ready = false;
+    this.context = null;
+  }
+
+  /** The session ended or was revoked: to the sign-in page, then back here. */
+  expired() {
+    const here = page.url.pathname + page.url.search;
+    this.signedOut();
+    if (!page.url.pathname.startsWith("/login") && !page.url.pathname.startsWith("/setup")) {
+      void goto(`/login?next=${encodeURIComponent(here)}`, { replaceState: true });
+    }
+  }
+}
+
+export const session = new Session();

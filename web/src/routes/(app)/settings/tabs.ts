@@ -1,0 +1,12 @@
+import { session } from "$lib/session.svelte";
+
+/** The settings sections this user may open, in order. */
+export function settingsTabs() {
+  return [
+    { href: "/settings/prices", label: "Model prices", show: session.can("prices.read") },
+    { href: "/settings/fx", label: "FX rates", show: session.can("prices.read") },
+    { href: "/settings/users", label: "Users", show: session.can("users.manage") },
+    { href: "/settings/keys", label: "API keys", show: session.can("keys.manage") },
+    { href: "/settings/audit", label: "Audit log", show: session.can("audit.read") },
+  ].filter((t) => t.show);
+}
