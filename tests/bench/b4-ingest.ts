@@ -3,7 +3,7 @@ import { pipeline } from "node:stream/promises";
 import postgres from "postgres";
 import { startProcess } from "../support/server-process";
 import { ADMIN_KEY } from "./b1-api";
-import { assignmentIntervals, eventFactory, type GeneratedEvent, loadPrices } from "./generator";
+import { assignmentIntervals, eventFactory, type GeneratedEvent, loadPrices, prng } from "./generator";
 import { admin, dropDatabase, urlFor } from "./lib/databases";
 import { median, timed } from "./lib/load";
 import { num, pct, type Row } from "./lib/report";
@@ -45,11 +45,7 @@ export async function runIngest(template: { name: string }, settings: IngestSett
     const live = await sql<{ id: string }[]>`select id from agents where status = 'active' order by name`;
     const prices = await loadPrices(sql);
     const models = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "claude-haiku-4-5", "gemini-2.5-flash"].filter((m) => prices.byModel.has(m));
-    let seed = 7;
-    const rand = () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648;
-    };
+    const rand = prng(7);
     const now = Date.now();
 
     const copyRate: number[] = [];

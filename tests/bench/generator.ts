@@ -38,7 +38,7 @@ const CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "NGN"] as const;
 const DAY = 86_400_000;
 
 /** Small deterministic PRNG (mulberry32): the same seed builds the same data. */
-function prng(seed: number) {
+export function prng(seed: number) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
