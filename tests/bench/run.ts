@@ -89,7 +89,7 @@ if ((wanted("B3") || wanted("B4")) && !hasBilling) {
     if (small.report) loads.push(small.report);
     if (wanted("B4")) {
       try {
-        rows.push(...(await phase("B4", () => runIngest(small!, quick ? { rounds: 2, events: 20_000 } : { rounds: 3, events: 60_000 }, log))));
+        rows.push(...(await phase("B4", () => runIngest(small!, quick ? { rounds: 2, events: 20_000 } : { rounds: 5, events: 50_000 }, log))));
       } catch (err) {
         failed([B4], err);
       }
