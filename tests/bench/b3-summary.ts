@@ -82,12 +82,12 @@ export async function runSummary(big: { url: string; events: number }, small: { 
     const rollupSql = (t: Target) => t.sql.unsafe(ROLLUP_SQL, [t.orgId, start, endDate]);
     const rawSql = (t: Target) => t.sql.unsafe(RAW_SQL, [t.orgId, `${start}T00:00:00Z`, `${endDate}T00:00:00Z`]);
 
-    // Same answer: the endpoint's months carry the raw events' totals.
+    // Same answer: the endpoint's months carry the raw events' token totals.
     const body = JSON.parse(await summaryOf(t10));
     const raw = await rawSql(t10);
-    const rawEvents = raw.reduce((s, r) => s + Number(r.input), 0);
+    const rawInput = raw.reduce((s, r) => s + Number(r.input), 0);
     const apiInput = body.summary.reduce((s: number, m: { total_input_tokens: number | string }) => s + Number(m.total_input_tokens), 0);
-    if (rawEvents !== apiInput) throw new Error(`billing-summary input tokens ${apiInput} differ from raw events ${rawEvents}`);
+    if (rawInput !== apiInput) throw new Error(`billing-summary input tokens ${apiInput} differ from raw events ${rawInput}`);
 
     // Warm-up: JIT, pools, prepared statements, the OS page cache.
     for (let i = 0; i < 3; i++) {

@@ -323,11 +323,13 @@ export async function loadEvents(url: string, events: number, log: (s: string) =
       // PostgreSQL parses rows on both cores while this process generates them.
       let done = 0;
       const streams = 2;
+      // Both connections are open before either stream starts: generating rows keeps this process
+      // busy, and a connection still in its handshake then could time out.
+      const conns = Array.from({ length: streams }, () => postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 120 }));
+      await Promise.all(conns.map((c) => c`set synchronous_commit = off`));
       await Promise.all(
-        Array.from({ length: streams }, async (_, part) => {
-          const c = postgres(url, { max: 1, onnotice: () => {} });
+        conns.map(async (c, part) => {
           try {
-            await c`set synchronous_commit = off`;
             const writable = await c.unsafe(`copy usage_events (${COPY_COLUMNS}) from stdin`).writable();
             const span = (now - window.from) / streams;
             const count = Math.floor(events / streams) + (part === 0 ? events % streams : 0);
