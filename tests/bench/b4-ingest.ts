@@ -131,7 +131,7 @@ export async function runIngest(template: { name: string }, settings: IngestSett
     const why =
       ratio >= 0.4
         ? ""
-        : ` Why: per batch of 1000 a connection spends ${perBatch(median(httpRate))} (JSON parsing and validation of every event, a SHA-256 of its content, attribution to the agent's organization at occurred_at, pricing, the id uniqueness check, four index insertions and two foreign-key checks per row, the rollup upsert, one transaction), ` +
+        : ` Why: per batch of 1000 a connection spends ${perBatch(median(httpRate))} (JSON parsing and validation of every event, a SHA-256 of its content, attribution to the agent's organization at occurred_at, pricing, the id uniqueness check, three or four index insertions and two foreign-key checks per row, the rollup upsert, one transaction), ` +
           `where COPY into a table without index, key, check or trigger takes ${ms((BATCH / median(copyRate)) * 1000)}. What would close most of it: a bulk path streaming NDJSON into COPY into a staging table with one set-based statement per 50–100k rows, fewer indexes on usage_events, a hand-written validator for this hot schema (docs/scaling.md).`;
     return [
       {
