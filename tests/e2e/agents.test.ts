@@ -6,9 +6,9 @@ import { watchErrors } from "./support/browser";
 import { eventually, signInThroughUi } from "./support/flows";
 
 /**
- * The Agents page's edit dialog in headless Chromium, against the real server and a fresh
- * database: renaming, a server field error beside its field, and archiving with its confirmation.
- * The steps build on each other, in order.
+ * The Agents page in headless Chromium, against the real server and a fresh database: the edit
+ * dialog (renaming, a server field error beside its field, archiving with its confirmation), then
+ * paging past the first 100 agents and searching. The steps build on each other, in order.
  */
 const app = await startApp();
 const owner = await makeUser(app.database, "owner");
@@ -27,7 +27,7 @@ async function openEdit(name: string) {
   await dialog().waitFor();
 }
 
-describe("editing an agent on the Agents page", () => {
+describe("the Agents page", () => {
   test("the edit dialog opens filled in and saves a new name, email and description", async () => {
     page = await app.newPage();
     errors = watchErrors(page);
@@ -94,6 +94,23 @@ describe("editing an agent on the Agents page", () => {
       (names) => names.length === 1 && names[0] === "Intake Bot",
     );
   }, 30_000);
+
+  test("past the first page of 100 agents, Load more appends the rest; a search narrows the list", async () => {
+    for (let i = 1; i <= 100; i++) await app.api.post("/api/agents", { name: `Pool Agent ${String(i).padStart(3, "0")}` });
+    await page.goto(app.base + "/agents");
+    const rows = page.locator("[data-testid=agents-table] tr[data-agent]");
+    await eventually(() => rows.count(), (n) => n === 100);
+    await page.click("text=Load more");
+    // 100 pool agents, Billing Bot and the archived Intake Bot.
+    await eventually(() => rows.count(), (n) => n === 102);
+    expect(await page.locator("text=Load more").count()).toBe(0);
+
+    await page.fill("input[aria-label='Search agents']", "Pool Agent 040");
+    await eventually(
+      () => rows.evaluateAll((els) => els.map((e) => e.getAttribute("data-agent"))),
+      (names) => names.length === 1 && names[0] === "Pool Agent 040",
+    );
+  }, 60_000);
 
   test("no uncaught errors in the app along the way", () => {
     expect(errors).toEqual([]);
