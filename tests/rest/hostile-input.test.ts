@@ -106,6 +106,14 @@ describe("hostile path and query values", () => {
     }
   });
 
+  test("a forged audit cursor is a 400 on `cursor`, not a value compared with the id column", async () => {
+    for (const key of [["not-a-number"], ["1; drop table audit_log"], [1, 2]]) {
+      const res = await api.get(`/api/audit?cursor=${Buffer.from(JSON.stringify(key)).toString("base64url")}`);
+      expect(res.status).toBe(400);
+      expect(res.body.errors).toEqual([{ path: "cursor", message: "is not a valid cursor" }]);
+    }
+  });
+
   test("effective_at on an assignment that moves nothing is refused, in the future or not", async () => {
     const fresh = (await api.post("/api/agents", { name: "Stays Home" })).body;
     for (const at of ["9999-12-31T23:59:59Z", "2024-06-01T00:00:00Z"]) {

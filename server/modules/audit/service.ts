@@ -109,7 +109,7 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof aud
   }
   if (input.action) conditions.push(input.action.endsWith(".") ? like(auditLog.action, `${input.action.replaceAll("_", "\\_")}%`) : eq(auditLog.action, input.action));
   if (input.cursor) {
-    const [id] = decodeCursor(input.cursor, 1) as [number];
+    const [id] = decodeCursor(input.cursor, ["number"]) as [number];
     conditions.push(lt(auditLog.id, Number(id)));
   }
   const rows = await ctx.db

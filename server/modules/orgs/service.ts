@@ -1,5 +1,5 @@
 import { and, asc, eq, ilike, isNull, or, type SQL, sql } from "drizzle-orm";
-import type { DbOrTx, Tx } from "../../../db/client";
+import type { Db, DbOrTx, Tx } from "../../../db/client";
 import { agentAssignments, agents, INTERNAL_ORG_ID, organizations, orgRatePeriods, orgStatusPeriods } from "../../../db/schema";
 import { authorize, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
@@ -66,28 +66,54 @@ export async function findOrg(tx: DbOrTx, ctx: Ctx, ref: string, lock?: "update"
   return row;
 }
 
-/** Lists organizations the caller may see, by name, with search, status filter and keyset pagination. */
-export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof orgListInput> }) {
-  authorize(ctx.principal, "org.read");
-  const tenant = tenantOrgId(ctx.principal);
+type ListShape = { tenant: boolean; status: boolean; q: boolean; cursor: boolean };
+
+/**
+ * The list query for one combination of filters, built once per database handle and shape and run
+ * with placeholders: building a Drizzle query costs more CPU than PostgreSQL spends running this
+ * one (docs/benchmarks.md, B1).
+ */
+const listQueries = new WeakMap<Db, Map<string, ReturnType<typeof buildListQuery>>>();
+function buildListQuery(db: Db, shape: ListShape, key: string) {
   const conditions: (SQL | undefined)[] = [isNull(organizations.deletedAt)];
-  if (tenant) conditions.push(eq(organizations.id, tenant));
-  if (input.status) conditions.push(eq(organizations.isActive, input.status === "active"));
-  const q = input.q?.trim();
-  if (q) {
-    const pattern = `%${q.replace(/[\\%_]/g, (c) => "\\" + c)}%`;
+  if (shape.tenant) conditions.push(eq(organizations.id, sql.placeholder("tenant")));
+  if (shape.status) conditions.push(eq(organizations.isActive, sql.placeholder("active")));
+  if (shape.q) {
+    const pattern = sql.placeholder("pattern");
     conditions.push(or(ilike(organizations.name, pattern), ilike(organizations.slug, pattern), ilike(organizations.contactEmail, pattern)));
   }
-  if (input.cursor) {
-    const [name, id] = decodeCursor(input.cursor, ["text", "uuid"]) as [string, string];
-    conditions.push(sql`(${organizations.name}, ${organizations.id}) > (${name}, ${id}::uuid)`);
-  }
-  const rows = await ctx.db
+  if (shape.cursor) conditions.push(sql`(${organizations.name}, ${organizations.id}) > (${sql.placeholder("afterName")}, ${sql.placeholder("afterId")}::uuid)`);
+  return db
     .select(orgColumns)
     .from(organizations)
     .where(and(...conditions))
     .orderBy(asc(organizations.name), asc(organizations.id))
-    .limit(input.limit + 1);
+    .limit(sql.placeholder("limit"))
+    .prepare(`orgs_list_${key}`);
+}
+function listQuery(db: Db, shape: ListShape) {
+  let byShape = listQueries.get(db);
+  if (!byShape) listQueries.set(db, (byShape = new Map()));
+  const key = `${+shape.tenant}${+shape.status}${+shape.q}${+shape.cursor}`;
+  let query = byShape.get(key);
+  if (!query) byShape.set(key, (query = buildListQuery(db, shape, key)));
+  return query;
+}
+
+/** Lists organizations the caller may see, by name, with search, status filter and keyset pagination. */
+export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof orgListInput> }) {
+  authorize(ctx.principal, "org.read");
+  const tenant = tenantOrgId(ctx.principal);
+  const q = input.q?.trim();
+  const [afterName, afterId] = input.cursor ? (decodeCursor(input.cursor, ["text", "uuid"]) as [string, string]) : [];
+  const rows = await listQuery(ctx.db, { tenant: Boolean(tenant), status: Boolean(input.status), q: Boolean(q), cursor: Boolean(input.cursor) }).execute({
+    tenant,
+    active: input.status === "active",
+    pattern: q ? `%${q.replace(/[\\%_]/g, (c) => "\\" + c)}%` : undefined,
+    afterName,
+    afterId,
+    limit: input.limit + 1,
+  });
   const page = rows.slice(0, input.limit);
   const last = page.at(-1);
   return {

@@ -25,15 +25,15 @@ const FUTURE_SLACK_MS = 5 * 60 * 1000;
 const SNAPSHOT_SUFFIX = "-([0-9]{8}|[0-9]{4}-[0-9]{2}-[0-9]{2})$";
 
 /**
- * The price row in effect for an event (alias `e` with `model` and `occurred_at`): the event's own
- * model first, else its base model without a snapshot date; the latest entry effective on the
- * event's UTC day.
+ * The price row in effect for an event (alias `e` with `model` and `occurred_at`, or with `model`
+ * and `day` when `day` is given): the event's own model first, else its base model without a
+ * snapshot date; the latest entry effective on the event's UTC day.
  */
-const priceLateral = (e: string) => sql`left join lateral (
+const priceLateral = (e: string, day: SQL = sql`(${sql.raw(e)}.occurred_at at time zone 'UTC')::date`) => sql`left join lateral (
     select mp.input_per_m, mp.output_per_m, mp.cache_read_per_m, mp.cache_write_per_m
     from model_prices mp
     where mp.model in (${sql.raw(e)}.model, regexp_replace(${sql.raw(e)}.model, ${SNAPSHOT_SUFFIX}, ''))
-      and mp.effective_from <= (${sql.raw(e)}.occurred_at at time zone 'UTC')::date
+      and mp.effective_from <= ${day}
     order by (mp.model = ${sql.raw(e)}.model) desc, mp.effective_from desc
     limit 1
   ) p on true`;
@@ -234,6 +234,12 @@ function ingestStatement(items: Prepared[], tenant: string | null): SQL {
         input_tokens bigint, output_tokens bigint, cache_read_tokens bigint, cache_write_tokens bigint,
         cost_usd numeric, occurred_at timestamptz, content_hash text)
     ),
+    day_prices as (
+      -- One price lookup per model and UTC day of the batch, not one per event (docs/benchmarks.md, B4).
+      select k.model, k.day, p.*
+      from (select distinct model, (occurred_at at time zone 'UTC')::date as day from input) k
+      ${priceLateral("k", sql`k.day`)}
+    ),
     resolved as (
       -- An organization-bound caller sees only agents that are, or were at occurred_at, in its organization.
       select i.*, asg.org_id,
@@ -244,7 +250,7 @@ function ingestStatement(items: Prepared[], tenant: string | null): SQL {
       left join agents ag on ag.id = i.agent_id
       left join agent_assignments asg
         on asg.agent_id = i.agent_id and asg.starts_at <= i.occurred_at and (asg.ends_at is null or asg.ends_at > i.occurred_at)
-      ${priceLateral("i")}
+      left join day_prices p on p.model = i.model and p.day = (i.occurred_at at time zone 'UTC')::date
     ),
     ins as (
       insert into usage_events (id, agent_id, org_id, model, provider, input_tokens, output_tokens, cache_read_tokens,

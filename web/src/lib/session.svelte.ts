@@ -44,8 +44,13 @@ class Session {
   get canDeleteOrgs() {
     return this.can("org.delete");
   }
+  /** Custom rates (edited in place on an organization's Agents tab). */
   get canEditAgents() {
     return this.can("agent.rate");
+  }
+  /** Name, email, description and status (the Agents page's edit dialog). */
+  get canUpdateAgents() {
+    return this.can("agent.update");
   }
   get canCreateAgents() {
     return this.can("agent.create");

@@ -1,0 +1,93 @@
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+
+export interface ServerProcess {
+  pid: number;
+  port: number;
+  base: string;
+  /** Resident set size now, bytes (from /proc/<pid>/status). */
+  rss(): number;
+  stop(): Promise<void>;
+  output(): string;
+}
+
+/**
+ * Starts `bun run <script>` as its own process on a port the OS picks (PORT=0) and learns the port
+ * from the line the server prints when it listens (`… listening on http://host:PORT …`).
+ */
+export async function startProcess(script: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
+  const child = Bun.spawn(["bun", "run", script], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let log = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    const reader = stream.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      log += decoder.decode(value, { stream: true });
+    }
+  };
+  void pump(child.stdout);
+  void pump(child.stderr);
+  const started = Date.now();
+  let port = 0;
+  while (!port) {
+    const m = log.match(/listening on https?:\/\/[^\s:]+:(\d+)/);
+    if (m) port = Number(m[1]);
+    else if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}):\n${log}`);
+    else if (Date.now() - started > timeoutMs) {
+      child.kill();
+      throw new Error(`${script} did not report a port within ${timeoutMs} ms:\n${log}`);
+    }
+    else await Bun.sleep(25);
+  }
+  return {
+    pid: child.pid,
+    port,
+    base: `http://127.0.0.1:${port}`,
+    rss: () => rssOf(child.pid),
+    output: () => log,
+    stop: async () => {
+      child.kill("SIGTERM");
+      const exited = await Promise.race([child.exited.then(() => true), Bun.sleep(8000).then(() => false)]);
+      if (!exited) {
+        child.kill("SIGKILL");
+        await child.exited;
+      }
+    },
+  };
+}
+
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const m = status.match(/VmRSS:\s+(\d+)\s+kB/);
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; returns the peak. */
+export function sampleRss(pid: number, everyMs = 100) {
+  let peak = 0;
+  let samples = 0;
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssOf(pid));
+      samples++;
+    } catch {}
+  }, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      try {
+        peak = Math.max(peak, rssOf(pid));
+      } catch {}
+      return { peak, samples };
+    },
+  };
+}
