@@ -214,18 +214,14 @@ export async function update({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
         })
         .where(eq(agents.id, row.id));
       const after = await loadAgent(tx, row.id);
-      const { updated_at: _a, ...b } = before;
-      const { updated_at: _b, ...a } = after;
-      const diff = audit.changedFields(b, a);
-      if (Object.keys(diff.after).length > 0) {
-        await audit.record(tx, ctx, {
-          action: rateChanged ? "agent.rate_change" : "agent.update",
-          orgId: row.orgId,
-          targetType: "agent",
-          targetId: row.id,
-          ...diff,
-        });
-      }
+      await audit.recordChange(tx, ctx, {
+        action: rateChanged ? "agent.rate_change" : "agent.update",
+        orgId: row.orgId,
+        targetType: "agent",
+        targetId: row.id,
+        before,
+        after,
+      });
       return after;
     });
   } catch (err) {

@@ -244,21 +244,17 @@ export async function update({ ctx, input }: { ctx: Ctx; input: OrgUpdateInput }
     const [{ count } = { count: 0 }] = await tx.select({ count: sql<number>`count(*)::int` }).from(agents).where(eq(agents.orgId, row.id));
     const before = toOrg(row, count);
     const after = toOrg(updated!, count);
-    const diff = audit.changedFields(strip(before), strip(after));
-    if (Object.keys(diff.after).length > 0) {
-      await audit.record(tx, ctx, {
-        action: rateChanged ? "organization.rate_change" : "organization.update",
-        orgId: row.id,
-        targetType: "organization",
-        targetId: row.id,
-        ...diff,
-      });
-    }
+    await audit.recordChange(tx, ctx, {
+      action: rateChanged ? "organization.rate_change" : "organization.update",
+      orgId: row.id,
+      targetType: "organization",
+      targetId: row.id,
+      before,
+      after,
+    });
     return after;
   });
 }
-
-const strip = ({ updated_at: _u, ...rest }: Org) => rest as Record<string, unknown>;
 
 /**
  * Deletes an organization that has no agents. The row is locked first, so an assignment racing
