@@ -1,20 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { apiKeys, sessions, users } from "../../db/schema";
-import { pgCode } from "../../server/errors";
 import { testDatabase } from "../support/db";
+import { sqlstate } from "../support/failures";
 
 /** The access tables refuse by themselves what the services never write. */
 const database = await testDatabase();
 const db = database.db;
 
-async function sqlstate(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-  } catch (err) {
-    return pgCode(err);
-  }
-  return "no error";
-}
 
 const hash = "$argon2id$v=19$m=65536,t=2,p=1$not-a-real-hash";
 

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { eq } from "drizzle-orm";
 import { agentAssignments, agents, INTERNAL_ORG_ID, organizations, orgStatusPeriods } from "../../db/schema";
-import { pgCode } from "../../server/errors";
 import { ctxFor } from "../support/actors";
 import { testDatabase } from "../support/db";
+import { sqlstate } from "../support/failures";
 import { makeAgent, makeOrg } from "../support/factories";
 
 /** The database itself refuses states the services never create. */
@@ -11,14 +11,6 @@ const database = await testDatabase();
 const ctx = ctxFor(database);
 const db = database.db;
 
-async function sqlstate(promise: Promise<unknown>): Promise<string | undefined> {
-  try {
-    await promise;
-  } catch (err) {
-    return pgCode(err);
-  }
-  return "no error";
-}
 
 describe("database constraints", () => {
   test("two assignment intervals of one agent cannot overlap", async () => {

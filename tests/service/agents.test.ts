@@ -1,26 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import { asc, eq } from "drizzle-orm";
 import { agentAssignments, agentRatePeriods, INTERNAL_ORG_ID } from "../../db/schema";
-import { AppError } from "../../server/errors";
 import { agentAssignInput, agentUpdateInput } from "../../server/modules/agents/schema";
 import * as agents from "../../server/modules/agents/service";
 import * as orgs from "../../server/modules/orgs/service";
 import { ctxFor } from "../support/actors";
 import { testDatabase } from "../support/db";
+import { failure } from "../support/failures";
 import { makeAgent, makeOrg } from "../support/factories";
 
 const database = await testDatabase();
 const ctx = ctxFor(database);
 
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(AppError);
-    return err as AppError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 const update = (input: Record<string, unknown>) => agents.update({ ctx, input: agentUpdateInput.parse(input) });
 const assign = (input: Record<string, unknown>) => agents.assign({ ctx, input: agentAssignInput.parse(input) });

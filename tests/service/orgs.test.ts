@@ -1,27 +1,18 @@
 import { describe, expect, test } from "bun:test";
 import { and, eq, isNull } from "drizzle-orm";
 import { INTERNAL_ORG_ID, orgRatePeriods, orgStatusPeriods } from "../../db/schema";
-import { AppError } from "../../server/errors";
 import { agentUpdateInput } from "../../server/modules/agents/schema";
 import * as agents from "../../server/modules/agents/service";
 import { orgCreateInput, orgUpdateInput } from "../../server/modules/orgs/schema";
 import * as orgs from "../../server/modules/orgs/service";
 import { ctxFor } from "../support/actors";
 import { testDatabase } from "../support/db";
+import { failure } from "../support/failures";
 import { makeAgent, makeOrg } from "../support/factories";
 
 const database = await testDatabase();
 const ctx = ctxFor(database);
 
-async function failure(promise: Promise<unknown>): Promise<AppError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(AppError);
-    return err as AppError;
-  }
-  throw new Error("expected the call to fail");
-}
 
 const update = (input: Record<string, unknown>) => orgs.update({ ctx, input: orgUpdateInput.parse(input) });
 
