@@ -35,11 +35,25 @@ export interface PostgresOptions {
   max?: number;
   /** Per-statement timeout in milliseconds (server-side `statement_timeout`). */
   statementTimeoutMs?: number;
+  /**
+   * Seconds to wait for a new connection before the query fails (postgres.js waits 30 s by
+   * default). Short, so that while the database is unreachable requests fail fast with a 503
+   * instead of piling up; postgres.js reconnects on the next query once it is back.
+   */
+  connectTimeoutSeconds?: number;
 }
 
 export function openPostgres(url: string, options: PostgresOptions = {}): Database {
   const pg = postgres(url, {
     max: options.max ?? 10,
+    connect_timeout: options.connectTimeoutSeconds ?? 5,
+    // Connections idle for a minute are closed, so a pool does not hold dead sockets after the
+    // database restarts, and several instances do not hold idle connections they do not need.
+    idle_timeout: 60,
+    // postgres.js backs off exponentially up to 20 s between reconnection attempts, counting every
+    // failure of every connection; after an outage of a few seconds, queries would then wait up
+    // to 20 s for a connection although the database is back. Cap the wait at one second.
+    backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 1),
     onnotice: () => {},
     connection: {
       application_name: "orgdesk",
@@ -84,9 +98,19 @@ export async function migrate(database: Database): Promise<void> {
 }
 
 /** Opens the configured database: PostgreSQL when a URL is given, otherwise PGlite in dataDir. */
-export async function openDatabase(config: { databaseUrl?: string; dataDir: string; statementTimeoutMs?: number }): Promise<Database> {
+export async function openDatabase(config: {
+  databaseUrl?: string;
+  dataDir: string;
+  statementTimeoutMs?: number;
+  databaseConnectTimeoutSeconds?: number;
+  databasePoolSize?: number;
+}): Promise<Database> {
   const database = config.databaseUrl
-    ? openPostgres(config.databaseUrl, { statementTimeoutMs: config.statementTimeoutMs })
+    ? openPostgres(config.databaseUrl, {
+        statementTimeoutMs: config.statementTimeoutMs,
+        connectTimeoutSeconds: config.databaseConnectTimeoutSeconds,
+        max: config.databasePoolSize,
+      })
     : await openPglite(config.dataDir);
   await migrate(database);
   return database;

@@ -1,19 +1,23 @@
 import { trpcServer } from "@hono/trpc-server";
 import { TRPCError } from "@trpc/server";
 import { Hono, type Context } from "hono";
+import { ZodError } from "zod";
 import { getConnInfo } from "hono/bun";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { resolvePrincipal } from "./auth/resolve";
+import { presentedKey, resolvePrincipal } from "./auth/resolve";
+import { readCookie, SESSION_COOKIE } from "./auth/secrets";
+import * as limits from "./modules/limits/service";
 import { ANONYMOUS } from "./auth/principal";
 import type { Ctx, Deps } from "./context";
 import { AppError, ERRORS, toAppError, toProblem } from "./errors";
 import { buildOpenApi, renderDocsPage } from "./rest/openapi";
-import { type AppEnv, parseWith, readJsonBody, type RestRoute } from "./rest/route";
+import { type AppEnv, parseWith, readBodyText, readJsonBody, type RestRoute } from "./rest/route";
 import { restRoutes } from "./rest/routes";
 import { appRouter } from "./trpc/router";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 
 function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
   if (trustProxy) {
@@ -27,12 +31,39 @@ function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
   }
 }
 
+/**
+ * A log line for an unexpected error and its causes: name, SQLSTATE, message and stack, never
+ * the bound parameters (Drizzle puts them in its message; they can hold secrets and personal data).
+ */
+export function describeError(err: unknown): string {
+  const lines: string[] = [];
+  const seen = new Set<unknown>();
+  let e: unknown = err;
+  while (e && !seen.has(e) && lines.length < 5) {
+    seen.add(e);
+    if (e instanceof Error || (typeof e === "object" && "message" in e)) {
+      const x = e as Error & { code?: unknown };
+      const message = String(x.message ?? "").split(/\nparams:/)[0]!.slice(0, 2000);
+      // Only the frames: the stack's first lines repeat the message, parameters included.
+      const stack = (x.stack ?? "").split("\n").filter((l) => /^\s+at /.test(l)).slice(0, 6).join("\n");
+      lines.push(`${x.name ?? "Error"}${typeof x.code === "string" ? ` [${x.code}]` : ""}: ${message}${stack ? "\n" + stack : ""}`);
+      e = (e as { cause?: unknown }).cause;
+    } else {
+      lines.push(String(e).slice(0, 500));
+      break;
+    }
+  }
+  return lines.join("\ncaused by ");
+}
+
 /** Problem+json response for anything thrown; internal details go to the log, never the client. */
 export function problemResponse(c: Context<AppEnv>, err: unknown): Response {
   const appError = toAppError(err);
   const requestId = c.get("requestId") ?? "";
-  if (appError.code === "INTERNAL" || (appError.code === "UNAVAILABLE" && !(err instanceof AppError))) {
-    console.error(`[${requestId}] ${c.req.method} ${c.req.path}:`, err);
+  // Anything that did not start as an AppError or a validation error came from below (database,
+  // driver, a bug): log it, without the request's headers or body.
+  if (!(err instanceof AppError) && !(err instanceof ZodError)) {
+    console.error(`[${requestId}] ${c.req.method} ${c.req.path}: ${describeError(err)}`);
   }
   const problem = toProblem(appError, requestId);
   const headers: Record<string, string> = { "content-type": "application/problem+json" };
@@ -76,6 +107,21 @@ export function createApp(deps: Deps) {
     for (const cookie of c.get("ctx")?.resHeaders?.getSetCookie() ?? []) res.headers.append("set-cookie", cookie);
     return res;
   });
+
+  // Rate limits, before any other work: per presented credential and per client address, counted
+  // in PostgreSQL so that every instance shares them. Health stays unlimited for load balancers.
+  const limited = async (c: Context<AppEnv>, next: () => Promise<void>) => {
+    if (c.req.path === "/api/health") return next();
+    const buckets: limits.Bucket[] = [{ bucket: limits.addressBucket(clientIp(c, config.trustProxy)), limit: config.rateLimitPerAddress }];
+    const key = presentedKey(c.req.raw.headers);
+    if (key) buckets.push({ bucket: limits.credentialBucket("key", key), limit: config.rateLimitPerKey });
+    const session = readCookie(c.req.header("cookie") ?? null, SESSION_COOKIE);
+    if (session) buckets.push({ bucket: limits.credentialBucket("session", session), limit: config.rateLimitPerKey });
+    await limits.charge({ db: deps.database.db, buckets, windowSeconds: config.rateLimitWindowSeconds });
+    await next();
+  };
+  app.use("/api/*", limited);
+  app.use("/trpc/*", limited);
 
   const baseCtx = (c: Context<AppEnv>, resHeaders: Headers = new Headers()): Ctx => ({
     db: deps.database.db,
@@ -135,9 +181,13 @@ export function createApp(deps: Deps) {
   });
 
   // tRPC for the web app.
+  // The same body limit as REST, also for bodies that do not declare their length (chunked):
+  // read within the limit, then hand tRPC the text.
   app.use("/trpc/*", async (c, next) => {
-    const declared = Number(c.req.header("content-length") ?? "0");
-    if (declared > config.maxBodyBytes) throw new AppError("PAYLOAD_TOO_LARGE", `The body is larger than ${config.maxBodyBytes} bytes`);
+    if (c.req.method !== "GET" && c.req.method !== "HEAD") {
+      const text = await readBodyText(c, config.maxBodyBytes);
+      c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers: c.req.raw.headers, body: text, signal: c.req.raw.signal });
+    }
     await next();
   });
   app.use(
@@ -168,7 +218,12 @@ export function createApp(deps: Deps) {
   if (webDir && existsSync(join(webDir, "index.html"))) {
     const indexHtml = Bun.file(join(webDir, "index.html"));
     app.get("*", async (c) => {
-      const path = decodeURIComponent(c.req.path);
+      let path: string;
+      try {
+        path = decodeURIComponent(c.req.path);
+      } catch {
+        throw new AppError("BAD_REQUEST", "The path is not valid URL encoding");
+      }
       if (path.startsWith("/trpc")) throw new AppError("NOT_FOUND", "No such procedure");
       const file = resolve(webDir, "." + path);
       if (file.startsWith(webDir + "/") && !path.endsWith("/")) {

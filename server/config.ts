@@ -20,6 +20,20 @@ export interface Config {
   statementTimeoutMs: number;
   /** Trust X-Forwarded-For / X-Forwarded-Proto from a proxy in front of us. */
   trustProxy: boolean;
+  /** Seconds to wait for a PostgreSQL connection before answering 503. */
+  databaseConnectTimeoutSeconds: number;
+  /** PostgreSQL connections per instance. */
+  databasePoolSize: number;
+  /** Seconds a connection may stay silent (slow or stalled client) before it is closed. */
+  idleTimeoutSeconds: number;
+  /** Seconds a graceful shutdown waits for in-flight requests before closing them. */
+  shutdownGraceSeconds: number;
+  /** Requests per rate-limit window per credential (API key or session); 0 = unlimited. */
+  rateLimitPerKey: number;
+  /** Requests per rate-limit window per client address, authenticated or not; 0 = unlimited. */
+  rateLimitPerAddress: number;
+  /** Length of a rate-limit window, seconds. */
+  rateLimitWindowSeconds: number;
   /** Lifetime of a browser session, hours (absolute; signing in again starts a new one). */
   sessionTtlHours: number;
   /** Sign-in attempts allowed per account, and per address, within `loginWindowSeconds`. */
@@ -43,17 +57,25 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     demo: env.DEMO === "1" || env.DEMO === "true",
     statementTimeoutMs: Number(env.STATEMENT_TIMEOUT_MS || 15000),
     trustProxy: env.TRUST_PROXY === "1" || env.TRUST_PROXY === "true",
-    sessionTtlHours: positive(env, "SESSION_TTL_HOURS", 168),
-    loginMaxPerAccount: positive(env, "LOGIN_MAX_PER_ACCOUNT", 5),
-    loginMaxPerAddress: positive(env, "LOGIN_MAX_PER_ADDRESS", 20),
-    loginWindowSeconds: positive(env, "LOGIN_WINDOW_SECONDS", 900),
+    databaseConnectTimeoutSeconds: whole(env, "DATABASE_CONNECT_TIMEOUT_S", 5),
+    databasePoolSize: whole(env, "DATABASE_POOL_SIZE", 10),
+    idleTimeoutSeconds: whole(env, "IDLE_TIMEOUT_S", 30),
+    shutdownGraceSeconds: whole(env, "SHUTDOWN_GRACE_S", 20),
+    rateLimitPerKey: whole(env, "RATE_LIMIT_PER_KEY", 6000, true),
+    rateLimitPerAddress: whole(env, "RATE_LIMIT_PER_ADDRESS", 6000, true),
+    rateLimitWindowSeconds: whole(env, "RATE_LIMIT_WINDOW_S", 60),
+    sessionTtlHours: whole(env, "SESSION_TTL_HOURS", 168),
+    loginMaxPerAccount: whole(env, "LOGIN_MAX_PER_ACCOUNT", 5),
+    loginMaxPerAddress: whole(env, "LOGIN_MAX_PER_ADDRESS", 20),
+    loginWindowSeconds: whole(env, "LOGIN_WINDOW_SECONDS", 900),
   };
 }
 
-function positive(env: Record<string, string | undefined>, name: string, fallback: number): number {
+/** A positive (or, with `zero`, non-negative) whole number from the environment, or `fallback` when unset. */
+function whole(env: Record<string, string | undefined>, name: string, fallback: number, zero = false): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive whole number, got ${raw}`);
+  if (!Number.isInteger(value) || value < (zero ? 0 : 1)) throw new Error(`${name} must be a ${zero ? "non-negative" : "positive"} whole number, got ${raw}`);
   return value;
 }

@@ -18,10 +18,20 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
     port: config.port,
     hostname: process.env.HOST || "0.0.0.0",
     fetch: (req, srv) => app.fetch(req, { server: srv }),
-    idleTimeout: 30,
+    // A connection silent this long is closed: a stalled or slow client cannot hold it forever.
+    idleTimeout: config.idleTimeoutSeconds,
   });
+  /**
+   * Graceful stop: refuse new connections, let in-flight requests finish (up to the grace period,
+   * then close what is left), and only then close the database pool they use.
+   */
   const stop = async () => {
-    await server.stop();
+    const finished = server.stop().then(() => true);
+    const grace = Bun.sleep(config.shutdownGraceSeconds * 1000).then(() => false);
+    if (!(await Promise.race([finished, grace]))) {
+      console.log(`Requests still running after ${config.shutdownGraceSeconds} s; closing them`);
+      await server.stop(true);
+    }
     await database.close();
   };
   return { server, database, config, app, stop, url: `http://localhost:${server.port}` };

@@ -86,7 +86,10 @@ export const loginThrottle = pgTable(
   {
     key: text("key").primaryKey(),
     windowStart: instant("window_start").notNull(),
-    /** Attempts charged in the window (an attempt is charged before its password is checked). */
+    /**
+     * Attempts charged in the window (an attempt is charged before its password is checked). The
+     * API rate limits count their requests here too, under keys prefixed `api-` (server/modules/limits).
+     */
     failures: integer("failures").notNull(),
   },
   (t) => [index("login_throttle_window_idx").on(t.windowStart)],

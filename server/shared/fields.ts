@@ -72,6 +72,12 @@ export const limitInput = z.coerce
   .max(500, "must be at most 500")
   .default(100);
 
+/** Search text for list filters: at most 128 characters, no control characters. */
+export const searchText = z
+  .string({ error: "must be a string" })
+  .max(128, "must be at most 128 characters")
+  .refine((s) => !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(s), "must not contain control characters");
+
 export const cursorInput = z.string().max(512, "is not a valid cursor").optional();
 
 /** Rejects a field that exists on the resource but cannot be set here, naming why. */

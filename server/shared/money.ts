@@ -91,7 +91,7 @@ export function trimDecimal(value: string): string {
  * A JSON number reaches us as a double; its shortest round-trip rendering is the decimal the client
  * wrote for any amount with few digits, which is all we accept.
  */
-export function parseMoneyInput(value: unknown, maxPlaces = 2): { ok: true; value: string } | { ok: false; message: string } {
+export function parseMoneyInput(value: unknown, maxPlaces = 2, maxIntegerDigits = 12): { ok: true; value: string } | { ok: false; message: string } {
   let text: string;
   if (typeof value === "number") {
     if (!Number.isFinite(value)) return { ok: false, message: "must be a finite number" };
@@ -102,9 +102,11 @@ export function parseMoneyInput(value: unknown, maxPlaces = 2): { ok: true; valu
   } else {
     return { ok: false, message: "must be a decimal number or string" };
   }
-  const m = /^(-)?(\d{1,15})(?:\.(\d+))?$/.exec(text);
+  const m = /^(-)?(\d+)(?:\.(\d+))?$/.exec(text);
   if (!m) return { ok: false, message: "must be a decimal number like 99.00" };
   if (m[1]) return { ok: false, message: "must not be negative" };
+  // Leading zeros aside, the integer part must fit the column (numeric(14,2) holds 12 digits).
+  if (m[2]!.replace(/^0+(?=\d)/, "").length > maxIntegerDigits) return { ok: false, message: "is out of range" };
   if ((m[3] ?? "").length > maxPlaces) return { ok: false, message: `must have at most ${maxPlaces} decimal places` };
   return { ok: true, value: round(dec(text), maxPlaces) };
 }

@@ -10,6 +10,7 @@ import {
   optionalEmail,
   optionalText,
   orgRef,
+  searchText,
   text,
   uuidString,
 } from "../../shared/fields";
@@ -17,7 +18,7 @@ import {
 export const agentListInput = z.object({
   org: orgRef.optional(),
   status: z.enum(["active", "archived", "suspended"], { error: "must be active, archived or suspended" }).optional(),
-  q: z.string().max(128, "must be at most 128 characters").optional(),
+  q: searchText.optional(),
   limit: limitInput,
   cursor: cursorInput,
 });
@@ -89,7 +90,7 @@ export const agentAssignInput = normalizeAssign(agentAssignShape.extend({ id: uu
 export const agentUnassignFields = z.strictObject({ effective_at: instantInput.optional() });
 export const agentUnassignInput = agentUnassignFields.extend({ id: uuidString });
 
-export const agentAssignableInput = z.object({ org_id: orgRef, q: z.string().max(128).optional() });
+export const agentAssignableInput = z.object({ org_id: orgRef, q: searchText.optional() });
 
 export const agentOutput = z.object({
   id: z.string(),

@@ -4,7 +4,7 @@ import type { DbOrTx, Tx } from "../../../db/client";
 import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, INTERNAL_ORG_ID, organizations } from "../../../db/schema";
 import { authorize, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
-import { AppError, notFound, pgCode, pgConstraint } from "../../errors";
+import { AppError, invalidField, notFound, pgCode, pgConstraint } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
 import { isUuid } from "../../shared/fields";
 import * as audit from "../audit/service";
@@ -60,7 +60,10 @@ async function findAgent(tx: DbOrTx, ctx: Ctx, id: string, lock = false): Promis
   const tenant = tenantOrgId(ctx.principal);
   const where = and(eq(agents.id, id.toLowerCase()), tenant ? eq(agents.orgId, tenant) : undefined);
   const query = tx.select().from(agents).where(where);
-  const [row] = lock ? await query.for("update") : await query;
+  // NO KEY UPDATE, not UPDATE: it still serialises changes of the agent, but does not block the
+  // key-share locks that foreign keys of rows referencing it take (usage events being ingested);
+  // FOR UPDATE made a move, a toggle and an ingestion deadlock (tests/db/mixed-concurrency.test.ts).
+  const [row] = lock ? await query.for("no key update") : await query;
   if (!row) throw notFound("Agent");
   return row;
 }
@@ -104,7 +107,7 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof age
     conditions.push(or(ilike(agents.name, pattern), ilike(agents.email, pattern)));
   }
   if (input.cursor) {
-    const [name, id] = decodeCursor(input.cursor, 2) as [string, string];
+    const [name, id] = decodeCursor(input.cursor, ["text", "uuid"]) as [string, string];
     conditions.push(sql`(${agents.name}, ${agents.id}) > (${name}, ${id}::uuid)`);
   }
   const rows = await selectAgents(ctx.db)
@@ -211,18 +214,14 @@ export async function update({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
         })
         .where(eq(agents.id, row.id));
       const after = await loadAgent(tx, row.id);
-      const { updated_at: _a, ...b } = before;
-      const { updated_at: _b, ...a } = after;
-      const diff = audit.changedFields(b, a);
-      if (Object.keys(diff.after).length > 0) {
-        await audit.record(tx, ctx, {
-          action: rateChanged ? "agent.rate_change" : "agent.update",
-          orgId: row.orgId,
-          targetType: "agent",
-          targetId: row.id,
-          ...diff,
-        });
-      }
+      await audit.recordChange(tx, ctx, {
+        action: rateChanged ? "agent.rate_change" : "agent.update",
+        orgId: row.orgId,
+        targetType: "agent",
+        targetId: row.id,
+        before,
+        after,
+      });
       return after;
     });
   } catch (err) {
@@ -242,6 +241,9 @@ export async function assign({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
     const row = await findAgent(tx, ctx, input.id, true);
     const target = await findOrg(tx, ctx, input.org_id, "share");
     if (target.id === row.orgId) {
+      // Like a rate or status that does not change (docs/decisions.md): a time for a move that
+      // does not happen is refused rather than silently ignored.
+      if (input.effective_at) throw invalidField("effective_at", "applies only when the agent moves to another organization");
       return { success: true as const, reassigned: false, previousOrgId: row.orgId, orgId: row.orgId, rateCleared: false, agent: await loadAgent(tx, row.id) };
     }
     const at = effectiveTime(input.effective_at);

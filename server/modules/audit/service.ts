@@ -34,6 +34,21 @@ export function changedFields(before: Record<string, unknown>, after: Record<str
   return { before: b, after: a };
 }
 
+/**
+ * Records an update as one entry holding only the fields that changed (`updated_at` aside), and
+ * nothing at all when nothing changed: a no-op update leaves no trace.
+ */
+export async function recordChange(
+  tx: DbOrTx,
+  ctx: Ctx,
+  entry: Omit<AuditEntry, "before" | "after"> & { before: Record<string, unknown>; after: Record<string, unknown> },
+): Promise<void> {
+  const { updated_at: _b, ...before } = entry.before;
+  const { updated_at: _a, ...after } = entry.after;
+  const diff = changedFields(before, after);
+  if (Object.keys(diff.after).length > 0) await record(tx, ctx, { ...entry, ...diff });
+}
+
 /** Writes one audit entry inside the caller's transaction, so it exists exactly when the change does. */
 export async function record(tx: DbOrTx, ctx: Ctx, entry: AuditEntry): Promise<void> {
   const p = ctx.principal;
@@ -109,7 +124,7 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof aud
   }
   if (input.action) conditions.push(input.action.endsWith(".") ? like(auditLog.action, `${input.action.replaceAll("_", "\\_")}%`) : eq(auditLog.action, input.action));
   if (input.cursor) {
-    const [id] = decodeCursor(input.cursor, 1) as [number];
+    const [id] = decodeCursor(input.cursor, ["number"]) as [number];
     conditions.push(lt(auditLog.id, Number(id)));
   }
   const rows = await ctx.db

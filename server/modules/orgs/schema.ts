@@ -11,11 +11,12 @@ import {
   optionalEmail,
   optionalText,
   orgRef,
+  searchText,
   text,
 } from "../../shared/fields";
 
 export const orgListInput = z.object({
-  q: z.string().max(128, "must be at most 128 characters").optional(),
+  q: searchText.optional(),
   status: z.enum(["active", "inactive"], { error: "must be active or inactive" }).optional(),
   limit: limitInput,
   cursor: cursorInput,

@@ -6,7 +6,7 @@ import type { Ctx } from "../../context";
 import { AppError, invalidField, notFound, pgCode } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
 import { isUuid } from "../../shared/fields";
-import { randomSlug, slugCandidate, slugify, slugProblem } from "../../shared/slug";
+import { randomSlug, SLUG_MAX, SLUG_PATTERN, slugCandidate, slugify, slugProblem } from "../../shared/slug";
 import * as agentService from "../agents/service";
 import * as audit from "../audit/service";
 import type { Org, OrgCreateInput, OrgUpdateInput } from "./schema";
@@ -39,9 +39,14 @@ export function toOrg(row: OrgRow, count: number): Org {
   };
 }
 
-/** SQL condition matching an organization by id or slug. */
-function refCondition(ref: string): SQL {
-  return isUuid(ref) ? eq(organizations.id, ref.toLowerCase()) : eq(organizations.slug, ref);
+/**
+ * SQL condition matching an organization by id or slug, or null when `ref` can be neither (it then
+ * matches nothing, and never reaches SQL: a path segment may hold any bytes).
+ */
+function refCondition(ref: string): SQL | null {
+  if (isUuid(ref)) return eq(organizations.id, ref.toLowerCase());
+  if (ref.length <= SLUG_MAX && SLUG_PATTERN.test(ref)) return eq(organizations.slug, ref);
+  return null;
 }
 
 /**
@@ -50,9 +55,13 @@ function refCondition(ref: string): SQL {
  */
 export async function findOrg(tx: DbOrTx, ctx: Ctx, ref: string, lock?: "update" | "share"): Promise<OrgRow> {
   const tenant = tenantOrgId(ctx.principal);
-  const where = and(refCondition(ref), isNull(organizations.deletedAt), tenant ? eq(organizations.id, tenant) : undefined);
+  const match = refCondition(ref);
+  if (!match) throw notFound("Organization");
+  const where = and(match, isNull(organizations.deletedAt), tenant ? eq(organizations.id, tenant) : undefined);
   const query = tx.select().from(organizations).where(where);
-  const [row] = lock === "update" ? await query.for("update") : lock === "share" ? await query.for("share") : await query;
+  // "update" takes FOR NO KEY UPDATE: it conflicts with FOR SHARE (assignments, agent creation)
+  // and with itself, but not with the key-share locks of foreign keys (see agents' findAgent).
+  const [row] = lock === "update" ? await query.for("no key update") : lock === "share" ? await query.for("share") : await query;
   if (!row) throw notFound("Organization");
   return row;
 }
@@ -96,7 +105,7 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof org
   authorize(ctx.principal, "org.read");
   const tenant = tenantOrgId(ctx.principal);
   const q = input.q?.trim();
-  const [afterName, afterId] = input.cursor ? (decodeCursor(input.cursor, 2) as [string, string]) : [];
+  const [afterName, afterId] = input.cursor ? (decodeCursor(input.cursor, ["text", "uuid"]) as [string, string]) : [];
   const rows = await listQuery(ctx.db, { tenant: Boolean(tenant), status: Boolean(input.status), q: Boolean(q), cursor: Boolean(input.cursor) }).execute({
     tenant,
     active: input.status === "active",
@@ -235,21 +244,17 @@ export async function update({ ctx, input }: { ctx: Ctx; input: OrgUpdateInput }
     const [{ count } = { count: 0 }] = await tx.select({ count: sql<number>`count(*)::int` }).from(agents).where(eq(agents.orgId, row.id));
     const before = toOrg(row, count);
     const after = toOrg(updated!, count);
-    const diff = audit.changedFields(strip(before), strip(after));
-    if (Object.keys(diff.after).length > 0) {
-      await audit.record(tx, ctx, {
-        action: rateChanged ? "organization.rate_change" : "organization.update",
-        orgId: row.id,
-        targetType: "organization",
-        targetId: row.id,
-        ...diff,
-      });
-    }
+    await audit.recordChange(tx, ctx, {
+      action: rateChanged ? "organization.rate_change" : "organization.update",
+      orgId: row.id,
+      targetType: "organization",
+      targetId: row.id,
+      before,
+      after,
+    });
     return after;
   });
 }
-
-const strip = ({ updated_at: _u, ...rest }: Org) => rest as Record<string, unknown>;
 
 /**
  * Deletes an organization that has no agents. The row is locked first, so an assignment racing

@@ -103,7 +103,11 @@ export type UsageIngestOutput = z.infer<typeof usageIngestOutput>;
 export const dayInput = z
   .string({ error: "must be a date like 2026-03-01" })
   .regex(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, "must be a date like 2026-03-01 (YYYY-MM-DD)")
-  .refine((s) => new Date(`${s}T00:00:00Z`).toISOString().slice(0, 10) === s, "is not a real date");
+  // zod runs this refinement even when the pattern failed: an unparsable string must not throw.
+  .refine((s) => {
+    const d = new Date(`${s}T00:00:00Z`);
+    return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
+  }, "is not a real date");
 
 export const repriceInput = z
   .strictObject({

@@ -100,6 +100,10 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
   const now = new Date();
   const rejected: Rejection[] = [];
   const byId = new Map<string, Prepared>();
+  // Same id and content as an earlier item of this batch: it shares that item's fate, decided
+  // below (a duplicate if the first is stored now or was before, else rejected like the first).
+  const repeats: Prepared[] = [];
+  const fate = new Map<string, Rejection | null>();
   let duplicates = 0;
   input.events.forEach((raw, index) => {
     const rawId = raw && typeof raw === "object" && typeof (raw as { id?: unknown }).id === "string" ? (raw as { id: string }).id : null;
@@ -135,9 +139,14 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
     };
     const earlier = byId.get(e.id);
     if (!earlier) byId.set(e.id, prepared);
-    else if (earlier.content_hash === prepared.content_hash) duplicates++;
+    else if (earlier.content_hash === prepared.content_hash) repeats.push(prepared);
     else rejected.push({ index, id: e.id, code: "id_conflict", message: `id "${e.id}" appears earlier in this batch with different content` });
   });
+
+  function reject(r: Rejection) {
+    rejected.push(r);
+    fate.set(r.id!, r);
+  }
 
   const items = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   let accepted = 0;
@@ -165,11 +174,12 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
     for (const r of outcome) {
       const item = byIndex.get(Number(r.idx))!;
       if (!r.agent_visible || (r.has_org && !r.attributable)) {
-        rejected.push({ index: item.index, id: item.id, code: "unknown_agent", message: `agent_id: no agent ${item.agent_id}` });
+        reject({ index: item.index, id: item.id, code: "unknown_agent", message: `agent_id: no agent ${item.agent_id}` });
       } else if (!r.has_org) {
-        rejected.push({ index: item.index, id: item.id, code: "before_agent_created", message: `occurred_at: ${item.occurred_at} is before the agent was created` });
+        reject({ index: item.index, id: item.id, code: "before_agent_created", message: `occurred_at: ${item.occurred_at} is before the agent was created` });
       } else if (r.inserted) {
         accepted++;
+        fate.set(item.id, null);
         if (r.unpriced) unpriced++;
       } else {
         notInserted.push(item);
@@ -183,10 +193,17 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
       );
       const hashOf = new Map(existing.map((r) => [r.id, r.content_hash]));
       for (const item of notInserted) {
-        if (hashOf.get(item.id) === item.content_hash) duplicates++;
-        else rejected.push({ index: item.index, id: item.id, code: "id_conflict", message: `id "${item.id}" was already used for an event with different content` });
+        if (hashOf.get(item.id) === item.content_hash) {
+          duplicates++;
+          fate.set(item.id, null);
+        } else reject({ index: item.index, id: item.id, code: "id_conflict", message: `id "${item.id}" was already used for an event with different content` });
       }
     }
+  }
+  for (const item of repeats) {
+    const first = fate.get(item.id);
+    if (first === null) duplicates++;
+    else if (first) rejected.push({ ...first, index: item.index });
   }
   rejected.sort((a, b) => a.index - b.index);
   return { accepted, duplicates, unpriced, rejected };
