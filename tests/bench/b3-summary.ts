@@ -116,9 +116,9 @@ export async function runSummary(big: { url: string; events: number }, small: { 
     const overhead = m.api10 - m.roll10;
     const why = pass
       ? ""
-      : ` Why: the request does ${ms(overhead)} of work beyond the rollup query (HTTP, credentials, the organization, the status/rate/assignment histories revenue is prorated from, FX, exact decimal lines in two waves of queries), ` +
-        `and the organization's daily rollup rows grow with volume (${num(rollupRowsSmall)} at ${num(small.events)} events, ${num(rollupRows)} at ${num(big.events)}), so the query grows too. ` +
-        `≤ 1.5× needs that fixed work under half the query; ≤ 1.2× growth needs it larger than the query's growth. What would close it: monthly rollups (rows per organization independent of volume) and a one-round-trip summary with cheaper proration arithmetic (docs/scaling.md).`;
+      : ` Why: the request does ${ms(overhead)} of work beyond the bare query over the monthly rollups it reads (HTTP, credentials, the organization, the status/rate/assignment histories revenue is prorated from, FX, decoding eight small results, exact decimal lines), ` +
+        `and it is CPU-bound in the server; the rollup rows it reads hardly grow with volume (${num(rollupRowsSmall)} at ${num(small.events)} events, ${num(rollupRows)} at ${num(big.events)}). ` +
+        `≤ 1.5× would need the whole request within half a millisecond of a sub-millisecond query. What could still narrow it: one statement returning the histories, usage and FX as JSON, and integer proration arithmetic over a common denominator (docs/scaling.md).`;
     return [
       {
         id: "B3",
