@@ -95,8 +95,9 @@ export const usageEvents = pgTable(
     contentHash: text("content_hash").notNull(),
   },
   (t) => [
-    index("usage_events_org_time_idx").on(t.orgId, t.occurredAt),
-    index("usage_events_time_idx").on(t.occurredAt),
+    // Events arrive roughly in time order: a BRIN index serves re-pricing's time ranges at a fraction
+    // of a B-tree's insertion cost. Nothing reads raw events by organization (reports read rollups).
+    index("usage_events_time_brin").using("brin", t.occurredAt),
     index("usage_events_unpriced_idx").on(t.model, t.occurredAt).where(sql`${t.costUsd} is null`),
     check("usage_events_id_check", sql`length(${t.id}) between 1 and 128`),
     check(
@@ -109,20 +110,22 @@ export const usageEvents = pgTable(
 );
 
 /**
- * Usage per organization, agent, model and UTC day, maintained in the same transaction as every
- * write to usage_events, so summaries never scan raw events and both always sum to the same totals.
+ * Usage per organization, agent, model and UTC calendar month, maintained in the same transaction as
+ * every write to usage_events, so summaries never scan raw events and both always sum to the same
+ * totals. Billing needs nothing finer than a month, and a month key keeps the rows an organization's
+ * summary reads independent of the volume of events (docs/benchmarks.md, B3).
  */
-export const usageRollups = pgTable(
-  "usage_rollups",
+export const usageMonthRollups = pgTable(
+  "usage_month_rollups",
   {
     orgId: uuid("org_id").notNull().references(() => organizations.id),
     agentId: uuid("agent_id").notNull().references(() => agents.id),
     model: text("model").notNull(),
-    /** UTC day of `occurred_at`. */
-    day: date("day", { mode: "string" }).notNull(),
-    events: integer("events").notNull(),
+    /** First UTC day of the month of `occurred_at`. */
+    month: date("month", { mode: "string" }).notNull(),
+    events: bigint("events", { mode: "number" }).notNull(),
     /** Events of this key still without a cost. */
-    unpricedEvents: integer("unpriced_events").notNull(),
+    unpricedEvents: bigint("unpriced_events", { mode: "number" }).notNull(),
     /** Token sums (tokens). */
     inputTokens: bigint("input_tokens", { mode: "number" }).notNull(),
     outputTokens: bigint("output_tokens", { mode: "number" }).notNull(),
@@ -132,9 +135,8 @@ export const usageRollups = pgTable(
     costUsd: usd("cost_usd").notNull(),
   },
   (t) => [
-    primaryKey({ name: "usage_rollups_pkey", columns: [t.orgId, t.agentId, t.model, t.day] }),
-    index("usage_rollups_org_day_idx").on(t.orgId, t.day),
-    index("usage_rollups_day_idx").on(t.day),
-    check("usage_rollups_counts_check", sql`${t.events} >= 0 and ${t.unpricedEvents} >= 0 and ${t.unpricedEvents} <= ${t.events}`),
+    primaryKey({ name: "usage_month_rollups_pkey", columns: [t.orgId, t.agentId, t.model, t.month] }),
+    check("usage_month_rollups_counts_check", sql`${t.events} >= 0 and ${t.unpricedEvents} >= 0 and ${t.unpricedEvents} <= ${t.events}`),
+    check("usage_month_rollups_month_check", sql`extract(day from ${t.month}) = 1`),
   ],
 );

@@ -15,14 +15,14 @@ export interface SummarySettings {
 
 /**
  * The least SQL a 12-month summary needs: usage per agent and month of one organization (the spec
- * rounds cost per agent-month line, so agent is part of the key), from the daily rollups or from
- * raw events.
+ * rounds cost per agent-month line, so agent is part of the key), from the monthly rollups the
+ * endpoint reads, or from raw events.
  */
 const ROLLUP_SQL = `
-  select agent_id, to_char(day, 'YYYY-MM') as month, sum(events)::text as events, sum(unpriced_events)::text as unpriced,
+  select agent_id, to_char(month, 'YYYY-MM') as month, sum(events)::text as events, sum(unpriced_events)::text as unpriced,
          sum(input_tokens)::text as input, sum(output_tokens)::text as output, sum(cache_read_tokens)::text as cr,
          sum(cache_write_tokens)::text as cw, sum(cost_usd)::text as cost
-  from usage_rollups where org_id = $1 and day >= $2::date and day < $3::date
+  from usage_month_rollups where org_id = $1 and month >= $2::date and month < $3::date
   group by 1, 2`;
 const RAW_SQL = `
   select agent_id, to_char(occurred_at at time zone 'UTC', 'YYYY-MM') as month, count(*)::text as events,
@@ -64,14 +64,14 @@ export async function runSummary(big: { url: string; events: number }, small: { 
     const [t10, t1] = targets as [Target, Target];
     // The organization with the most usage in the big database, and the same one (by slug) in the small.
     const [heaviest] = await t10.sql<{ org_id: string; slug: string; events: string }[]>`
-      select r.org_id, o.slug, sum(r.events)::text as events from usage_rollups r join organizations o on o.id = r.org_id
+      select r.org_id, o.slug, sum(r.events)::text as events from usage_month_rollups r join organizations o on o.id = r.org_id
       where not o.is_internal group by 1, 2 order by sum(r.events) desc limit 1`;
     t10.orgId = heaviest!.org_id;
     const [same] = await t1.sql<{ id: string }[]>`select id from organizations where slug = ${heaviest!.slug}`;
     if (!same) throw new Error(`organization ${heaviest!.slug} missing from the 1M database`);
     t1.orgId = same.id;
     const rollupRowsOf = async (t: Target) =>
-      Number((await t.sql<{ rows: string }[]>`select count(*)::text as rows from usage_rollups where org_id = ${t.orgId} and day >= ${start}::date and day < ${endDate}::date`)[0]!.rows);
+      Number((await t.sql<{ rows: string }[]>`select count(*)::text as rows from usage_month_rollups where org_id = ${t.orgId} and month >= ${start}::date and month < ${endDate}::date`)[0]!.rows);
     const rollupRows = await rollupRowsOf(t10);
     const rollupRowsSmall = await rollupRowsOf(t1);
     log(`B3 organization ${heaviest!.slug}: ${num(Number(heaviest!.events))} events, ${num(rollupRows)} rollup rows over ${from}..${to} (${num(rollupRowsSmall)} with 1/10 of the events)`);
@@ -116,9 +116,9 @@ export async function runSummary(big: { url: string; events: number }, small: { 
     const overhead = m.api10 - m.roll10;
     const why = pass
       ? ""
-      : ` Why: the request does ${ms(overhead)} of work beyond the rollup query (HTTP, credentials, the organization, the status/rate/assignment histories revenue is prorated from, FX, exact decimal lines in two waves of queries), ` +
-        `and the organization's daily rollup rows grow with volume (${num(rollupRowsSmall)} at ${num(small.events)} events, ${num(rollupRows)} at ${num(big.events)}), so the query grows too. ` +
-        `≤ 1.5× needs that fixed work under half the query; ≤ 1.2× growth needs it larger than the query's growth. What would close it: monthly rollups (rows per organization independent of volume) and a one-round-trip summary with cheaper proration arithmetic (docs/scaling.md).`;
+      : ` Why: the request does ${ms(overhead)} of work beyond the bare query over the monthly rollups it reads (HTTP, credentials, the organization, the status/rate/assignment histories revenue is prorated from, FX, decoding eight small results, exact decimal lines), ` +
+        `and it is CPU-bound in the server; the rollup rows it reads hardly grow with volume (${num(rollupRowsSmall)} at ${num(small.events)} events, ${num(rollupRows)} at ${num(big.events)}). ` +
+        `≤ 1.5× would need the whole request within half a millisecond of a sub-millisecond query. What could still narrow it: one statement returning the histories, usage and FX as JSON, and integer proration arithmetic over a common denominator (docs/scaling.md).`;
     return [
       {
         id: "B3",

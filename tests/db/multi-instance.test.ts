@@ -191,13 +191,13 @@ describe.skipIf(!onPostgres)("two server processes on one PostgreSQL", () => {
     // Rollups equal raw events on every key and measure.
     const [diff] = await rows<{ n: number }>(
       db,
-      sql`with raw as (select org_id, agent_id, model, (occurred_at at time zone 'UTC')::date as day, count(*)::int as events,
-                              (count(*) filter (where cost_usd is null))::int as unpriced, sum(input_tokens)::bigint as i,
+      sql`with raw as (select org_id, agent_id, model, date_trunc('month', occurred_at at time zone 'UTC')::date as month, count(*)::bigint as events,
+                              (count(*) filter (where cost_usd is null))::bigint as unpriced, sum(input_tokens)::bigint as i,
                               sum(output_tokens)::bigint as o, sum(cache_read_tokens)::bigint as cr, sum(cache_write_tokens)::bigint as cw,
                               coalesce(sum(cost_usd), 0)::numeric as cost
                        from usage_events group by 1, 2, 3, 4),
-               rolled as (select org_id, agent_id, model, day, events, unpriced_events, input_tokens, output_tokens, cache_read_tokens,
-                                 cache_write_tokens, cost_usd::numeric from usage_rollups)
+               rolled as (select org_id, agent_id, model, month, events, unpriced_events, input_tokens, output_tokens, cache_read_tokens,
+                                 cache_write_tokens, cost_usd::numeric from usage_month_rollups)
           select count(*)::int as n from ((select * from raw except select * from rolled) union all (select * from rolled except select * from raw)) d`,
     );
     expect(diff!.n).toBe(0);

@@ -39,7 +39,12 @@ export function event(agentId: string, fields: Record<string, unknown> = {}) {
 
 export const ingest = (ctx: Ctx, events: unknown[]) => usage.ingest({ ctx, input: { events } });
 
-/** Raw and rollup totals over the whole database (or one organization), as exact decimal strings. */
+/**
+ * Raw and rollup totals over the whole database (or one organization), as exact decimal strings.
+ * `mismatched_keys` is "0" on the raw side and, on the rollup side, the number of rollup keys
+ * (organization, agent, model, month) whose measures differ from the raw events', so
+ * `expect(t.rolled).toEqual(t.raw)` checks every key, not only the sums.
+ */
 export async function totals(database: Database, orgId?: string) {
   const filter = orgId ? sql`where org_id = ${orgId}::uuid` : sql``;
   const [raw] = await rows<Record<string, string>>(
@@ -56,7 +61,18 @@ export async function totals(database: Database, orgId?: string) {
                coalesce(sum(input_tokens), 0)::text as input, coalesce(sum(output_tokens), 0)::text as output,
                coalesce(sum(cache_read_tokens), 0)::text as cr, coalesce(sum(cache_write_tokens), 0)::text as cw,
                coalesce(sum(cost_usd), 0)::numeric(38, 18)::text as cost
-        from usage_rollups ${filter}`,
+        from usage_month_rollups ${filter}`,
   );
-  return { raw: raw!, rolled: rolled! };
+  const [keys] = await rows<{ n: string }>(
+    database.db,
+    sql`with raw as (select org_id, agent_id, model, date_trunc('month', occurred_at at time zone 'UTC')::date as month, count(*)::bigint as events,
+                            count(*) filter (where cost_usd is null)::bigint as unpriced, sum(input_tokens)::bigint as i,
+                            sum(output_tokens)::bigint as o, sum(cache_read_tokens)::bigint as cr, sum(cache_write_tokens)::bigint as cw,
+                            coalesce(sum(cost_usd), 0)::numeric as cost
+                     from usage_events ${filter} group by 1, 2, 3, 4),
+             rolled as (select org_id, agent_id, model, month, events, unpriced_events, input_tokens, output_tokens, cache_read_tokens,
+                               cache_write_tokens, cost_usd::numeric from usage_month_rollups ${filter})
+        select count(*)::text as n from ((select * from raw except select * from rolled) union all (select * from rolled except select * from raw)) d`,
+  );
+  return { raw: { ...raw!, mismatched_keys: "0" } as Record<string, string>, rolled: { ...rolled!, mismatched_keys: keys!.n } as Record<string, string> };
 }

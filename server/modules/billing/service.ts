@@ -104,39 +104,55 @@ async function loadOrgData(db: DbOrTx, orgs: OrgInfo[], range: Range): Promise<O
   const start = monthStart(range.from);
   const end = monthEnd(range.to);
   const orgIds = orgs.map((o) => o.id);
-  const [status, orgRates, assignments, usageRows, fxRows] = await Promise.all([
+  // One wave of queries: the agents' own histories are selected by the same conditions that pick
+  // the agents (assigned to one of the organizations in the range, or with usage there), so nothing
+  // waits for an earlier answer.
+  const startIso = start.toISOString();
+  const endIso = end.toISOString();
+  const firstMonth = range.from + "-01";
+  const endMonth = endIso.slice(0, 10);
+  const agentSet = sql`(select agent_id from agent_assignments
+      where org_id in (${idList(orgIds)}) and starts_at < ${endIso}::timestamptz and (ends_at is null or ends_at > ${startIso}::timestamptz)
+    union
+    select agent_id from usage_month_rollups
+      where org_id in (${idList(orgIds)}) and month >= ${firstMonth}::date and month < ${endMonth}::date)`;
+  const agentPeriods = <T>(table: string, valueSql: string) =>
+    rows<PeriodRow & { v: T }>(
+      db,
+      sql`select agent_id::text as owner, ${sql.raw(valueSql)} as v, ${epoch(sql.raw("starts_at"))} as s, ${epoch(sql.raw("ends_at"))} as e
+          from ${sql.raw(table)}
+          where agent_id in ${agentSet}
+            and starts_at < ${endIso}::timestamptz and (ends_at is null or ends_at > ${startIso}::timestamptz)
+          order by starts_at`,
+    );
+  const [status, orgRates, assignments, usageRows, fxRows, agentRates, agentStatuses, names] = await Promise.all([
     periods<boolean>(db, "org_status_periods", "org_id", "is_active", orgIds, start, end),
     periods<string>(db, "org_rate_periods", "org_id", "rate::text", orgIds, start, end),
     rows<PeriodRow & { agent: string }>(
       db,
       sql`select org_id::text as owner, agent_id::text as agent, ${epoch(sql`starts_at`)} as s, ${epoch(sql`ends_at`)} as e
           from agent_assignments
-          where org_id in (${idList(orgIds)}) and starts_at < ${end.toISOString()}::timestamptz
-            and (ends_at is null or ends_at > ${start.toISOString()}::timestamptz)
+          where org_id in (${idList(orgIds)}) and starts_at < ${endIso}::timestamptz
+            and (ends_at is null or ends_at > ${startIso}::timestamptz)
           order by starts_at`,
     ),
     rows<{ org: string; agent: string; month: string; events: string; unpriced: string; input: string; output: string; cr: string; cw: string; cost: string }>(
       db,
-      sql`select org_id::text as org, agent_id::text as agent, to_char(day, 'YYYY-MM') as month,
+      sql`select org_id::text as org, agent_id::text as agent, to_char(month, 'YYYY-MM') as month,
                  sum(events)::text as events, sum(unpriced_events)::text as unpriced,
                  sum(input_tokens)::text as input, sum(output_tokens)::text as output,
                  sum(cache_read_tokens)::text as cr, sum(cache_write_tokens)::text as cw, sum(cost_usd)::text as cost
-          from usage_rollups
-          where org_id in (${idList(orgIds)}) and day >= ${range.from + "-01"}::date and day < ${end.toISOString().slice(0, 10)}::date
+          from usage_month_rollups
+          where org_id in (${idList(orgIds)}) and month >= ${firstMonth}::date and month < ${endMonth}::date
           group by 1, 2, 3`,
     ),
     rows<{ currency: string; effective_from: string; rate: string }>(
       db,
       sql`select currency, effective_from::text as effective_from, rate::text as rate from fx_rates order by currency, effective_from`,
     ),
-  ]);
-  const agentIds = [...new Set([...assignments.map((a) => a.agent), ...usageRows.map((u) => u.agent)])];
-  const [agentRates, agentStatuses, names] = await Promise.all([
-    periods<string | null>(db, "agent_rate_periods", "agent_id", "rate::text", agentIds, start, end),
-    periods<string>(db, "agent_status_periods", "agent_id", "status", agentIds, start, end),
-    agentIds.length === 0
-      ? Promise.resolve([] as { id: string; name: string }[])
-      : rows<{ id: string; name: string }>(db, sql`select id::text as id, name from agents where id in (${idList(agentIds)})`),
+    agentPeriods<string | null>("agent_rate_periods", "rate::text"),
+    agentPeriods<string>("agent_status_periods", "status"),
+    rows<{ id: string; name: string }>(db, sql`select id::text as id, name from agents where id in ${agentSet}`),
   ]);
   const statusBy = group(status);
   const orgRatesBy = group(orgRates);

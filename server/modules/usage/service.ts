@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { type SQL, sql } from "drizzle-orm";
 import type { z } from "zod";
 import { type DbOrTx, rows } from "../../../db/client";
@@ -7,6 +6,7 @@ import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
 import { trimDecimal } from "../../shared/money";
 import * as audit from "../audit/service";
+import { fastEvent } from "./fast-validate";
 import { MAX_BATCH, type repriceInput, type UsageEventInput, usageEventInput, type UsageIngestOutput } from "./schema";
 
 /**
@@ -77,7 +77,7 @@ function contentHash(e: UsageEventInput): string {
     e.cost_usd == null ? null : trimDecimal(e.cost_usd),
     e.occurred_at ? e.occurred_at.toISOString() : null,
   ];
-  return createHash("sha256").update(JSON.stringify(canonical)).digest("hex");
+  return Bun.SHA256.hash(JSON.stringify(canonical), "hex") as string;
 }
 
 type Rejection = UsageIngestOutput["rejected"][number];
@@ -86,7 +86,7 @@ type Rejection = UsageIngestOutput["rejected"][number];
  * Stores usage events idempotently (SPEC §3). Each item is validated on its own; valid ones are
  * written by one set-based statement that attributes each to the organization its agent belonged to
  * at `occurred_at`, prices it (unless it carries `cost_usd`), skips ids already stored, and adds the
- * new rows to the daily rollups, all in one transaction. A re-sent id with the same content is a
+ * new rows to the monthly rollups, all in one transaction. A re-sent id with the same content is a
  * duplicate; with different content it is rejected. An organization-bound caller may only send
  * events of agents that were in its organization at `occurred_at`.
  */
@@ -107,13 +107,18 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
   let duplicates = 0;
   input.events.forEach((raw, index) => {
     const rawId = raw && typeof raw === "object" && typeof (raw as { id?: unknown }).id === "string" ? (raw as { id: string }).id : null;
-    const parsed = usageEventInput.safeParse(raw);
-    if (!parsed.success) {
-      const errors = fieldErrorsFromZod(parsed.error);
-      rejected.push({ index, id: rawId, code: "invalid", message: errors.map((e) => `${e.path}: ${e.message}`).join("; ") });
-      return;
+    // The usual shape is checked by hand (fast); anything else goes through zod, which decides and
+    // words the messages.
+    let e = fastEvent(raw);
+    if (!e) {
+      const parsed = usageEventInput.safeParse(raw);
+      if (!parsed.success) {
+        const errors = fieldErrorsFromZod(parsed.error);
+        rejected.push({ index, id: rawId, code: "invalid", message: errors.map((e) => `${e.path}: ${e.message}`).join("; ") });
+        return;
+      }
+      e = parsed.data;
     }
-    const e = parsed.data;
     if (e.occurred_at && e.occurred_at.getTime() > now.getTime() + FUTURE_SLACK_MS) {
       rejected.push({ index, id: e.id, code: "invalid", message: "occurred_at: must not be more than 5 minutes in the future" });
       return;
@@ -207,7 +212,7 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
 /**
  * One statement for the whole batch: resolve agent, organization and price for every item, insert
  * the attributable ones in id order (ON CONFLICT DO NOTHING keeps the first), fold the inserted rows
- * into the daily rollups in key order (a fixed lock order, so concurrent batches cannot deadlock),
+ * into the monthly rollups in key order (a fixed lock order, so concurrent batches cannot deadlock),
  * and report per item.
  */
 function ingestStatement(items: Prepared[], tenant: string | null): SQL {
@@ -263,21 +268,21 @@ function ingestStatement(items: Prepared[], tenant: string | null): SQL {
       returning id, org_id, agent_id, model, occurred_at, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
     ),
     rolled as (
-      insert into usage_rollups (org_id, agent_id, model, day, events, unpriced_events, input_tokens, output_tokens,
-                                 cache_read_tokens, cache_write_tokens, cost_usd)
-      select org_id, agent_id, model, (occurred_at at time zone 'UTC')::date, count(*), count(*) filter (where cost_usd is null),
+      insert into usage_month_rollups (org_id, agent_id, model, month, events, unpriced_events, input_tokens, output_tokens,
+                                       cache_read_tokens, cache_write_tokens, cost_usd)
+      select org_id, agent_id, model, date_trunc('month', occurred_at at time zone 'UTC')::date, count(*), count(*) filter (where cost_usd is null),
              sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), coalesce(sum(cost_usd), 0)
       from ins
       group by 1, 2, 3, 4
       order by 1, 2, 3, 4
-      on conflict (org_id, agent_id, model, day) do update set
-        events = usage_rollups.events + excluded.events,
-        unpriced_events = usage_rollups.unpriced_events + excluded.unpriced_events,
-        input_tokens = usage_rollups.input_tokens + excluded.input_tokens,
-        output_tokens = usage_rollups.output_tokens + excluded.output_tokens,
-        cache_read_tokens = usage_rollups.cache_read_tokens + excluded.cache_read_tokens,
-        cache_write_tokens = usage_rollups.cache_write_tokens + excluded.cache_write_tokens,
-        cost_usd = usage_rollups.cost_usd + excluded.cost_usd
+      on conflict (org_id, agent_id, model, month) do update set
+        events = usage_month_rollups.events + excluded.events,
+        unpriced_events = usage_month_rollups.unpriced_events + excluded.unpriced_events,
+        input_tokens = usage_month_rollups.input_tokens + excluded.input_tokens,
+        output_tokens = usage_month_rollups.output_tokens + excluded.output_tokens,
+        cache_read_tokens = usage_month_rollups.cache_read_tokens + excluded.cache_read_tokens,
+        cache_write_tokens = usage_month_rollups.cache_write_tokens + excluded.cache_write_tokens,
+        cost_usd = usage_month_rollups.cost_usd + excluded.cost_usd
       returning 1
     )
     select r.idx, r.agent_visible, (r.org_id is not null) as has_org, r.attributable, (ins.id is not null) as inserted, (ins.id is not null and ins.cost_usd is null) as unpriced
@@ -295,7 +300,7 @@ export async function repriceWhere(tx: DbOrTx, where: SQL): Promise<{ examined: 
     tx,
     sql`
       with target as (
-        select e.id, e.org_id, e.agent_id, e.model, (e.occurred_at at time zone 'UTC')::date as day,
+        select e.id, e.org_id, e.agent_id, e.model, date_trunc('month', e.occurred_at at time zone 'UTC')::date as month,
                e.cost_usd as old_cost, ${pricedCost("e")} as new_cost
         from usage_events e
         ${priceLateral("e")}
@@ -307,10 +312,10 @@ export async function repriceWhere(tx: DbOrTx, where: SQL): Promise<{ examined: 
         update usage_events u set cost_usd = t.new_cost
         from target t
         where u.id = t.id and t.new_cost is distinct from t.old_cost
-        returning t.org_id, t.agent_id, t.model, t.day, t.old_cost, t.new_cost
+        returning t.org_id, t.agent_id, t.model, t.month, t.old_cost, t.new_cost
       ),
       deltas as (
-        select org_id, agent_id, model, day,
+        select org_id, agent_id, model, month,
                count(*) filter (where new_cost is null) - count(*) filter (where old_cost is null) as unpriced_delta,
                coalesce(sum(new_cost), 0) - coalesce(sum(old_cost), 0) as cost_delta
         from changed
@@ -319,11 +324,11 @@ export async function repriceWhere(tx: DbOrTx, where: SQL): Promise<{ examined: 
       rolled as (
         -- Every changed event's rollup row exists (ingestion created it). No ingestion runs meanwhile:
         -- the caller holds the exclusive pricing lock.
-        update usage_rollups r set
+        update usage_month_rollups r set
           unpriced_events = r.unpriced_events + d.unpriced_delta,
           cost_usd = r.cost_usd + d.cost_delta
         from deltas d
-        where r.org_id = d.org_id and r.agent_id = d.agent_id and r.model = d.model and r.day = d.day
+        where r.org_id = d.org_id and r.agent_id = d.agent_id and r.model = d.model and r.month = d.month
         returning 1
       )
       select (select count(*) from target)::text as examined,
