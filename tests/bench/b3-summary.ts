@@ -1,6 +1,6 @@
 import postgres from "postgres";
 import { type ServerProcess, startProcess } from "../support/server-process";
-import { ADMIN_KEY } from "./b1-api";
+import { ADMIN_KEY, SERVER_ENV } from "./b1-api";
 import { eventWindow } from "./generator";
 import { median, timed } from "./lib/load";
 import { ms, num, pct, type Row, times } from "./lib/report";
@@ -58,7 +58,7 @@ export async function runSummary(big: { url: string; events: number }, small: { 
   try {
     for (const [label, db] of [["10M", big], ["1M", small]] as const) {
       const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-      const server = await startProcess("server/index.ts", { DATABASE_URL: db.url, ADMIN_API_KEY: ADMIN_KEY, WEB_DIR: "" });
+      const server = await startProcess("server/index.ts", { ...SERVER_ENV, DATABASE_URL: db.url });
       targets.push({ label, url: db.url, server, sql, orgId: "", events: db.events });
     }
     const [t10, t1] = targets as [Target, Target];

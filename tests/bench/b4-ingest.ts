@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import postgres from "postgres";
 import { startProcess } from "../support/server-process";
-import { ADMIN_KEY } from "./b1-api";
+import { ADMIN_KEY, SERVER_ENV } from "./b1-api";
 import { assignmentIntervals, eventFactory, type GeneratedEvent, loadPrices, prng } from "./generator";
 import { admin, dropDatabase, urlFor } from "./lib/databases";
 import { median, timed } from "./lib/load";
@@ -33,7 +33,7 @@ export async function runIngest(template: { name: string }, settings: IngestSett
   await adminSql.unsafe(`create database "${name}" template "${template.name}"`);
   const url = urlFor(name);
   const sql = postgres(url, { max: 1, onnotice: () => {} });
-  const server = await startProcess("server/index.ts", { DATABASE_URL: url, ADMIN_API_KEY: ADMIN_KEY, WEB_DIR: "" });
+  const server = await startProcess("server/index.ts", { ...SERVER_ENV, DATABASE_URL: url });
   try {
     // The generator's index for B3's raw baseline is not part of the product's schema.
     await sql`drop index if exists bench_raw_org_time_idx`;

@@ -123,7 +123,7 @@ export async function runWeb(settings: { rounds: number }, log: (s: string) => v
   const webDir = await buildWeb(log);
   if (!readFileSync(join(ROOT, "server/trpc/router.ts"), "utf8").includes("auth")) throw new NotMeasured("sign-in (the access issue) is not on this branch yet");
   const url = await webDatabase(log);
-  const server = await startProcess("server/index.ts", { DATABASE_URL: url, WEB_DIR: webDir, ADMIN_EMAIL: OWNER.email, ADMIN_PASSWORD: OWNER.password, ADMIN_API_KEY: "" });
+  const server = await startProcess("server/index.ts", { DATABASE_URL: url, WEB_DIR: webDir, ADMIN_EMAIL: OWNER.email, ADMIN_PASSWORD: OWNER.password, ADMIN_API_KEY: "", RATE_LIMIT_PER_KEY: "1000000000", RATE_LIMIT_PER_ADDRESS: "1000000000" });
   const staticHtml = `<!doctype html><html><head><meta charset="utf-8"><title>Organizations</title></head><body><h1>Organizations</h1><main>${Array.from({ length: 40 }, (_, i) => `<article><h2>Client ${i}</h2><p>ops${i}@client${i}.example · 3 agents · 99.00 USD per agent</p></article>`).join("")}</main></body></html>`;
   const bare = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response(staticHtml, { headers: { "content-type": "text/html; charset=utf-8" } }) });
   let browser: Browser | undefined;

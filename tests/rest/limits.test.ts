@@ -82,6 +82,15 @@ describe("rate limits shared by instances", () => {
     expect((await fetch(`${a.base}/api/organizations`, { headers: { "x-api-key": key } })).status).toBe(401);
   });
 
+  test("concurrent requests of one key on both instances are counted exactly: the limit admits exactly its number", async () => {
+    const key = `burst-key-${crypto.randomUUID()}`;
+    const statuses = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => fetch(`${(i % 2 ? a : b).base}/api/organizations`, { headers: { "x-api-key": key } }).then((r) => r.status)),
+    );
+    expect(statuses.filter((s) => s === 401)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(30);
+  });
+
   test("an address over its limit gets 429 on both instances, with or without credentials; health stays up", async () => {
     const perAddress = { rateLimitPerKey: 1_000_000, rateLimitPerAddress: 8, rateLimitWindowSeconds: 30 };
     // Test clients all come from 127.0.0.1: behind TRUST_PROXY, X-Forwarded-For is the address.

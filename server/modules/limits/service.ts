@@ -4,8 +4,8 @@ import { type Db, rows } from "../../../db/client";
 import { AppError } from "../../errors";
 
 /**
- * Rate limits shared by every instance: fixed windows counted in PostgreSQL, one conditional
- * upsert per request for all of its buckets. A bucket over its limit answers 429 with
+ * Rate limits shared by every instance: fixed windows counted in PostgreSQL by conditional upserts,
+ * grouped so that concurrent requests share one statement. A bucket over its limit answers 429 with
  * `Retry-After` = the seconds until its window ends.
  *
  * The counters live in `login_throttle` (key, window_start, failures), the table of the sign-in
@@ -27,35 +27,88 @@ export function credentialBucket(kind: "key" | "session", secret: string): strin
 /** The bucket of a client address. */
 export const addressBucket = (ip: string) => `api-addr:${ip}`;
 
-let charges = 0;
+interface Request {
+  buckets: Bucket[];
+  resolve: (retryAfter: number) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Counter {
+  windowSeconds: number;
+  queued: Request[];
+  inFlight: boolean;
+  flushes: number;
+}
+
+/** One group-commit counter per database handle and window length (tests run several differently configured servers in one process). */
+const counters = new WeakMap<Db, Map<number, Counter>>();
+
+/**
+ * Writes the increments of every queued request in one upsert (keys sorted, so two instances never
+ * deadlock), then tells each request its exact position in its buckets, as if they had been
+ * counted one by one. While one upsert is in flight, new requests queue for the next: under load a
+ * busy key costs one statement per round trip instead of one per request, and no request decides
+ * on a count that is not in the database yet.
+ */
+async function flush(db: Db, counter: Counter): Promise<void> {
+  counter.inFlight = true;
+  const group = counter.queued;
+  counter.queued = [];
+  try {
+    const totals = new Map<string, number>();
+    for (const r of group) for (const b of r.buckets) totals.set(b.bucket, (totals.get(b.bucket) ?? 0) + 1);
+    const keys = [...totals.keys()].sort();
+    const values = sql.join(
+      keys.map((k) => sql`(${k}, now(), ${totals.get(k)!}::int)`),
+      sql`, `,
+    );
+    const window = sql`make_interval(secs => ${counter.windowSeconds})`;
+    const result = await rows<{ bucket: string; hits: number; retry_after: number }>(
+      db,
+      sql`insert into login_throttle as r (key, window_start, failures) values ${values}
+          on conflict (key) do update set
+            window_start = case when r.window_start <= now() - ${window} then now() else r.window_start end,
+            failures = case when r.window_start <= now() - ${window} then excluded.failures else r.failures + excluded.failures end
+          returning key as bucket, failures as hits, greatest(1, ceil(extract(epoch from (window_start + ${window} - now()))))::int as retry_after`,
+    );
+    // Positions in each bucket: the group's increments are the last `total` counts of the window.
+    const next = new Map<string, { position: number; retryAfter: number }>();
+    for (const row of result) next.set(row.bucket, { position: Number(row.hits) - totals.get(row.bucket)!, retryAfter: Number(row.retry_after) });
+    for (const r of group) {
+      let wait = 0;
+      for (const b of r.buckets) {
+        const slot = next.get(b.bucket)!;
+        slot.position += 1;
+        if (slot.position > b.limit) wait = Math.max(wait, slot.retryAfter);
+      }
+      r.resolve(wait);
+    }
+    if (++counter.flushes % 500 === 0) {
+      await db.execute(sql`delete from login_throttle where key like 'api-%' and window_start < now() - ${window} * 2`).catch(() => {});
+    }
+  } catch (err) {
+    for (const r of group) r.reject(err);
+  } finally {
+    counter.inFlight = false;
+    if (counter.queued.length > 0) void flush(db, counter);
+  }
+}
 
 /**
  * Counts one request against each bucket and throws RATE_LIMITED when any is over its limit.
- * A window that has ended restarts at this request. Old rows are swept now and then.
+ * A window that has ended restarts with this request. Old rows are swept now and then.
  */
 export async function charge({ db, buckets, windowSeconds }: { db: Db; buckets: Bucket[]; windowSeconds: number }): Promise<void> {
   const counted = buckets.filter((b) => b.limit > 0);
   if (counted.length === 0) return;
-  const values = sql.join(
-    counted.map((b) => sql`(${b.bucket}, now(), 1)`),
-    sql`, `,
-  );
-  const window = sql`make_interval(secs => ${windowSeconds})`;
-  const result = await rows<{ bucket: string; hits: number; retry_after: number }>(
-    db,
-    sql`insert into login_throttle as r (key, window_start, failures) values ${values}
-        on conflict (key) do update set
-          window_start = case when r.window_start <= now() - ${window} then now() else r.window_start end,
-          failures = case when r.window_start <= now() - ${window} then 1 else r.failures + 1 end
-        returning key as bucket, failures as hits, greatest(1, ceil(extract(epoch from (window_start + ${window} - now()))))::int as retry_after`,
-  );
-  if (++charges % 1000 === 0) {
-    await db.execute(sql`delete from login_throttle where key like 'api-%' and window_start < now() - ${window} * 2`).catch(() => {});
-  }
-  let wait = 0;
-  for (const row of result) {
-    const limit = counted.find((b) => b.bucket === row.bucket)!.limit;
-    if (Number(row.hits) > limit) wait = Math.max(wait, Number(row.retry_after));
-  }
+  let byWindow = counters.get(db);
+  if (!byWindow) counters.set(db, (byWindow = new Map()));
+  let counter = byWindow.get(windowSeconds);
+  if (!counter) byWindow.set(windowSeconds, (counter = { windowSeconds, queued: [], inFlight: false, flushes: 0 }));
+  const group = counter;
+  const wait = await new Promise<number>((resolve, reject) => {
+    group.queued.push({ buckets: counted, resolve, reject });
+    if (!group.inFlight) void flush(db, group);
+  });
   if (wait > 0) throw new AppError("RATE_LIMITED", `Too many requests; retry in ${wait} s`, { retryAfter: wait });
 }
