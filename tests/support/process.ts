@@ -1,5 +1,6 @@
 import { afterAll } from "bun:test";
 import { resolve } from "node:path";
+import { captureOutput, listeningPort } from "./server-process";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -18,24 +19,13 @@ export interface ServerProcess {
  * minimal environment, and waits until it listens. Killed after the file's tests if still running.
  */
 export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
-  let out = "";
   const proc = Bun.spawn(["bun", "server/index.ts"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", PORT: "0", ...env },
     stdout: "pipe",
     stderr: "pipe",
   });
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    const reader = stream.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      out += decoder.decode(value, { stream: true });
-    }
-  };
-  void pump(proc.stdout as ReadableStream<Uint8Array>);
-  void pump(proc.stderr as ReadableStream<Uint8Array>);
+  const output = captureOutput(proc);
   const kill = () => {
     if (proc.exitCode === null) proc.kill("SIGKILL");
   };
@@ -45,20 +35,12 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   } catch {
     process.once("exit", kill);
   }
-  const until = Date.now() + 60_000;
-  let port = 0;
-  while (!port) {
-    const m = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
-    if (m) port = Number(m[1]);
-    else if (proc.exitCode !== null) throw new Error(`the server exited with ${proc.exitCode}:\n${out}`);
-    else if (Date.now() > until) throw new Error(`the server did not start:\n${out}`);
-    else await Bun.sleep(50);
-  }
+  const port = await listeningPort(proc, output, 60_000);
   return {
     proc,
     port,
     base: `http://127.0.0.1:${port}`,
-    output: () => out,
+    output,
     exited: (ms) => Promise.race([proc.exited, Bun.sleep(ms).then(() => null)]),
   };
 }

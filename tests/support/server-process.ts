@@ -24,6 +24,29 @@ export async function startProcess(script: string, env: Record<string, string>, 
     stdout: "pipe",
     stderr: "pipe",
   });
+  const output = captureOutput(child);
+  const port = await listeningPort(child, output, timeoutMs, script);
+  return {
+    pid: child.pid,
+    port,
+    base: `http://127.0.0.1:${port}`,
+    rss: () => rssOf(child.pid),
+    output,
+    stop: async () => {
+      child.kill("SIGTERM");
+      const exited = await Promise.race([child.exited.then(() => true), Bun.sleep(8000).then(() => false)]);
+      if (!exited) {
+        child.kill("SIGKILL");
+        await child.exited;
+      }
+    },
+  };
+}
+
+type Child = { stdout: ReadableStream<Uint8Array>; stderr: ReadableStream<Uint8Array>; exitCode: number | null; kill(signal?: number | string): void };
+
+/** Collects everything a child writes to stdout and stderr; the returned function reads it so far. */
+export function captureOutput(child: Child): () => string {
   let log = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
@@ -36,33 +59,22 @@ export async function startProcess(script: string, env: Record<string, string>, 
   };
   void pump(child.stdout);
   void pump(child.stderr);
+  return () => log;
+}
+
+/** Waits for the `… listening on http://host:PORT …` line the server prints, and returns PORT. */
+export async function listeningPort(child: Child, output: () => string, timeoutMs: number, name = "the server"): Promise<number> {
   const started = Date.now();
-  let port = 0;
-  while (!port) {
-    const m = log.match(/listening on https?:\/\/[^\s:]+:(\d+)/);
-    if (m) port = Number(m[1]);
-    else if (child.exitCode !== null) throw new Error(`${script} exited (${child.exitCode}):\n${log}`);
-    else if (Date.now() - started > timeoutMs) {
+  for (;;) {
+    const m = output().match(/listening on https?:\/\/[^\s:]+:(\d+)/);
+    if (m) return Number(m[1]);
+    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}):\n${output()}`);
+    if (Date.now() - started > timeoutMs) {
       child.kill();
-      throw new Error(`${script} did not report a port within ${timeoutMs} ms:\n${log}`);
+      throw new Error(`${name} did not report a port within ${timeoutMs} ms:\n${output()}`);
     }
-    else await Bun.sleep(25);
+    await Bun.sleep(25);
   }
-  return {
-    pid: child.pid,
-    port,
-    base: `http://127.0.0.1:${port}`,
-    rss: () => rssOf(child.pid),
-    output: () => log,
-    stop: async () => {
-      child.kill("SIGTERM");
-      const exited = await Promise.race([child.exited.then(() => true), Bun.sleep(8000).then(() => false)]);
-      if (!exited) {
-        child.kill("SIGKILL");
-        await child.exited;
-      }
-    },
-  };
 }
 
 export function rssOf(pid: number): number {
