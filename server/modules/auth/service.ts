@@ -9,6 +9,7 @@ import type { Config } from "../../config";
 import type { Ctx } from "../../context";
 import { AppError } from "../../errors";
 import * as audit from "../audit/service";
+import * as limits from "../limits/service";
 import { anyUser, normalizeEmail } from "../users/service";
 import type { Me, setupInput, signInInput } from "./schema";
 
@@ -118,28 +119,21 @@ const accountKey = (email: string) => `account:${email}`;
 const addressKey = (ip: string) => `address:${ip}`;
 
 /**
- * Charges one sign-in attempt to the account and to the address, before the password is checked,
- * in one conditional upsert: concurrent attempts each get their own count, so no burst slips past
- * the limit. A window starts with its first attempt and lasts `loginWindowSeconds`.
- * Returns the seconds to wait when either limit is exceeded, else null.
+ * Charges one sign-in attempt to the account and to the address before the password is checked,
+ * through the shared request counters (limits service): concurrent attempts each get their own
+ * count, so no burst slips past the limit. A window starts with its first attempt and lasts
+ * `loginWindowSeconds`. Returns the seconds to wait when either limit is exceeded, else null.
  */
 async function chargeAttempt(ctx: Ctx, email: string): Promise<number | null> {
-  const window = ctx.config.loginWindowSeconds;
-  const charged = await rows<{ key: string; failures: number; retry_after: number }>(
-    ctx.db,
-    sql`insert into login_throttle as t (key, window_start, failures)
-        values (${accountKey(email)}, now(), 1), (${addressKey(ctx.ip)}, now(), 1)
-        on conflict (key) do update set
-          window_start = case when t.window_start <= now() - make_interval(secs => ${window}) then now() else t.window_start end,
-          failures = case when t.window_start <= now() - make_interval(secs => ${window}) then 1 else t.failures + 1 end
-        returning key, failures, greatest(1, ceil(extract(epoch from (window_start + make_interval(secs => ${window}) - now()))))::int as retry_after`,
-  );
-  let wait: number | null = null;
-  for (const row of charged) {
-    const max = row.key.startsWith("account:") ? ctx.config.loginMaxPerAccount : ctx.config.loginMaxPerAddress;
-    if (Number(row.failures) > max) wait = Math.max(wait ?? 0, Number(row.retry_after));
-  }
-  return wait;
+  const wait = await limits.count({
+    db: ctx.db,
+    buckets: [
+      { bucket: accountKey(email), limit: ctx.config.loginMaxPerAccount },
+      { bucket: addressKey(ctx.ip), limit: ctx.config.loginMaxPerAddress },
+    ],
+    windowSeconds: ctx.config.loginWindowSeconds,
+  });
+  return wait > 0 ? wait : null;
 }
 
 /**

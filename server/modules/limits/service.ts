@@ -8,9 +8,9 @@ import { AppError } from "../../errors";
  * grouped so that concurrent requests share one statement. A bucket over its limit answers 429 with
  * `Retry-After` = the seconds until its window ends.
  *
- * The counters live in `login_throttle` (key, window_start, failures), the table of the sign-in
- * limits: one table and one mechanism for every request counter. API buckets are prefixed `api-`
- * and never collide with the sign-in ones (`account:`, `address:`); `failures` counts requests here.
+ * The counters live in `login_throttle` (key, window_start, failures): one table and one mechanism
+ * for every request counter, the sign-in limits included (auth service, buckets `account:` and
+ * `address:`). API buckets are prefixed `api-`; `failures` counts requests.
  */
 export interface Bucket {
   /** e.g. `api-key:3f9a…` or `api-addr:203.0.113.7` — never a raw credential. */
@@ -95,20 +95,25 @@ async function flush(db: Db, counter: Counter): Promise<void> {
 }
 
 /**
- * Counts one request against each bucket and throws RATE_LIMITED when any is over its limit.
- * A window that has ended restarts with this request. Old rows are swept now and then.
+ * Counts one request against each bucket; returns the seconds to wait when any bucket is over its
+ * limit, else 0. A window that has ended restarts with this request. Old rows are swept now and then.
  */
-export async function charge({ db, buckets, windowSeconds }: { db: Db; buckets: Bucket[]; windowSeconds: number }): Promise<void> {
+export async function count({ db, buckets, windowSeconds }: { db: Db; buckets: Bucket[]; windowSeconds: number }): Promise<number> {
   const counted = buckets.filter((b) => b.limit > 0);
-  if (counted.length === 0) return;
+  if (counted.length === 0) return 0;
   let byWindow = counters.get(db);
   if (!byWindow) counters.set(db, (byWindow = new Map()));
   let counter = byWindow.get(windowSeconds);
   if (!counter) byWindow.set(windowSeconds, (counter = { windowSeconds, queued: [], inFlight: false, flushes: 0 }));
   const group = counter;
-  const wait = await new Promise<number>((resolve, reject) => {
+  return new Promise<number>((resolve, reject) => {
     group.queued.push({ buckets: counted, resolve, reject });
     if (!group.inFlight) void flush(db, group);
   });
+}
+
+/** Counts one request against each bucket and throws RATE_LIMITED when any is over its limit. */
+export async function charge(args: { db: Db; buckets: Bucket[]; windowSeconds: number }): Promise<void> {
+  const wait = await count(args);
   if (wait > 0) throw new AppError("RATE_LIMITED", `Too many requests; retry in ${wait} s`, { retryAfter: wait });
 }
