@@ -4,17 +4,7 @@ import * as agentService from "../modules/agents/service";
 import { orgListInput } from "../modules/orgs/schema";
 import * as orgService from "../modules/orgs/service";
 import * as usage from "../modules/usage/service";
-
-/** Deterministic PRNG (mulberry32): the same seed gives the same demo usage. */
-function prng(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../shared/random";
 
 /** Widely used models with a price in the default table, and how input-heavy each agent's work on it is. */
 const MODELS = [

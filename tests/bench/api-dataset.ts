@@ -1,10 +1,9 @@
-import { migrate, openPostgres } from "../../db/client";
 import { agentCreateInput } from "../../server/modules/agents/schema";
 import * as agentService from "../../server/modules/agents/service";
 import { orgCreateInput } from "../../server/modules/orgs/schema";
 import * as orgService from "../../server/modules/orgs/service";
 import { ctxFor } from "../support/actors";
-import { admin, databaseExists, dropOthers, migrationsHash, urlFor } from "./lib/databases";
+import { datasetDatabase, migrationsHash } from "./lib/databases";
 
 /** Version of what this file puts into the database; bump it when the data changes. */
 const DATASET_VERSION = 2;
@@ -19,49 +18,29 @@ const CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "NGN"] as const;
  */
 export async function apiDatabase(log: (s: string) => void): Promise<string> {
   const name = `orgdesk_bench_api_${migrationsHash()}_v${DATASET_VERSION}`;
-  const sql = admin();
-  try {
-    if (await databaseExists(sql, name)) {
-      log(`reusing ${name}`);
-      return urlFor(name);
+  return datasetDatabase(name, "orgdesk_bench_api_", log, async (database) => {
+    const ctx = ctxFor(database);
+    const orgIds: string[] = [];
+    for (let i = 1; i < API_ORGS; i++) {
+      const org = await orgService.create({
+        ctx,
+        input: orgCreateInput.parse({
+          name: `Client ${String(i).padStart(3, "0")} ${["Holdings", "Labs", "Logistics", "Health", "Retail"][i % 5]}`,
+          contact_name: `Contact ${i}`,
+          contact_email: `ops${i}@client${i}.example`,
+          description: i % 3 === 0 ? `Managed support and sales agents for client ${i}.` : undefined,
+          billing_rate_per_agent: `${49 + (i % 7) * 25}.00`,
+          currency: CURRENCIES[i % CURRENCIES.length],
+        }),
+      });
+      orgIds.push(org.id);
     }
-    await dropOthers(sql, "orgdesk_bench_api_", name);
-    await sql.unsafe(`drop database if exists "${name}_build" with (force)`);
-    await sql.unsafe(`create database "${name}_build"`);
-    const database = openPostgres(urlFor(`${name}_build`), { max: 4 });
-    try {
-      await migrate(database);
-      const ctx = ctxFor(database);
-      const orgIds: string[] = [];
-      for (let i = 1; i < API_ORGS; i++) {
-        const org = await orgService.create({
-          ctx,
-          input: orgCreateInput.parse({
-            name: `Client ${String(i).padStart(3, "0")} ${["Holdings", "Labs", "Logistics", "Health", "Retail"][i % 5]}`,
-            contact_name: `Contact ${i}`,
-            contact_email: `ops${i}@client${i}.example`,
-            description: i % 3 === 0 ? `Managed support and sales agents for client ${i}.` : undefined,
-            billing_rate_per_agent: `${49 + (i % 7) * 25}.00`,
-            currency: CURRENCIES[i % CURRENCIES.length],
-          }),
-        });
-        orgIds.push(org.id);
-      }
-      for (let i = 0; i < AGENTS; i++) {
-        await agentService.create({
-          ctx,
-          input: agentCreateInput.parse({ name: `Agent ${String(i).padStart(4, "0")}`, org_id: i % 10 === 9 ? undefined : orgIds[i % orgIds.length] }),
-        });
-      }
-      for (let i = 0; i < orgIds.length; i += 9) await orgService.toggle({ ctx, input: { id: orgIds[i]!, is_active: false } });
-      await database.pg!`analyze`;
-    } finally {
-      await database.close();
+    for (let i = 0; i < AGENTS; i++) {
+      await agentService.create({
+        ctx,
+        input: agentCreateInput.parse({ name: `Agent ${String(i).padStart(4, "0")}`, org_id: i % 10 === 9 ? undefined : orgIds[i % orgIds.length] }),
+      });
     }
-    await sql.unsafe(`alter database "${name}_build" rename to "${name}"`);
-    log(`built ${name}`);
-    return urlFor(name);
-  } finally {
-    await sql.end();
-  }
+    for (let i = 0; i < orgIds.length; i += 9) await orgService.toggle({ ctx, input: { id: orgIds[i]!, is_active: false } });
+  });
 }

@@ -1,14 +1,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
-import { migrate, openPostgres } from "../../db/client";
 import { agentCreateInput } from "../../server/modules/agents/schema";
 import * as agentService from "../../server/modules/agents/service";
 import { orgCreateInput } from "../../server/modules/orgs/schema";
 import * as orgService from "../../server/modules/orgs/service";
 import { ctxFor } from "../support/actors";
 import { ROOT, startProcess } from "../support/server-process";
-import { admin, databaseExists, dropOthers, migrationsHash, urlFor } from "./lib/databases";
+import { datasetDatabase, migrationsHash } from "./lib/databases";
 import { median } from "./lib/load";
 import { ms, NotMeasured, pct, type Row } from "./lib/report";
 
@@ -20,45 +19,25 @@ const CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "NGN"] as const;
 /** 500 organizations (and 1500 agents) for the organizations page, built once per schema. */
 async function webDatabase(log: (s: string) => void): Promise<string> {
   const name = `orgdesk_bench_web_${migrationsHash()}_v${DATASET_VERSION}`;
-  const sql = admin();
-  try {
-    if (await databaseExists(sql, name)) {
-      log(`reusing ${name}`);
-      return urlFor(name);
+  return datasetDatabase(name, "orgdesk_bench_web_", log, async (database) => {
+    const ctx = ctxFor(database);
+    const ids: string[] = [];
+    for (let i = 1; i < WEB_ORGS; i++) {
+      const org = await orgService.create({
+        ctx,
+        input: orgCreateInput.parse({
+          name: `Client ${String(i).padStart(3, "0")} ${["Holdings", "Labs", "Logistics", "Health", "Retail"][i % 5]}`,
+          contact_email: `ops${i}@client${i}.example`,
+          billing_rate_per_agent: `${49 + (i % 7) * 25}.00`,
+          currency: CURRENCIES[i % CURRENCIES.length],
+        }),
+      });
+      ids.push(org.id);
     }
-    await dropOthers(sql, "orgdesk_bench_web_", name);
-    await sql.unsafe(`drop database if exists "${name}_build" with (force)`);
-    await sql.unsafe(`create database "${name}_build"`);
-    const database = openPostgres(urlFor(`${name}_build`), { max: 4 });
-    try {
-      await migrate(database);
-      const ctx = ctxFor(database);
-      const ids: string[] = [];
-      for (let i = 1; i < WEB_ORGS; i++) {
-        const org = await orgService.create({
-          ctx,
-          input: orgCreateInput.parse({
-            name: `Client ${String(i).padStart(3, "0")} ${["Holdings", "Labs", "Logistics", "Health", "Retail"][i % 5]}`,
-            contact_email: `ops${i}@client${i}.example`,
-            billing_rate_per_agent: `${49 + (i % 7) * 25}.00`,
-            currency: CURRENCIES[i % CURRENCIES.length],
-          }),
-        });
-        ids.push(org.id);
-      }
-      for (let i = 0; i < 3 * WEB_ORGS; i++) {
-        await agentService.create({ ctx, input: agentCreateInput.parse({ name: `Agent ${String(i).padStart(4, "0")}`, org_id: ids[i % ids.length] }) });
-      }
-      await database.pg!`analyze`;
-    } finally {
-      await database.close();
+    for (let i = 0; i < 3 * WEB_ORGS; i++) {
+      await agentService.create({ ctx, input: agentCreateInput.parse({ name: `Agent ${String(i).padStart(4, "0")}`, org_id: ids[i % ids.length] }) });
     }
-    await sql.unsafe(`alter database "${name}_build" rename to "${name}"`);
-    log(`built ${name}`);
-    return urlFor(name);
-  } finally {
-    await sql.end();
-  }
+  });
 }
 
 /** The web app's build, made now from the current sources. */

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { prng } from "../../server/shared/random";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import postgres from "postgres";
@@ -37,17 +38,7 @@ const UNPRICED_MODEL = "acme-lab-preview";
 const CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "NGN"] as const;
 const DAY = 86_400_000;
 
-/** Small deterministic PRNG (mulberry32): the same seed builds the same data. */
-export function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 export interface LoadReport {
   events: number;

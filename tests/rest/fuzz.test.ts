@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { prng } from "../../server/shared/random";
 import fc from "fast-check";
 import { DATA_EXCEPTION_MESSAGE } from "../../server/errors";
 import { databaseChecksum } from "../support/checksum";
@@ -32,17 +33,7 @@ const doc = (await api.get("/api/openapi.json")).body as { paths: Record<string,
 // ---------------------------------------------------------------------------------------------
 // Deterministic randomness: one PRNG for choices, fast-check samples for value pools.
 
-function mulberry32(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = mulberry32(SEED);
+const rand = prng(SEED);
 const int = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
 const chance = (p: number) => rand() < p;

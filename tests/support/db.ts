@@ -1,10 +1,10 @@
 import { afterAll } from "bun:test";
-import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { type Database, migrate, MIGRATIONS_DIR, openPglite, openPostgres } from "../../db/client";
+import { type Database, migrate, openPglite, openPostgres } from "../../db/client";
+import { migrationsHash } from "./migrations-hash";
 
 /**
  * A fresh, migrated database per test file: a clone of a migrated template, on the PostgreSQL of
@@ -12,19 +12,6 @@ import { type Database, migrate, MIGRATIONS_DIR, openPglite, openPostgres } from
  */
 export const TEST_DB_KIND = (process.env.ORGDESK_TEST_DB ?? "postgres") as "postgres" | "pglite";
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-
-function migrationsHash(): string {
-  const hash = createHash("sha256");
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else hash.update(entry.name).update(readFileSync(path));
-    }
-  };
-  walk(MIGRATIONS_DIR);
-  return hash.digest("hex").slice(0, 12);
-}
 
 export function urlFor(database: string): string {
   const url = new URL(ADMIN_URL);

@@ -1,8 +1,6 @@
-import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { migrationsHash as schemaHash } from "../../support/migrations-hash";
 import postgres from "postgres";
-import { MIGRATIONS_DIR } from "../../../db/client";
+import { type Database, migrate, openPostgres } from "../../../db/client";
 
 /**
  * Benchmark databases live on the PostgreSQL of this machine, named `orgdesk_bench_<kind>_<key>`.
@@ -12,18 +10,8 @@ import { MIGRATIONS_DIR } from "../../../db/client";
  */
 export const ADMIN_URL = process.env.BENCH_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
-export function migrationsHash(): string {
-  const hash = createHash("sha256");
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else hash.update(entry.name).update(readFileSync(path));
-    }
-  };
-  walk(MIGRATIONS_DIR);
-  return hash.digest("hex").slice(0, 10);
-}
+/** Bench databases carry a 10-character migrations hash in their names. */
+export const migrationsHash = () => schemaHash(10);
 
 export function urlFor(database: string): string {
   const url = new URL(ADMIN_URL);
@@ -60,4 +48,35 @@ export async function dropDatabase(sql: postgres.Sql, name: string): Promise<voi
 export async function databaseSize(sql: postgres.Sql, name: string): Promise<string> {
   const [row] = await sql<{ size: string }[]>`select pg_size_pretty(pg_database_size(${name})) as size`;
   return row?.size ?? "?";
+}
+
+/**
+ * The URL of dataset database `name`, built by `fill` on a freshly migrated database the first time
+ * and reused afterwards. Built under `<name>_build` and renamed when complete, so an interrupted
+ * build is never reused; other databases starting with `prefix` (older schemas) are dropped.
+ */
+export async function datasetDatabase(name: string, prefix: string, log: (s: string) => void, fill: (database: Database) => Promise<void>): Promise<string> {
+  const sql = admin();
+  try {
+    if (await databaseExists(sql, name)) {
+      log(`reusing ${name}`);
+      return urlFor(name);
+    }
+    await dropOthers(sql, prefix, name);
+    await sql.unsafe(`drop database if exists "${name}_build" with (force)`);
+    await sql.unsafe(`create database "${name}_build"`);
+    const database = openPostgres(urlFor(`${name}_build`), { max: 4 });
+    try {
+      await migrate(database);
+      await fill(database);
+      await database.pg!`analyze`;
+    } finally {
+      await database.close();
+    }
+    await sql.unsafe(`alter database "${name}_build" rename to "${name}"`);
+    log(`built ${name}`);
+    return urlFor(name);
+  } finally {
+    await sql.end();
+  }
 }
