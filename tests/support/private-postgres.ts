@@ -1,5 +1,5 @@
 import { afterAll } from "bun:test";
-import { chownSync, mkdtempSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -24,11 +24,33 @@ function must(cmd: string[]): string {
   return res.out;
 }
 
-async function freePort(): Promise<number> {
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
-  return port;
+/** The kernel's range of ports for outgoing connections, from /proc (Linux's default otherwise). */
+export function ephemeralPortRange(): [number, number] {
+  const path = "/proc/sys/net/ipv4/ip_local_port_range";
+  const [low, high] = existsSync(path) ? readFileSync(path, "utf8").trim().split(/\s+/).map(Number) : [];
+  return low && high ? [low, high] : [32768, 60999];
+}
+
+/**
+ * A free port below the ephemeral range. The cluster is stopped and started again on the same
+ * port; a port inside the ephemeral range can be taken meanwhile as the local end of any outgoing
+ * connection (the test's own HTTP clients, the server reconnecting), and the restart then fails
+ * with "Address already in use".
+ */
+export function freeStablePort(): number {
+  const [low] = ephemeralPortRange();
+  const floor = 20_000;
+  const ceiling = Math.max(floor + 1000, low) - 1;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = floor + Math.floor(Math.random() * (ceiling - floor));
+    try {
+      Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
+      return port;
+    } catch {
+      // taken: try another
+    }
+  }
+  throw new Error(`no free port between ${floor} and ${ceiling}`);
 }
 
 export interface PrivatePostgres {
@@ -51,15 +73,25 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   }
   const data = join(dir, "data");
   must([`${BIN}/initdb`, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--no-locale"]);
-  const port = await freePort();
+  const port = freeStablePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=60`;
   const ctl = (...args: string[]) => [`${BIN}/pg_ctl`, "-D", data, ...args];
+  const log = join(dir, "log");
+  /** pg_ctl's own output says little when the server fails to start; the server log says why. */
+  const withLog = (fn: () => void) => {
+    try {
+      fn();
+    } catch (err) {
+      const tail = existsSync(log) ? readFileSync(log, "utf8").split("\n").slice(-15).join("\n") : "(no log)";
+      throw new Error(`${(err as Error).message}\nlast lines of the server log:\n${tail}`);
+    }
+  };
   let destroyed = false;
   const pg: PrivatePostgres = {
     port,
     url: (database) => `postgres://postgres@127.0.0.1:${port}/${database}`,
-    start: () => void must(ctl("-l", join(dir, "log"), "-o", options, "-w", "-t", "60", "start")),
-    stop: (mode) => void must(ctl("-m", mode, "-w", "-t", "60", "stop")),
+    start: () => withLog(() => must(ctl("-l", log, "-o", options, "-w", "-t", "60", "start"))),
+    stop: (mode) => withLog(() => must(ctl("-m", mode, "-w", "-t", "60", "stop"))),
     running: () => run(ctl("status")).ok,
     destroy: () => {
       if (destroyed) return;
