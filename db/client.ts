@@ -55,6 +55,10 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
     // to 20 s for a connection although the database is back. Cap the wait at one second.
     backoff: (attempt: number) => Math.min(0.05 * 2 ** attempt, 1),
     onnotice: () => {},
+    // No array-type fetch when a connection opens: Orgdesk reads no array columns, and a backend
+    // terminated during that fetch (a database restart) left a rejected promise nobody awaited and
+    // replayed its error onto the next query (tests/db/connection-startup.test.ts).
+    fetch_types: false,
     connection: {
       application_name: "orgdesk",
       ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
@@ -88,7 +92,7 @@ export async function migrate(database: Database): Promise<void> {
     return;
   }
   // A dedicated single connection: the advisory lock belongs to the session that takes it.
-  const conn = postgres(database.url!, { max: 1, onnotice: () => {} });
+  const conn = postgres(database.url!, { max: 1, onnotice: () => {}, fetch_types: false });
   try {
     await conn`select pg_advisory_lock(7426331)`;
     await migratePostgres(drizzlePostgres(conn, { schema }), { migrationsFolder: MIGRATIONS_DIR });

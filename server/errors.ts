@@ -66,7 +66,7 @@ export function validationError(errors: FieldError[]): AppError {
 }
 
 /** PostgreSQL SQLSTATEs meaning the database is unreachable or going away (class 08, 57P0x, 53300). */
-function isUnavailable(err: unknown): boolean {
+export function isUnavailable(err: unknown): boolean {
   const seen = new Set<unknown>();
   let e: unknown = err;
   while (e && typeof e === "object" && !seen.has(e)) {
