@@ -17,7 +17,10 @@ describe("soak", () => {
       console.log(`soak: ${JSON.stringify(result)}`);
       expect(result.errors.slice(0, 10)).toEqual([]);
       expect(result.requests).toBeGreaterThan(0);
+      // After a full collection before each sample (see workload.ts): resident memory and the live heap.
       expect(result.growthPct).toBeLessThanOrEqual(10);
+      expect(result.heapGrowthPct).toBeLessThanOrEqual(10);
+      expect(result.heapStartMb).toBeGreaterThan(0);
     },
     (SECONDS + 120) * 1000,
   );

@@ -5,20 +5,27 @@ import { spawnServer } from "../support/process";
 /**
  * A bounded mixed workload against the server running as its own process: reads, billing
  * summaries, usage batches, moves, rate changes, toggles, create-and-delete. Every answer must be
- * a success; the server's resident memory is sampled every second.
+ * a success. Every 2 s the server runs a full garbage collection (SIGUSR2, collect-on-signal.ts)
+ * and its resident memory and live JavaScript heap are sampled: without the collection, RSS is a
+ * sawtooth whose phase, in a short run, decides the figure more than any leak does.
  */
 export interface SoakResult {
   seconds: number;
   requests: number;
   errors: string[];
   byKind: Record<string, number>;
+  /** Median RSS after a full collection, in the first fifth after warm-up and in the last fifth. */
   rssStartMb: number;
   rssEndMb: number;
   rssMaxMb: number;
-  rssMedianStartMb: number;
-  rssMedianEndMb: number;
-  /** Growth of the RSS floor (10th percentile) from the second to the last fifth of the run. */
+  /** Growth of that RSS from the first to the last window. */
   growthPct: number;
+  /** Median live JavaScript heap after a full collection, same windows: what a leak of objects raises. */
+  heapStartMb: number;
+  heapEndMb: number;
+  heapGrowthPct: number;
+  /** `seconds:rss/heap` per sample, for the log. */
+  samples: string;
 }
 
 const KEY = "soak-admin-key";
@@ -51,12 +58,15 @@ export async function runSoak({
   warmupSeconds?: number;
   log?: (line: string) => void;
 }): Promise<SoakResult> {
-  const server = await spawnServer({
-    DATABASE_URL: databaseUrl,
-    ADMIN_API_KEY: KEY,
-    RATE_LIMIT_PER_KEY: "0",
-    RATE_LIMIT_PER_ADDRESS: "0",
-  });
+  const server = await spawnServer(
+    {
+      DATABASE_URL: databaseUrl,
+      ADMIN_API_KEY: KEY,
+      RATE_LIMIT_PER_KEY: "0",
+      RATE_LIMIT_PER_ADDRESS: "0",
+    },
+    { preload: "./tests/soak/collect-on-signal.ts" },
+  );
   const api = client(server.base, KEY);
   const orgs: string[] = [];
   const agents: string[] = [];
@@ -118,14 +128,22 @@ export async function runSoak({
   const errors: string[] = [];
   const byKind: Record<string, number> = {};
   let requests = 0;
-  const samples: { t: number; rss: number }[] = [];
+  const samples: { t: number; rss: number; heap: number }[] = [];
   const started = Date.now();
   const deadline = started + seconds * 1000;
-  const sampler = setInterval(() => {
-    try {
-      samples.push({ t: (Date.now() - started) / 1000, rss: rssMb(server.proc.pid) });
-    } catch {}
-  }, 1000);
+  // Every 2 s: a full collection in the server (SIGUSR2, see collect-on-signal.ts), then its RSS.
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      await Bun.sleep(1700);
+      try {
+        server.proc.kill("SIGUSR2");
+        await Bun.sleep(300);
+        const heaps = [...server.output().matchAll(/soak-heap (\d+)/g)];
+        samples.push({ t: (Date.now() - started) / 1000, rss: rssMb(server.proc.pid), heap: Number(heaps.at(-1)?.[1] ?? 0) / 1048576 });
+      } catch {}
+    }
+  })();
   let lastLog = started;
 
   let operations = 0;
@@ -151,30 +169,36 @@ export async function runSoak({
     }
   }
   await Promise.all(Array.from({ length: workers }, worker));
-  clearInterval(sampler);
+  sampling = false;
+  await sampler;
   server.proc.kill("SIGTERM");
   const code = await server.exited(30_000);
   if (code !== 0) errors.push(`the server exited with ${code} after SIGTERM`);
 
-  // Memory after warm-up (the first fifth of the measured span) against the last fifth. RSS of a garbage-
-  // collected process is a sawtooth whose peaks depend on when collections run; what a leak
-  // raises is the floor the collections return to, so each window is summed up by its 10th
-  // percentile. Median and peak are reported alongside.
+  // Memory after warm-up: the first fifth of the measured span against the last fifth, each by
+  // its median (the collection before each sample removes the sawtooth; the median ignores a
+  // sample taken while a burst of requests was in flight).
   const fifth = (seconds - warmupSeconds) / 5;
-  const early = samples.filter((s) => s.t >= warmupSeconds && s.t < warmupSeconds + fifth).map((s) => s.rss);
-  const late = samples.filter((s) => s.t >= seconds - fifth).map((s) => s.rss);
-  const start = percentile(early, 0.1);
-  const end = percentile(late, 0.1);
+  const inWindow = (from: number, to: number) => samples.filter((s) => s.t >= from && s.t < to);
+  const early = inWindow(warmupSeconds, warmupSeconds + fifth);
+  const late = inWindow(seconds - fifth, seconds);
+  const median = (xs: number[]) => percentile(xs, 0.5);
+  const round1 = (x: number) => Math.round(x * 10) / 10;
+  const growth = (a: number, b: number) => (a > 0 ? Math.round(((b - a) / a) * 1000) / 10 : 0);
+  const rss = [median(early.map((s) => s.rss)), median(late.map((s) => s.rss))] as const;
+  const heap = [median(early.map((s) => s.heap)), median(late.map((s) => s.heap))] as const;
   return {
     seconds,
     requests,
     errors,
     byKind,
-    rssStartMb: Math.round(start * 10) / 10,
-    rssEndMb: Math.round(end * 10) / 10,
-    rssMaxMb: Math.round(Math.max(...samples.map((s) => s.rss)) * 10) / 10,
-    rssMedianStartMb: Math.round(percentile(early, 0.5) * 10) / 10,
-    rssMedianEndMb: Math.round(percentile(late, 0.5) * 10) / 10,
-    growthPct: Math.round(((end - start) / start) * 1000) / 10,
+    rssStartMb: round1(rss[0]),
+    rssEndMb: round1(rss[1]),
+    rssMaxMb: round1(Math.max(...samples.map((s) => s.rss))),
+    growthPct: growth(rss[0], rss[1]),
+    heapStartMb: round1(heap[0]),
+    heapEndMb: round1(heap[1]),
+    heapGrowthPct: growth(heap[0], heap[1]),
+    samples: samples.map((s) => `${Math.round(s.t)}:${s.rss.toFixed(0)}/${s.heap.toFixed(1)}`).join(" "),
   };
 }

@@ -17,9 +17,10 @@ export interface ServerProcess {
 /**
  * Starts `bun server/index.ts` as its own process (as in production), with `env` on top of a
  * minimal environment, and waits until it listens. Killed after the file's tests if still running.
+ * `preload` is a test module Bun loads before the server (test instrumentation).
  */
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
-  const proc = Bun.spawn(["bun", "server/index.ts"], {
+export async function spawnServer(env: Record<string, string>, options: { preload?: string } = {}): Promise<ServerProcess> {
+  const proc = Bun.spawn(["bun", ...(options.preload ? ["--preload", options.preload] : []), "server/index.ts"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", PORT: "0", ...env },
     stdout: "pipe",
