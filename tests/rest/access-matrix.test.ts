@@ -318,6 +318,43 @@ async function runAll(concurrency: number) {
   await Promise.all(Array.from({ length: concurrency }, worker));
 }
 
+/** Fields about token cost or margin, which an organization-bound principal never receives. */
+const COST_FIELD = /(^|_)(cost|margin|fx|unpriced|priced)(_|$)|(^|_)usd($|_)/i;
+
+/** Whether `text` contains `token` as a whole word (so "Agent x-1" is not found in "Agent x-12"). */
+function mentions(text: string, token: string): boolean {
+  const word = /[A-Za-z0-9-]/;
+  for (let i = text.indexOf(token); i >= 0; i = text.indexOf(token, i + 1)) {
+    const before = text[i - 1];
+    const after = text[i + token.length];
+    if ((before === undefined || !word.test(before)) && (after === undefined || !word.test(after))) return true;
+  }
+  return false;
+}
+
+/** A CSV document (RFC 4180, CRLF, a header row) as rows of cells, or null when `text` is not one. */
+function csvTable(text: string): string[][] | null {
+  if (!text.includes("\r\n")) return null;
+  const table: string[][] = [];
+  let row: string[] = [];
+  let cell = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') (cell += '"'), i++;
+      else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ",") row.push(cell), (cell = "");
+    else if (ch === "\r" && text[i + 1] === "\n") {
+      row.push(cell), table.push(row), (row = []), (cell = ""), i++;
+    } else cell += ch;
+  }
+  if (cell !== "" || row.length > 0) row.push(cell), table.push(row);
+  return table.length > 0 ? table : null;
+}
+
 describe("access matrix", () => {
   test("covers every REST route and every tRPC procedure, and nothing else", () => {
     const existing = new Set([
@@ -365,34 +402,53 @@ describe("access matrix", () => {
     expect(compared).toBeGreaterThan(20);
   });
 
-  test("no response to an organization-bound principal carries a cost, a margin or another organization's name, id or slug", async () => {
-    const costKey = /(^|_)(cost|margin)(_|$)|_usd$/i;
-    const others = await rows<{ id: string; name: string; slug: string }>(database.db, sql`select id, name, slug from organizations where id <> ${orgA.id}`);
-    const otherNames = others.map((r) => r.name);
-    const otherRefs = new Set(others.flatMap((r) => [r.id, r.slug]));
-    expect(otherNames).toContain("Tenant Bravo");
+  test("no response to an organization-bound principal carries a cost or margin field, or any id or name of another organization or of its agents", async () => {
+    // What lies outside organization A once every cell has run: every other organization, and
+    // every agent that was never assigned to A (an agent that has since moved away from A stays in
+    // A's billing history, so its id and name are A's to see).
+    const foreignOrgs = await rows<{ id: string; name: string; slug: string }>(database.db, sql`select id::text as id, name, slug from organizations where id <> ${orgA.id}`);
+    const foreignAgents = await rows<{ id: string; name: string; email: string | null }>(
+      database.db,
+      sql`select id::text as id, name, email from agents a
+          where not exists (select 1 from agent_assignments s where s.agent_id = a.id and s.org_id = ${orgA.id})`,
+    );
+    expect(foreignOrgs.map((o) => o.name)).toContain("Tenant Bravo");
+    expect(foreignAgents.map((a) => a.id)).toContain(agentB.id);
+    const foreign = new Map<string, string>();
+    for (const o of foreignOrgs) for (const v of [o.id, o.name, o.slug]) foreign.set(v, `organization ${o.name}`);
+    for (const a of foreignAgents) for (const v of [a.id, a.name, a.email]) if (v) foreign.set(v, `agent ${a.name} of another organization`);
+    const tokens = [...foreign.keys()];
+
     const problems: string[] = [];
-    const visit = (value: unknown, where: string) => {
-      if (typeof value === "string") {
-        // A CSV download: its header row names the fields.
-        if (value.includes(",") && value.includes("\n")) {
-          for (const column of value.split("\n")[0]!.split(",")) if (costKey.test(column.trim())) problems.push(`${where}: has column ${column}`);
-        }
-        for (const name of otherNames) if (value.includes(name)) problems.push(`${where}: mentions "${name}"`);
-        if (otherRefs.has(value)) problems.push(`${where}: names organization ${value}`);
-      } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, `${where}[${i}]`));
-      else if (value && typeof value === "object") {
-        for (const [k, v] of Object.entries(value)) {
-          if (costKey.test(k)) problems.push(`${where}: has field ${k}`);
-          visit(v, `${where}.${k}`);
-        }
-      }
-    };
-    let successes = 0;
     for (const cell of cells.filter((c) => c.actor.bound && c.reply)) {
-      if (cell.actual! < 300) successes++;
-      visit(cell.reply!.body, describeCell(cell));
+      const where = describeCell(cell);
+      // A value the caller itself sent (the id it asked about, echoed in a rejection) tells it nothing.
+      const echoed = new Set(tokens.filter((t) => mentions(cell.reply!.request, t)));
+      const text = (value: string, path: string) => {
+        for (const t of tokens) if (!echoed.has(t) && mentions(value, t)) problems.push(`${where}: ${path} mentions ${foreign.get(t)} (${t})`);
+      };
+      const key = (name: string, path: string) => {
+        if (COST_FIELD.test(name)) problems.push(`${where}: ${path} is a cost field (${name})`);
+      };
+      const visit = (value: unknown, path: string) => {
+        if (typeof value === "string") {
+          const table = csvTable(value);
+          if (table) {
+            table[0]!.forEach((column) => key(column, `${path} CSV column`));
+            table.forEach((row, i) => row.forEach((v, j) => text(v, `${path} CSV row ${i} column ${table[0]![j]}`)));
+          } else text(value, path);
+        } else if (Array.isArray(value)) value.forEach((v, i) => visit(v, `${path}[${i}]`));
+        else if (value && typeof value === "object") {
+          for (const [k, v] of Object.entries(value)) {
+            key(k, `${path}.${k}`);
+            visit(v, `${path}.${k}`);
+          }
+        }
+      };
+      visit(cell.reply!.body, "body");
     }
+    const successes = cells.filter((c) => c.actor.bound && c.actual! < 300).length;
+    console.log(`content checks: ${cells.filter((c) => c.actor.bound).length} replies to bound principals (${successes} successful), ${tokens.length} foreign values`);
     expect(problems).toEqual([]);
     expect(successes).toBeGreaterThan(50);
   });

@@ -45,6 +45,8 @@ export interface Reply<T = any> {
   status: number;
   headers: Headers;
   body: T;
+  /** What was sent: method, path and body, as text (to tell an echo of the request from a leak). */
+  request: string;
 }
 
 /** Headers a browser (cookie, with our Origin) or a tool (API key) would send. */
@@ -66,7 +68,7 @@ export async function call<T = any>(base: string, credentials: Credentials, meth
   try {
     parsed = text ? JSON.parse(text) : null;
   } catch {}
-  return { status: res.status, headers: res.headers, body: parsed as T };
+  return { status: res.status, headers: res.headers, body: parsed as T, request: `${method} ${path} ${body === undefined ? "" : JSON.stringify(body)}` };
 }
 
 /** A tRPC call over HTTP (no batching): queries as GET `?input=`, mutations as POST. Body = data or error. */
