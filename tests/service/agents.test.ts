@@ -4,7 +4,7 @@ import { agentAssignments, agentRatePeriods, INTERNAL_ORG_ID } from "../../db/sc
 import { agentAssignInput, agentUpdateInput } from "../../server/modules/agents/schema";
 import * as agents from "../../server/modules/agents/service";
 import * as orgs from "../../server/modules/orgs/service";
-import { ctxFor } from "../support/actors";
+import { ctxFor, readKey, user } from "../support/actors";
 import { testDatabase } from "../support/db";
 import { failure } from "../support/failures";
 import { makeAgent, makeOrg } from "../support/factories";
@@ -196,5 +196,14 @@ describe("listing agents", () => {
     expect(list).toEqual([
       { id: mover.id, name: "Assignable One", effective_status: "active", from_org_id: a.id, from_org_name: "Assign Source", label: "[from Assign Source]", has_custom_rate: false },
     ]);
+  });
+
+  test("an organization-bound principal gets no assign list at all, not even an empty one (it may not move agents)", async () => {
+    const own = await makeOrg(ctx, { name: "Assign Bound Own" });
+    await makeAgent(ctx, { name: "Assignable Elsewhere" });
+    for (const principal of [user("admin", own.id), user("member", own.id), readKey(own.id), user("viewer")]) {
+      const err = await failure(agents.assignable({ ctx: ctxFor(database, principal), input: { org_id: own.id } }));
+      expect(err.code).toBe("FORBIDDEN");
+    }
   });
 });

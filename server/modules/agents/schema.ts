@@ -125,10 +125,10 @@ export const assignableAgentOutput = z.object({
   id: z.string(),
   name: z.string(),
   effective_status: z.enum(["active", "archived", "suspended"]),
-  /** The agent's current organization, or null when the caller may not see it (`[assigned elsewhere]`). */
-  from_org_id: z.string().nullable(),
-  from_org_name: z.string().nullable(),
-  /** `[from <Org>]` or `[assigned elsewhere]`. */
+  /** The agent's current organization. */
+  from_org_id: z.string(),
+  from_org_name: z.string(),
+  /** `[from <Org>]`. */
   label: z.string(),
   has_custom_rate: z.boolean(),
 });

@@ -281,13 +281,13 @@ export async function unassign({ ctx, input }: { ctx: Ctx; input: z.infer<typeof
 }
 
 /**
- * Every agent not in `org_id`, for the assign control, labelled with where it is now. A caller
- * confined to one organization never learns other organizations' names: `[assigned elsewhere]`.
+ * Every agent not in `org_id`, for the assign control, labelled with where it is now. Only a
+ * principal that may move agents gets it: an organization-bound one never may, so it never receives
+ * another organization's agents or names (403, like the move itself).
  */
 export async function assignable({ ctx, input }: { ctx: Ctx; input: z.infer<typeof agentAssignableInput> }) {
-  authorize(ctx.principal, "agent.read");
+  authorize(ctx.principal, "agent.assign");
   const org = await findOrg(ctx.db, ctx, input.org_id);
-  const hidden = tenantOrgId(ctx.principal) !== null;
   const q = input.q?.trim();
   const rows = await ctx.db
     .select({ id: agents.id, name: agents.name, status: agents.status, rate: agents.billingRate, orgId: organizations.id, orgName: organizations.name, orgActive: organizations.isActive })
@@ -299,9 +299,9 @@ export async function assignable({ ctx, input }: { ctx: Ctx; input: z.infer<type
     id: r.id,
     name: r.name,
     effective_status: (r.orgActive ? r.status : "suspended") as Agent["effective_status"],
-    from_org_id: hidden ? null : r.orgId,
-    from_org_name: hidden ? null : r.orgName,
-    label: hidden ? "[assigned elsewhere]" : `[from ${r.orgName}]`,
-    has_custom_rate: hidden ? false : r.rate !== null,
+    from_org_id: r.orgId,
+    from_org_name: r.orgName,
+    label: `[from ${r.orgName}]`,
+    has_custom_rate: r.rate !== null,
   }));
 }

@@ -71,8 +71,8 @@ export async function record(tx: DbOrTx, ctx: Ctx, entry: AuditEntry): Promise<v
   });
 }
 
-/** Cost-bearing field names a bound principal never receives, wherever they appear. */
-const COST_FIELD = /(cost|margin|usd)/i;
+/** Cost-bearing field names a bound principal never receives, wherever they appear (unpriced counts and FX are about token cost too). */
+const COST_FIELD = /(cost|margin|usd|priced|fx)/i;
 const ORG_FIELD = /(^|_)org(_id|Id)?$|OrgId$/;
 export const ANOTHER_ORGANIZATION = "[another organization]";
 

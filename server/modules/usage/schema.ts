@@ -87,7 +87,11 @@ export const rejectionCode = z.enum(["invalid", "unknown_agent", "before_agent_c
 export const usageIngestOutput = z.object({
   accepted: z.number().int().meta({ description: "Events stored by this call" }),
   duplicates: z.number().int().meta({ description: "Events already stored with the same id and content (not stored twice)" }),
-  unpriced: z.number().int().meta({ description: "Accepted events whose model has no price yet" }),
+  unpriced: z
+    .number()
+    .int()
+    .optional()
+    .meta({ description: "Accepted events whose model has no price yet; absent for a caller bound to one organization (prices are token costs)" }),
   rejected: z.array(
     z.object({
       index: z.number().int().meta({ description: "Position in the batch (0 for a single event)" }),

@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { z } from "zod";
 import { type DbOrTx, rows } from "../../../db/client";
-import { authorize, tenantOrgId } from "../../auth/policy";
+import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
 import { trimDecimal } from "../../shared/money";
@@ -206,7 +206,8 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
     else if (first) rejected.push({ ...first, index: item.index });
   }
   rejected.sort((a, b) => a.index - b.index);
-  return { accepted, duplicates, unpriced, rejected };
+  // Whether a model has a price is about token cost, which an organization-bound caller never sees.
+  return { accepted, duplicates, ...(seesCosts(ctx.principal) ? { unpriced } : {}), rejected };
 }
 
 /**
