@@ -8,7 +8,8 @@ import { dirname, join, relative, resolve } from "node:path";
  * - only service.ts files touch the database (plus the entry point that opens it);
  * - routers and REST handlers call services, never each other;
  * - web/ imports from server/ only zod schemas and pure helpers at run time, and the router as a type;
- * - server/shared/ stays pure.
+ * - server/shared/ stays pure;
+ * - no file imports itself through others (no import cycles).
  */
 const ROOT = resolve(import.meta.dir, "..");
 
@@ -86,6 +87,36 @@ describe("architecture boundaries (STYLE.md)", () => {
     const fromServer = of("web/").filter((i) => i.target?.startsWith("server/"));
     const ok = (i: Import) => i.typeOnly || i.target!.startsWith("server/shared/") || /^server\/modules\/[^/]+\/schema(\.ts)?$/.test(i.target!);
     expect(violations(fromServer.filter((i) => !ok(i)))).toEqual([]);
+  });
+
+  test("no import cycles: no file of ours reaches itself through its imports, type-only ones included", () => {
+    // Files are nodes, our own imports edges; a cycle is reported once, from its smallest file.
+    const resolveTarget = (target: string) => [`${target}.ts`, `${target}/index.ts`, target].find((f) => files.has(f)) ?? null;
+    const files = new Set(imports.map((i) => i.file).concat(all.map((f) => relative(ROOT, f))));
+    const edges = new Map<string, string[]>();
+    for (const i of imports) {
+      const to = i.target === null ? null : resolveTarget(i.target);
+      if (to) edges.set(i.file, [...(edges.get(i.file) ?? []), to]);
+    }
+    const cycles = new Set<string>();
+    const state = new Map<string, "open" | "done">();
+    const stack: string[] = [];
+    const visit = (file: string) => {
+      state.set(file, "open");
+      stack.push(file);
+      for (const next of edges.get(file) ?? []) {
+        if (state.get(next) === "open") {
+          const cycle = stack.slice(stack.indexOf(next));
+          const start = cycle.indexOf([...cycle].sort()[0]!);
+          cycles.add([...cycle.slice(start), ...cycle.slice(0, start), cycle[start]].join(" → "));
+        } else if (!state.has(next)) visit(next);
+      }
+      stack.pop();
+      state.set(file, "done");
+    };
+    for (const file of [...files].sort()) if (!state.has(file)) visit(file);
+    expect(edges.size).toBeGreaterThan(50);
+    expect([...cycles].sort()).toEqual([]);
   });
 
   test("server/shared/ is pure: no database, no services, no I/O", () => {

@@ -14,7 +14,7 @@ export const agents = pgTable(
     email: text("email"),
     description: text("description"),
     /** The agent's own state; the effective status also depends on its organization. */
-    status: text("status").notNull().default("active"),
+    status: text("status").$type<AgentStatus>().notNull().default("active"),
     /** Custom monthly rate in the current organization's currency; null inherits the org default. */
     billingRate: money("billing_rate"),
     /** Current organization: always equal to the open interval of agent_assignments. */
@@ -72,7 +72,7 @@ export const agentStatusPeriods = pgTable(
   {
     id: id(),
     agentId: uuid("agent_id").notNull().references(() => agents.id),
-    status: text("status").notNull(),
+    status: text("status").$type<AgentStatus>().notNull(),
     startsAt: instant("starts_at").notNull(),
     endsAt: instant("ends_at"),
   },

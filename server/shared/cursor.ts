@@ -1,4 +1,5 @@
 import { AppError } from "../errors";
+import { isUuid } from "./uuid";
 
 /** Opaque keyset cursors: base64url JSON of the last row's sort key. */
 export function encodeCursor(key: unknown[]): string {
@@ -8,10 +9,9 @@ export function encodeCursor(key: unknown[]): string {
 /** What each element of a cursor must be: a text (no NUL), a UUID, a finite number, or any of these. */
 export type CursorPart = "text" | "uuid" | "number";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const fits = (k: unknown, part: CursorPart | undefined) =>
   part === "uuid"
-    ? typeof k === "string" && UUID.test(k)
+    ? typeof k === "string" && isUuid(k)
     : part === "number"
       ? typeof k === "number" && Number.isFinite(k)
       : part === "text"

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseMoneyInput } from "./money";
+import { UUID_PATTERN } from "./uuid";
 
 /**
  * Zod field types shared by both transports and the web app. Pure: no I/O, no server imports.
@@ -58,8 +59,7 @@ export const optionalEmail = z
 /** An organization reference in a path or body: its id or its slug. */
 export const orgRef = z.string({ error: "must be an organization id or slug" }).min(1, "must not be empty").max(128, "is too long");
 
-export const uuidString = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "must be a UUID");
-export const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
+export const uuidString = z.string().regex(UUID_PATTERN, "must be a UUID");
 
 export const CURRENCY_CODES = ["USD", "EUR", "GBP", "NGN", "CAD", "AUD"] as const;
 export const currencyInput = z.enum(CURRENCY_CODES, { error: `must be one of ${CURRENCY_CODES.join(", ")}` });

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { testDatabase } from "../support/db";
-import { startTestServer } from "../support/http";
+import { parseCsv } from "../support/csv";
+import { client, startTestServer } from "../support/http";
+import { makeKey } from "../support/access";
 
 const database = await testDatabase();
 const { api, base } = startTestServer(database);
@@ -19,27 +21,6 @@ const ev = (id: string, agentId: string, extra: Record<string, unknown> = {}) =>
   occurred_at: "2025-06-15T00:00:00Z",
   ...extra,
 });
-
-/** Parses our CSV (RFC 4180 quoting) into rows of fields. */
-function parseCsv(text: string): string[][] {
-  const out: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (ch === '"') quoted = false;
-      else field += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ",") row.push(field), (field = "");
-    else if (ch === "\r") continue;
-    else if (ch === "\n") row.push(field), out.push(row), (row = []), (field = "");
-    else field += ch;
-  }
-  return out;
-}
 
 describe("POST /api/usage", () => {
   test("one event is accepted; sent again it is a duplicate", async () => {
@@ -272,5 +253,29 @@ describe("the same procedures over tRPC", () => {
       body: JSON.stringify({ events: [ev("trpc-1", agentA.id), { id: "trpc-2" }] }),
     }).then((r) => r.json() as Promise<any>);
     expect(res.result.data).toMatchObject({ accepted: 1, rejected: [{ index: 1, id: "trpc-2", code: "invalid" }] });
+  });
+});
+
+describe("one tenant cannot rewrite another tenant's bill by backdating", () => {
+  test("an Alpha-scoped write key's backdated rate or status change into the agent's time in Beta is a 400 naming the bound; Beta's bill and audit log stay as they were", async () => {
+    const JAN = "2024-01-01T00:00:00Z";
+    const alpha = (await api.post("/api/organizations", { name: "Backdate Alpha", billing_rate_per_agent: "50.00", created_at: JAN })).body;
+    const beta = (await api.post("/api/organizations", { name: "Backdate Beta", billing_rate_per_agent: "70.00", created_at: JAN })).body;
+    const agent = (await api.post("/api/agents", { name: "Backdate Mover", org_id: beta.id, created_at: JAN })).body;
+    expect((await api.post(`/api/agents/${agent.id}/assign-org`, { orgId: alpha.id, effective_at: "2024-06-01T00:00:00Z" })).status).toBe(200);
+    const alphaKey = client(base, (await makeKey(database, "write", alpha.id)).key);
+    const betaMarch = () => api.get(`/api/organizations/${beta.id}/billing?from=2024-03&to=2024-03`);
+    const betaAudit = () => api.get(`/api/audit?org=${beta.id}`);
+    const [billBefore, auditBefore] = [await betaMarch(), await betaAudit()];
+    expect(billBefore.body.records).toMatchObject([{ agent_id: agent.id, rate: "70.00", rate_source: "default", revenue: "70.00" }]);
+
+    for (const body of [{ billingRate: "1.00" }, { status: "archived" }]) {
+      const res = await alphaKey.patch(`/api/agents/${agent.id}`, { ...body, effective_at: "2024-03-01T00:00:00Z" });
+      expect(res.status).toBe(400);
+      expect(res.body.errors).toEqual([{ path: "effective_at", message: "must not be before the start of the agent's current assignment (2024-06-01T00:00:00.000Z)" }]);
+    }
+    expect(await betaMarch()).toMatchObject({ status: 200, body: billBefore.body });
+    expect((await betaAudit()).body.events).toEqual(auditBefore.body.events);
+    expect((await api.get(`/api/agents/${agent.id}`)).body).toMatchObject({ billing_rate: null, status: "active" });
   });
 });

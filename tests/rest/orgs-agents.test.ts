@@ -63,11 +63,16 @@ describe("organizations over REST", () => {
     expectProblem(await api.get(`/api/organizations/${created.id}`), 404, "not_found");
   });
 
-  test("PATCH of the slug is a 400 naming the field", async () => {
+  test("PATCH of the slug is a 400 naming the field; repeating the current slug is a no-op", async () => {
     const created = (await api.post("/api/organizations", { name: "Fixed Slug" })).body;
     const res = await api.patch(`/api/organizations/${created.id}`, { slug: "other" });
     expectProblem(res, 400, "validation");
     expect(res.body.errors).toEqual([{ path: "slug", message: "cannot be changed after creation" }]);
+    // A client that sends back the organization it read, with one field changed.
+    const { id: _id, is_active: _a, is_internal: _i, agent_count: _c, created_at: _cr, updated_at: _u, ...editable } = created;
+    const echoed = await api.patch(`/api/organizations/${created.slug}`, { ...editable, description: "edited" });
+    expect(echoed.status).toBe(200);
+    expect(echoed.body).toMatchObject({ slug: created.slug, description: "edited" });
   });
 
   test("DELETE of an organization with agents is a 409 with a clear message", async () => {

@@ -131,10 +131,23 @@ describe("reading organizations", () => {
 });
 
 describe("updating organizations", () => {
-  test("the slug is immutable: a PATCH that tries is a 400 naming the field", () => {
-    const result = orgUpdateInput.safeParse({ id: "x", slug: "new-slug", is_active: false });
-    expect(result.success).toBe(false);
+  test("the slug is immutable: a PATCH that changes it is a 400 naming the field and changes nothing", async () => {
+    const org = await makeOrg(ctx, { name: "Fixed Slug Co", slug: "fixed-slug-co" });
+    const err = await failure(update({ id: org.id, slug: "new-slug", description: "changed" }));
+    expect(err.code).toBe("VALIDATION");
+    expect(err.errors).toEqual([{ path: "slug", message: "cannot be changed after creation" }]);
+    expect(await orgs.get({ ctx, input: { id: org.id } })).toMatchObject({ slug: "fixed-slug-co", description: null });
+    // A malformed slug or other fixed fields are refused by the schema alike.
+    const result = orgUpdateInput.safeParse({ id: "x", slug: 42, is_active: false });
     expect(result.error!.issues.map((i) => i.path.join(".")).sort()).toEqual(["is_active", "slug"]);
+  });
+
+  test("a PATCH that repeats the current slug is a no-op for the slug (clients send back what they read)", async () => {
+    const org = await makeOrg(ctx, { name: "Echo Slug Co" });
+    const updated = await update({ id: org.id, slug: org.slug, description: "sent back with its slug" });
+    expect(updated).toMatchObject({ slug: org.slug, description: "sent back with its slug" });
+    // By slug too, and with nothing else: nothing changes, nothing is audited.
+    expect(await update({ id: org.slug, slug: org.slug })).toMatchObject({ slug: org.slug });
   });
 
   test("a rate change closes the old rate period and opens a new one, never retroactively", async () => {
@@ -153,7 +166,7 @@ describe("updating organizations", () => {
     await update({ id: org.id, billing_rate_per_agent: 60, effective_at: "2025-02-01T00:00:00Z" });
     const err = await failure(update({ id: org.id, billing_rate_per_agent: 70, effective_at: "2025-01-15T00:00:00Z" }));
     expect(err.errors?.[0]?.path).toBe("effective_at");
-    expect(err.message).toContain("the rate's last change");
+    expect(err.message).toBe("effective_at: must not be before the organization's last rate change (2025-02-01T00:00:00.000Z)");
     expect((await orgs.get({ ctx, input: { id: org.id } })).billing_rate_per_agent).toBe("60.00");
     const open = await database.db.select().from(orgRatePeriods).where(and(eq(orgRatePeriods.orgId, org.id), isNull(orgRatePeriods.endsAt)));
     expect(open.map((p) => p.rate)).toEqual(["60.00"]);

@@ -1,14 +1,15 @@
-import { and, asc, eq, ilike, isNull, ne, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, ilike, ne, or, type SQL, sql } from "drizzle-orm";
 import type { z } from "zod";
-import type { DbOrTx, Tx } from "../../../db/client";
-import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, INTERNAL_ORG_ID, organizations } from "../../../db/schema";
+import type { DbOrTx } from "../../../db/client";
+import { agents, INTERNAL_ORG_ID, organizations } from "../../../db/schema";
 import { authorize, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, invalidField, notFound, pgCode, pgConstraint } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
-import { isUuid } from "../../shared/fields";
+import { containsPattern } from "../../shared/like";
 import * as audit from "../audit/service";
-import { assertNotBefore, effectiveTime, findOrg } from "../orgs/service";
+import * as periods from "../periods/service";
+import { type AgentRow, findAgent, findOrg, type OrgRow } from "../tenancy/service";
 import type {
   Agent,
   agentAssignInput,
@@ -18,9 +19,6 @@ import type {
   agentUnassignInput,
   agentUpdateInput,
 } from "./schema";
-
-type AgentRow = typeof agents.$inferSelect;
-type OrgRow = typeof organizations.$inferSelect;
 
 /** The columns an Agent is built from: the agent and the organization it is in now. */
 const agentColumns = {
@@ -38,8 +36,8 @@ export function toAgent(r: AgentJoinRow): Agent {
     name: a.name,
     email: a.email,
     description: a.description,
-    status: a.status as Agent["status"],
-    effective_status: r.orgActive ? (a.status as Agent["status"]) : "suspended",
+    status: a.status,
+    effective_status: r.orgActive ? a.status : "suspended",
     org_id: a.orgId,
     org_slug: r.orgSlug,
     billing_rate: a.billingRate,
@@ -52,20 +50,6 @@ export function toAgent(r: AgentJoinRow): Agent {
 
 function selectAgents(tx: DbOrTx) {
   return tx.select(agentColumns).from(agents).innerJoin(organizations, eq(organizations.id, agents.orgId));
-}
-
-/** Loads an agent the caller may see (its organization is in the caller's tenant), optionally locked. */
-async function findAgent(tx: DbOrTx, ctx: Ctx, id: string, lock = false): Promise<AgentRow> {
-  if (!isUuid(id)) throw notFound("Agent");
-  const tenant = tenantOrgId(ctx.principal);
-  const where = and(eq(agents.id, id.toLowerCase()), tenant ? eq(agents.orgId, tenant) : undefined);
-  const query = tx.select().from(agents).where(where);
-  // NO KEY UPDATE, not UPDATE: it still serialises changes of the agent, but does not block the
-  // key-share locks that foreign keys of rows referencing it take (usage events being ingested);
-  // FOR UPDATE made a move, a toggle and an ingestion deadlock (tests/db/mixed-concurrency.test.ts).
-  const [row] = lock ? await query.for("no key update") : await query;
-  if (!row) throw notFound("Agent");
-  return row;
 }
 
 async function loadAgent(tx: DbOrTx, id: string): Promise<Agent> {
@@ -103,7 +87,7 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof age
   else if (input.status) conditions.push(and(eq(agents.status, input.status), eq(organizations.isActive, true)));
   const q = input.q?.trim();
   if (q) {
-    const pattern = `%${q.replace(/[\\%_]/g, (c) => "\\" + c)}%`;
+    const pattern = containsPattern(q);
     conditions.push(or(ilike(agents.name, pattern), ilike(agents.email, pattern)));
   }
   if (input.cursor) {
@@ -134,11 +118,10 @@ export async function get({ ctx, input }: { ctx: Ctx; input: { id: string } }): 
  */
 export async function create({ ctx, input }: { ctx: Ctx; input: z.infer<typeof agentCreateInput> }): Promise<Agent> {
   authorize(ctx.principal, "agent.create");
-  const createdAt = effectiveTime(input.created_at, "created_at");
+  const createdAt = input.created_at ?? new Date();
   try {
     return await ctx.db.transaction(async (tx) => {
       const org = await findOrg(tx, ctx, input.org_id ?? tenantOrgId(ctx.principal) ?? INTERNAL_ORG_ID, "share");
-      assertNotBefore(createdAt, org.createdAt, "created_at", "the organization's creation");
       const [row] = await tx
         .insert(agents)
         .values({
@@ -150,9 +133,7 @@ export async function create({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
           updatedAt: createdAt,
         })
         .returning();
-      await tx.insert(agentAssignments).values({ agentId: row!.id, orgId: org.id, startsAt: createdAt });
-      await tx.insert(agentRatePeriods).values({ agentId: row!.id, rate: null, startsAt: createdAt });
-      await tx.insert(agentStatusPeriods).values({ agentId: row!.id, status: "active", startsAt: createdAt });
+      await periods.startAgent(tx, row!, org);
       const agent = await loadAgent(tx, row!.id);
       await audit.record(tx, ctx, { action: "agent.create", orgId: org.id, targetType: "agent", targetId: row!.id, after: agent });
       return agent;
@@ -160,23 +141,6 @@ export async function create({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
   } catch (err) {
     conflictFrom(err);
   }
-}
-
-/** Closes the open period of a history table at `at` and opens the next one. */
-async function rollPeriod(
-  tx: Tx,
-  table: typeof agentRatePeriods | typeof agentStatusPeriods,
-  agentId: string,
-  at: Date,
-  next: Record<string, unknown>,
-  what: string,
-) {
-  const [open] = await tx.select().from(table).where(and(eq(table.agentId, agentId), isNull(table.endsAt))).for("update");
-  if (open) {
-    assertNotBefore(at, open.startsAt, "effective_at", what);
-    await tx.update(table).set({ endsAt: at }).where(eq(table.id, open.id));
-  }
-  await tx.insert(table).values({ agentId, startsAt: at, ...next } as never);
 }
 
 /**
@@ -190,18 +154,14 @@ export async function update({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
   if (otherGiven || !rateGiven) authorize(ctx.principal, "agent.update");
   try {
     return await ctx.db.transaction(async (tx) => {
-      const row = await findAgent(tx, ctx, input.id, true);
+      const row = await findAgent(tx, ctx, input.id, "update");
       const before = await loadAgent(tx, row.id);
       const rateChanged = rateGiven && input.billing_rate !== row.billingRate;
       const statusChanged = input.status !== undefined && input.status !== row.status;
-      const at = effectiveTime(input.effective_at);
-      if (input.effective_at && !rateChanged && !statusChanged) {
-        throw new AppError("VALIDATION", "effective_at: applies only to a rate or status change", {
-          errors: [{ path: "effective_at", message: "applies only to a rate or status change" }],
-        });
+      if (input.effective_at && !rateChanged && !statusChanged) throw invalidField("effective_at", "applies only to a rate or status change");
+      if (rateChanged || statusChanged) {
+        await periods.changeAgent(tx, row, { ...(rateChanged ? { rate: input.billing_rate } : {}), ...(statusChanged ? { status: input.status } : {}) }, input.effective_at ?? new Date());
       }
-      if (rateChanged) await rollPeriod(tx, agentRatePeriods, row.id, at, { rate: input.billing_rate }, "the rate's last change");
-      if (statusChanged) await rollPeriod(tx, agentStatusPeriods, row.id, at, { status: input.status }, "the agent's last status change");
       await tx
         .update(agents)
         .set({
@@ -238,7 +198,7 @@ export async function update({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
 export async function assign({ ctx, input }: { ctx: Ctx; input: z.infer<typeof agentAssignInput> }) {
   authorize(ctx.principal, "agent.assign");
   return ctx.db.transaction(async (tx) => {
-    const row = await findAgent(tx, ctx, input.id, true);
+    const row = await findAgent(tx, ctx, input.id, "update");
     const target = await findOrg(tx, ctx, input.org_id, "share");
     if (target.id === row.orgId) {
       // Like a rate or status that does not change (docs/decisions.md): a time for a move that
@@ -246,20 +206,8 @@ export async function assign({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
       if (input.effective_at) throw invalidField("effective_at", "applies only when the agent moves to another organization");
       return { success: true as const, reassigned: false, previousOrgId: row.orgId, orgId: row.orgId, rateCleared: false, agent: await loadAgent(tx, row.id) };
     }
-    const at = effectiveTime(input.effective_at);
-    assertNotBefore(at, target.createdAt, "effective_at", "the target organization's creation");
-    const [open] = await tx
-      .select()
-      .from(agentAssignments)
-      .where(and(eq(agentAssignments.agentId, row.id), isNull(agentAssignments.endsAt)))
-      .for("update");
-    if (open) {
-      assertNotBefore(at, open.startsAt, "effective_at", "the start of the agent's current assignment");
-      await tx.update(agentAssignments).set({ endsAt: at }).where(eq(agentAssignments.id, open.id));
-    }
-    await tx.insert(agentAssignments).values({ agentId: row.id, orgId: target.id, startsAt: at });
     const rateCleared = row.billingRate !== null;
-    if (rateCleared) await rollPeriod(tx, agentRatePeriods, row.id, at, { rate: null }, "the rate's last change");
+    await periods.moveAgent(tx, row, target, input.effective_at ?? new Date(), { clearRate: rateCleared });
     await tx.update(agents).set({ orgId: target.id, billingRate: null, updatedAt: new Date() }).where(eq(agents.id, row.id));
     const agent = await loadAgent(tx, row.id);
     await audit.record(tx, ctx, {
@@ -293,12 +241,12 @@ export async function assignable({ ctx, input }: { ctx: Ctx; input: z.infer<type
     .select({ id: agents.id, name: agents.name, status: agents.status, rate: agents.billingRate, orgId: organizations.id, orgName: organizations.name, orgActive: organizations.isActive })
     .from(agents)
     .innerJoin(organizations, eq(organizations.id, agents.orgId))
-    .where(and(ne(agents.orgId, org.id), q ? ilike(agents.name, `%${q.replace(/[\\%_]/g, (c) => "\\" + c)}%`) : undefined))
+    .where(and(ne(agents.orgId, org.id), q ? ilike(agents.name, containsPattern(q)) : undefined))
     .orderBy(asc(agents.name), asc(agents.id));
   return rows.map((r) => ({
     id: r.id,
     name: r.name,
-    effective_status: (r.orgActive ? r.status : "suspended") as Agent["effective_status"],
+    effective_status: r.orgActive ? r.status : "suspended",
     from_org_id: r.orgId,
     from_org_name: r.orgName,
     label: `[from ${r.orgName}]`,

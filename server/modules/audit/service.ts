@@ -1,13 +1,14 @@
 import { and, desc, eq, like, lt, or, type SQL } from "drizzle-orm";
 import type { z } from "zod";
 import type { DbOrTx } from "../../../db/client";
-import { auditLog, organizations } from "../../../db/schema";
+import { auditLog } from "../../../db/schema";
 import { authorize, tenantOrgId } from "../../auth/policy";
 import { actorLabel } from "../../auth/principal";
 import type { Ctx } from "../../context";
-import { notFound } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
-import { isUuid } from "../../shared/fields";
+import { prefixPattern } from "../../shared/like";
+import { isUuid } from "../../shared/uuid";
+import { findOrgIdForHistory } from "../tenancy/service";
 import type { AuditEvent, auditListInput } from "./schema";
 
 export interface AuditEntry {
@@ -93,19 +94,6 @@ function forTenant(value: unknown, tenant: string): unknown {
   return value;
 }
 
-/** The organization an `org` filter names: a live one by slug, or any (also deleted) by id. */
-async function filterOrgId(db: DbOrTx, ctx: Ctx, ref: string): Promise<string> {
-  const tenant = tenantOrgId(ctx.principal);
-  const [row] = await db
-    .select({ id: organizations.id, deletedAt: organizations.deletedAt })
-    .from(organizations)
-    .where(isUuid(ref) ? eq(organizations.id, ref.toLowerCase()) : eq(organizations.slug, ref))
-    .orderBy(organizations.deletedAt)
-    .limit(1);
-  if (!row || (!isUuid(ref) && row.deletedAt) || (tenant && row.id !== tenant)) throw notFound("Organization");
-  return row.id;
-}
-
 /**
  * Lists audit entries, newest first, with filters and keyset pagination. A bound principal sees
  * only its organization's entries (never platform-wide ones such as users or keys), and never a
@@ -116,13 +104,13 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof aud
   const tenant = tenantOrgId(ctx.principal);
   const conditions: (SQL | undefined)[] = [];
   if (tenant) conditions.push(eq(auditLog.orgId, tenant));
-  if (input.org) conditions.push(eq(auditLog.orgId, await filterOrgId(ctx.db, ctx, input.org)));
+  if (input.org) conditions.push(eq(auditLog.orgId, await findOrgIdForHistory(ctx.db, ctx, input.org)));
   if (input.actor) {
     // Emails are stored lower-cased, so an email filter matches whatever case it is typed in.
     const label = input.actor.includes("@") ? input.actor.toLowerCase() : input.actor;
     conditions.push(isUuid(input.actor) ? or(eq(auditLog.actorId, input.actor.toLowerCase()), eq(auditLog.actorLabel, label)) : eq(auditLog.actorLabel, label));
   }
-  if (input.action) conditions.push(input.action.endsWith(".") ? like(auditLog.action, `${input.action.replaceAll("_", "\\_")}%`) : eq(auditLog.action, input.action));
+  if (input.action) conditions.push(input.action.endsWith(".") ? like(auditLog.action, prefixPattern(input.action)) : eq(auditLog.action, input.action));
   if (input.cursor) {
     const [id] = decodeCursor(input.cursor, ["number"]) as [number];
     conditions.push(lt(auditLog.id, Number(id)));

@@ -5,7 +5,7 @@ import type { Ctx } from "../../context";
 import { validationError } from "../../errors";
 import { dec, round, sub, sum } from "../../shared/money";
 import { addMonths, monthEnd, monthOf, monthsBetween, monthStart } from "../../shared/time";
-import { findOrg } from "../orgs/service";
+import { findOrg } from "../tenancy/service";
 import { buildLine, fxForMonth, type Line, marginPct, type MonthFigures, sumLines, sumMonths, toCsv, toUsd, type UsageTotals } from "./lines";
 import { type AgentHistory, agentRevenue, type OrgHistory, type Period, secondsOf } from "./proration";
 import type { AgentMonthOutput, BillingRange } from "./schema";

@@ -8,7 +8,7 @@ import { apiKeyPrefix, newApiKey, sameHash, sha256 } from "../../auth/secrets";
 import type { Ctx } from "../../context";
 import { notFound, pgCode } from "../../errors";
 import * as audit from "../audit/service";
-import { findOrg } from "../orgs/service";
+import { findOrg } from "../tenancy/service";
 import type { ApiKey, keyCreateInput, keyIdInput } from "./schema";
 
 const keyColumns = { key: apiKeys, orgName: organizations.name, creator: users.email };

@@ -40,9 +40,14 @@ export const orgUpdateFields = z.strictObject({
   description: optionalText(512),
   billing_rate_per_agent: moneyInput.optional(),
   currency: currencyInput.optional(),
-  /** When a rate change takes effect (backdating, SPEC §1); default now. */
+  /** When a rate change takes effect (backdating, docs/billing.md); default now. */
   effective_at: instantInput.optional(),
-  slug: forbiddenField("cannot be changed after creation"),
+  /** Accepted only when equal to the current slug (a no-op): a slug never changes (the service checks). */
+  slug: z
+    .string({ error: "cannot be changed after creation" })
+    .max(128, "cannot be changed after creation")
+    .optional()
+    .meta({ description: "The current slug, unchanged (any other value is refused: a slug never changes)" }),
   id: forbiddenField("cannot be changed"),
   is_active: forbiddenField("cannot be set here; use the toggle endpoint"),
   is_internal: forbiddenField("cannot be changed"),

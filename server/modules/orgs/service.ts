@@ -1,19 +1,19 @@
 import { and, asc, eq, ilike, isNull, or, type SQL, sql } from "drizzle-orm";
 import type { Db, DbOrTx, Tx } from "../../../db/client";
-import { agentAssignments, agents, INTERNAL_ORG_ID, organizations, orgRatePeriods, orgStatusPeriods } from "../../../db/schema";
+import { agentAssignments, agents, INTERNAL_ORG_ID, organizations } from "../../../db/schema";
 import { authorize, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
-import { AppError, invalidField, notFound, pgCode } from "../../errors";
+import { AppError, invalidField, pgCode } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
-import { isUuid } from "../../shared/fields";
-import { randomSlug, SLUG_MAX, SLUG_PATTERN, slugCandidate, slugify, slugProblem } from "../../shared/slug";
+import { containsPattern } from "../../shared/like";
+import { randomSlug, slugCandidate, slugify, slugProblem } from "../../shared/slug";
 import * as agentService from "../agents/service";
 import * as audit from "../audit/service";
+import * as periods from "../periods/service";
+import { findOrg, type OrgRow } from "../tenancy/service";
 import type { Org, OrgCreateInput, OrgUpdateInput } from "./schema";
 import type { z } from "zod";
 import type { orgListInput, orgToggleInput } from "./schema";
-
-type OrgRow = typeof organizations.$inferSelect;
 
 // Spelled out: inside a selected subquery Drizzle renders columns unqualified, which would bind
 // both sides to "agents".
@@ -37,33 +37,6 @@ export function toOrg(row: OrgRow, count: number): Org {
     created_at: row.createdAt.toISOString(),
     updated_at: row.updatedAt.toISOString(),
   };
-}
-
-/**
- * SQL condition matching an organization by id or slug, or null when `ref` can be neither (it then
- * matches nothing, and never reaches SQL: a path segment may hold any bytes).
- */
-function refCondition(ref: string): SQL | null {
-  if (isUuid(ref)) return eq(organizations.id, ref.toLowerCase());
-  if (ref.length <= SLUG_MAX && SLUG_PATTERN.test(ref)) return eq(organizations.slug, ref);
-  return null;
-}
-
-/**
- * Loads a live organization the caller may see, by id or slug, optionally locking it. An
- * organization outside the caller's tenant is NOT_FOUND exactly like a missing one.
- */
-export async function findOrg(tx: DbOrTx, ctx: Ctx, ref: string, lock?: "update" | "share"): Promise<OrgRow> {
-  const tenant = tenantOrgId(ctx.principal);
-  const match = refCondition(ref);
-  if (!match) throw notFound("Organization");
-  const where = and(match, isNull(organizations.deletedAt), tenant ? eq(organizations.id, tenant) : undefined);
-  const query = tx.select().from(organizations).where(where);
-  // "update" takes FOR NO KEY UPDATE: it conflicts with FOR SHARE (assignments, agent creation)
-  // and with itself, but not with the key-share locks of foreign keys (see agents' findAgent).
-  const [row] = lock === "update" ? await query.for("no key update") : lock === "share" ? await query.for("share") : await query;
-  if (!row) throw notFound("Organization");
-  return row;
 }
 
 type ListShape = { tenant: boolean; status: boolean; q: boolean; cursor: boolean };
@@ -109,7 +82,7 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof org
   const rows = await listQuery(ctx.db, { tenant: Boolean(tenant), status: Boolean(input.status), q: Boolean(q), cursor: Boolean(input.cursor) }).execute({
     tenant,
     active: input.status === "active",
-    pattern: q ? `%${q.replace(/[\\%_]/g, (c) => "\\" + c)}%` : undefined,
+    pattern: q ? containsPattern(q) : undefined,
     afterName,
     afterId,
     limit: input.limit + 1,
@@ -130,28 +103,13 @@ export async function get({ ctx, input }: { ctx: Ctx; input: { id: string } }) {
   return { ...toOrg(row, agentsOfOrg.length), agents: agentsOfOrg };
 }
 
-/** The time a change takes effect: `effectiveAt` if given (backdating), never in the future. */
-export function effectiveTime(effectiveAt: Date | undefined, field = "effective_at"): Date {
-  const now = new Date();
-  if (!effectiveAt) return now;
-  if (effectiveAt.getTime() > now.getTime()) throw invalidField(field, "must not be in the future");
-  return effectiveAt;
-}
-
-/** Refuses a backdated time earlier than the start of what it would end. */
-export function assertNotBefore(at: Date, bound: Date, field: string, what: string): void {
-  if (at.getTime() < bound.getTime()) {
-    throw invalidField(field, `must not be before ${what} (${bound.toISOString()})`);
-  }
-}
-
 /**
  * Creates an organization. The slug comes from the caller (400 if invalid, 409 if taken) or from
  * the name (`-2`, `-3`, … when taken). Its status and rate histories start at `created_at`.
  */
 export async function create({ ctx, input }: { ctx: Ctx; input: OrgCreateInput }): Promise<Org> {
   authorize(ctx.principal, "org.create");
-  const createdAt = effectiveTime(input.created_at, "created_at");
+  const createdAt = input.created_at ?? new Date();
   const explicit = input.slug !== undefined;
   if (explicit) {
     const problem = slugProblem(input.slug!);
@@ -178,8 +136,7 @@ export async function create({ ctx, input }: { ctx: Ctx; input: OrgCreateInput }
             updatedAt: createdAt,
           })
           .returning();
-        await tx.insert(orgStatusPeriods).values({ orgId: row!.id, isActive: true, startsAt: createdAt });
-        await tx.insert(orgRatePeriods).values({ orgId: row!.id, rate: row!.billingRatePerAgent, startsAt: createdAt });
+        await periods.startOrg(tx, row!);
         const org = toOrg(row!, 0);
         await audit.record(tx, ctx, { action: "organization.create", orgId: row!.id, targetType: "organization", targetId: row!.id, after: org });
         return org;
@@ -203,12 +160,14 @@ async function hasHistory(tx: DbOrTx, orgId: string): Promise<boolean> {
 
 /**
  * Updates an organization's fields. A rate change closes the current rate period at `effective_at`
- * (default now) and opens a new one: never retroactive. Currency is fixed once history exists.
+ * (default now) and opens a new one: never retroactive. Currency is fixed once history exists. The
+ * slug never changes: repeating the current one is a no-op (clients send back what they read).
  */
 export async function update({ ctx, input }: { ctx: Ctx; input: OrgUpdateInput }): Promise<Org> {
   authorize(ctx.principal, "org.update");
   return ctx.db.transaction(async (tx) => {
     const row = await findOrg(tx, ctx, input.id, "update");
+    if (input.slug !== undefined && input.slug !== row.slug) throw invalidField("slug", "cannot be changed after creation");
     const rateChanged = input.billing_rate_per_agent !== undefined && input.billing_rate_per_agent !== row.billingRatePerAgent;
     if (input.effective_at && !rateChanged) throw invalidField("effective_at", "applies only to a change of billing_rate_per_agent");
     if (row.isInternal && rateChanged) throw invalidField("billing_rate_per_agent", "the internal organization cannot have a billing rate");
@@ -219,15 +178,7 @@ export async function update({ ctx, input }: { ctx: Ctx; input: OrgUpdateInput }
       });
     }
     const now = new Date();
-    if (rateChanged) {
-      const at = effectiveTime(input.effective_at);
-      const [open] = await tx.select().from(orgRatePeriods).where(and(eq(orgRatePeriods.orgId, row.id), isNull(orgRatePeriods.endsAt))).for("update");
-      if (open) {
-        assertNotBefore(at, open.startsAt, "effective_at", "the rate's last change");
-        await tx.update(orgRatePeriods).set({ endsAt: at }).where(eq(orgRatePeriods.id, open.id));
-      }
-      await tx.insert(orgRatePeriods).values({ orgId: row.id, rate: input.billing_rate_per_agent!, startsAt: at });
-    }
+    if (rateChanged) await periods.changeOrg(tx, row, { rate: input.billing_rate_per_agent }, input.effective_at ?? now);
     const [updated] = await tx
       .update(organizations)
       .set({
@@ -294,13 +245,7 @@ export async function toggle({ ctx, input }: { ctx: Ctx; input: z.infer<typeof o
       if (input.effective_at) throw invalidField("effective_at", "applies only when the status changes");
       return { id: row.id, is_active: row.isActive };
     }
-    const at = effectiveTime(input.effective_at);
-    const [open] = await tx.select().from(orgStatusPeriods).where(and(eq(orgStatusPeriods.orgId, row.id), isNull(orgStatusPeriods.endsAt))).for("update");
-    if (open) {
-      assertNotBefore(at, open.startsAt, "effective_at", "the organization's last status change");
-      await tx.update(orgStatusPeriods).set({ endsAt: at }).where(eq(orgStatusPeriods.id, open.id));
-    }
-    await tx.insert(orgStatusPeriods).values({ orgId: row.id, isActive: next, startsAt: at });
+    await periods.changeOrg(tx, row, { isActive: next }, input.effective_at ?? new Date());
     await tx.update(organizations).set({ isActive: next, updatedAt: new Date() }).where(eq(organizations.id, row.id));
     await audit.record(tx, ctx, {
       action: "organization.toggle",
@@ -314,4 +259,3 @@ export async function toggle({ ctx, input }: { ctx: Ctx; input: z.infer<typeof o
   });
 }
 
-export { INTERNAL_ORG_ID };

@@ -7,9 +7,9 @@
  * checks the two agree.
  */
 import { parseDecimalInput } from "../../shared/money";
+import { UUID_PATTERN } from "../../shared/uuid";
 import type { UsageEventInput } from "./schema";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 /** UTC instants as runtimes send them (`toISOString()` and the like): `Z` only, 0–3 decimals. */
 const UTC_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,3})?Z$/;
@@ -43,7 +43,7 @@ export function fastEvent(raw: unknown): UsageEventInput | null {
   const r = raw as Record<string, unknown>;
   const { id, agent_id, model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, occurred_at } = r;
   if (typeof id !== "string" || id.length < 1 || id.length > 128 || CONTROL.test(id)) return null;
-  if (typeof agent_id !== "string" || !UUID.test(agent_id)) return null;
+  if (typeof agent_id !== "string" || !UUID_PATTERN.test(agent_id)) return null;
   if (typeof model !== "string") return null;
   const m = model.trim().toLowerCase();
   if (m.length < 1 || m.length > 128 || CONTROL.test(m)) return null;

@@ -8,7 +8,7 @@ import { hashPassword } from "../../auth/secrets";
 import type { Ctx } from "../../context";
 import { AppError, notFound, pgCode } from "../../errors";
 import * as audit from "../audit/service";
-import { findOrg } from "../orgs/service";
+import { findOrg } from "../tenancy/service";
 import type { User, userCreateInput, userUpdateInput } from "./schema";
 
 type UserRow = typeof users.$inferSelect;
