@@ -1,10 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { ctxFor, user } from "../support/actors";
 import { putFx, event, ingest, moveAgent, setAgentRate, setAgentStatus, setOrgActive, totals } from "../support/billing";
+import { agentAssignInput } from "../../server/modules/agents/schema";
+import * as agents from "../../server/modules/agents/service";
 import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
 import * as billing from "../../server/modules/billing/service";
-import { orgUpdateInput } from "../../server/modules/orgs/schema";
+import { orgCreateInput, orgUpdateInput } from "../../server/modules/orgs/schema";
 import * as orgs from "../../server/modules/orgs/service";
 
 // Hand-computed scenarios (docs/billing.md has the same numbers). June 2025 has 30 days.
@@ -177,6 +179,22 @@ describe("billing scenarios, to the cent", () => {
     const elapsed = (Date.now() - monthStart.getTime()) / (Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1) - monthStart.getTime());
     expect(Math.abs(Number(m.total_revenue) - 99 * elapsed)).toBeLessThan(0.02);
     expect(s.totals.is_partial).toBe(true);
+  });
+
+  test("a read right after assign-org or a rate change, in the same second, shows the rate now in effect", async () => {
+    // Proration works in whole seconds; the bug showed when the change and the read fell in one.
+    // Start just after a second begins, so that both do.
+    await Bun.sleep(1000 - (Date.now() % 1000) + 5);
+    const org = await orgs.create({ ctx, input: orgCreateInput.parse({ name: `Same Second ${Date.now()}`, billing_rate_per_agent: "99.00" }) });
+    const agent = await makeAgent(ctx);
+    await agents.assign({ ctx, input: agentAssignInput.parse({ id: agent.id, org_id: org.id }) });
+    const [line] = (await billing.records({ ctx, input: { id: org.id, months: 1 } })).records;
+    expect({ rate: line?.rate, rate_source: line?.rate_source }).toEqual({ rate: "99.00", rate_source: "default" });
+    await setAgentRate(ctx, agent.id, "120.00", new Date().toISOString());
+    const [changed] = (await billing.records({ ctx, input: { id: org.id, months: 1 } })).records;
+    expect({ rate: changed?.rate, rate_source: changed?.rate_source }).toEqual({ rate: "120.00", rate_source: "custom" });
+    const summary = (await billing.summary({ ctx, input: { id: org.id, months: 1 } })).summary[0]!;
+    expect(summary.projected_revenue).toBe(changed!.projected_revenue);
   });
 
   test("an organization-bound caller sees what it is charged, never token cost or margin", async () => {

@@ -62,6 +62,24 @@ describe("proration", () => {
     expect(round(line!.revenue, 2)).toBe("15.00"); // 4 + 11 days
   });
 
+  test("a change made in the second of the read already shows: the line's rate is the one in effect now", () => {
+    const now = JUNE + 86_400 * 6;
+    // An organization created and an agent assigned to it in the very second of the read.
+    const fresh = org("99.00", { active: [{ start: now, end: null, value: true }], rates: [{ start: now, end: null, value: "99.00" }] });
+    const [assigned] = agentRevenue(fresh, agent({ assignments: [{ start: now, end: null, value: true }] }), ["2025-06"], now);
+    expect({ rate: assigned!.rate, source: assigned!.rateSource, revenue: round(assigned!.revenue, 2) }).toEqual({ rate: "99.00", source: "default", revenue: "0.00" });
+    expect(round(assigned!.projected, 2)).toBe("79.20"); // 99 × 24 / 30 days, nothing billed yet
+    // A custom rate set in the second of the read.
+    const custom = agent({ rates: [{ start: s("2025-01-01T00:00:00Z"), end: now, value: null }, { start: now, end: null, value: "120.00" }] });
+    const [changed] = agentRevenue(org("30.00"), custom, ["2025-06"], now);
+    expect({ rate: changed!.rate, source: changed!.rateSource, revenue: round(changed!.revenue, 2) }).toEqual({ rate: "120.00", source: "custom", revenue: "6.00" });
+  });
+
+  test("at the first second of a month the month already has its line", () => {
+    const [line] = agentRevenue(org("30.00"), agent(), ["2025-06"], JUNE);
+    expect({ rate: line?.rate, revenue: line && round(line.revenue, 2), projected: line && round(line.projected, 2) }).toEqual({ rate: "30.00", revenue: "0.00", projected: "30.00" });
+  });
+
   test("a month the agent was never assigned in has no line", () => {
     const a = agent({ assignments: [{ start: s("2025-01-01T00:00:00Z"), end: JUNE, value: true }] });
     expect(agentRevenue(org("30.00"), a, ["2025-06"], after)).toEqual([]);

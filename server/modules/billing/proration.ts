@@ -35,7 +35,10 @@ export interface AgentMonthRevenue {
   projected: Ratio;
   /** Seconds of the month (to `now`) that were billed: assigned, org active, agent not archived. */
   billedSeconds: number;
-  /** The rate in effect at the end of the agent's last billed part of the month (else its last assigned moment). */
+  /**
+   * The rate in effect at the end of the agent's last billed part of the month up to and including
+   * `now` (else at its last assigned moment): in the current month, the rate in effect now.
+   */
   rate: string;
   rateSource: "custom" | "default";
   isPartial: boolean;
@@ -62,7 +65,7 @@ export function agentRevenue(org: OrgHistory, agent: AgentHistory, months: strin
   for (const month of months) {
     const ms = secondsOf(monthStart(month));
     const me = secondsOf(monthEnd(month));
-    if (ms >= now) continue;
+    if (ms > now) continue;
     if (!agent.assignments.some((a) => overlaps(a, ms, me))) continue;
     const cuts = new Set<number>([ms, me]);
     if (now > ms && now < me) cuts.add(now);
@@ -85,13 +88,16 @@ export function agentRevenue(org: OrgHistory, agent: AgentHistory, months: strin
       const custom = at(agent.rates, a)?.value ?? null;
       const rate = custom ?? at(org.rates, a)?.value ?? "0";
       const source = custom !== null ? "custom" : "default";
-      if (a < now) lastAssigned = { rate, source };
+      // `now` is cut into whole seconds like every boundary, so a change committed in the second of
+      // the read starts exactly at `now`: the part starting there is in effect now and names the
+      // line's rate, though none of it is billed yet.
+      if (a <= now) lastAssigned = { rate, source };
       const active = at(org.active, a)?.value === true;
       const archived = at(agent.statuses, a)?.value === "archived";
       if (!active || archived) continue;
       const r = dec(rate);
       projected = add(projected, mul(r, dec(b - a)));
-      if (a < now) {
+      if (a <= now) {
         const len = Math.min(b, now) - a;
         revenue = add(revenue, mul(r, dec(len)));
         billed += len;
