@@ -6,7 +6,7 @@ import { organizations } from "./orgs";
 export const ROLES = ["owner", "admin", "member", "viewer"] as const;
 export const KEY_PERMISSIONS = ["read", "write", "usage"] as const;
 
-/** Staff who sign in to the web app (SPEC §4). Never deleted: deactivated, so audit entries keep their meaning. */
+/** Staff who sign in to the web app (docs/security.md). Never deleted: deactivated, so audit entries keep their meaning. */
 export const users = pgTable(
   "users",
   {
@@ -77,20 +77,19 @@ export const apiKeys = pgTable(
 );
 
 /**
- * Failed sign-in counters shared by every server instance: one row per `account:<email>` and per
- * `address:<ip>`, a fixed window starting at the first failure. Changed only by single conditional
- * upserts, so concurrent attempts cannot slip past the limit.
+ * Request counters shared by every server instance, one row per bucket and fixed window: sign-in
+ * attempts per `account:<email>` and per `address:<ip>`, API requests per `api-key:…`,
+ * `api-session:…` and `api-addr:<ip>` (server/modules/limits). Changed only by single conditional
+ * upserts, so concurrent requests cannot slip past a limit.
  */
-export const loginThrottle = pgTable(
-  "login_throttle",
+export const requestCounters = pgTable(
+  "request_counters",
   {
     key: text("key").primaryKey(),
+    /** Start of the current window (it starts with the first request counted in it). */
     windowStart: instant("window_start").notNull(),
-    /**
-     * Attempts charged in the window (an attempt is charged before its password is checked). The
-     * API rate limits count their requests here too, under keys prefixed `api-` (server/modules/limits).
-     */
-    failures: integer("failures").notNull(),
+    /** Requests counted in the window (a sign-in attempt is counted before its password is checked). */
+    hits: integer("hits").notNull(),
   },
-  (t) => [index("login_throttle_window_idx").on(t.windowStart)],
+  (t) => [index("request_counters_window_idx").on(t.windowStart)],
 );

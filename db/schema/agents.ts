@@ -22,8 +22,10 @@ export const agents = pgTable(
     ...timestamps,
   },
   (t) => [
-    uniqueIndex("agents_name_live_key").on(sql`lower(${t.name})`).where(sql`${t.status} = 'active'`),
-    uniqueIndex("agents_email_key").on(sql`lower(${t.email})`).where(sql`${t.email} is not null`),
+    // Names and emails are unique among the non-archived agents of one organization, case-insensitively
+    // (docs/decisions.md): a conflict never tells an organization what exists in another.
+    uniqueIndex("agents_org_name_live_key").on(t.orgId, sql`lower(${t.name})`).where(sql`${t.status} = 'active'`),
+    uniqueIndex("agents_org_email_live_key").on(t.orgId, sql`lower(${t.email})`).where(sql`${t.email} is not null and ${t.status} = 'active'`),
     index("agents_org_idx").on(t.orgId),
     check("agents_status_check", sql`${t.status} in ('active', 'archived')`),
     check("agents_rate_check", sql`${t.billingRate} is null or ${t.billingRate} >= 0`),

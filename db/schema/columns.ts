@@ -17,9 +17,5 @@ export const timestamps = {
   updatedAt: instant("updated_at").notNull().defaultNow(),
 };
 
-/** The currencies an organization may bill in (SPEC §1). */
-export const CURRENCIES = ["USD", "EUR", "GBP", "NGN", "CAD", "AUD"] as const;
-export type Currency = (typeof CURRENCIES)[number];
-
 /** The internal organization: created by a migration, never deleted. */
 export const INTERNAL_ORG_ID = "00000000-0000-4000-8000-000000000001";

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { boolean, check, index, pgTable, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
-import { CURRENCIES, id, instant, money, timestamps } from "./columns";
+import { id, instant, money, timestamps } from "./columns";
+import { CURRENCIES, SLUG_MAX, SLUG_PATTERN, UUID_PATTERN } from "./formats";
 
 export const organizations = pgTable(
   "organizations",
@@ -27,7 +28,11 @@ export const organizations = pgTable(
     index("organizations_name_idx").on(t.name),
     check("organizations_currency_check", sql`${t.currency} in (${sql.raw(CURRENCIES.map((c) => `'${c}'`).join(", "))})`),
     check("organizations_rate_check", sql`${t.billingRatePerAgent} >= 0`),
-    check("organizations_slug_check", sql`${t.slug} ~ '^[a-z0-9]+(-[a-z0-9]+)*$' and length(${t.slug}) <= 64`),
+    // A slug shaped like a UUID could never be reached by slug (a UUID in a path is taken as an id).
+    check(
+      "organizations_slug_check",
+      sql`${t.slug} ~ ${sql.raw(`'${SLUG_PATTERN.source}'`)} and length(${t.slug}) <= ${sql.raw(String(SLUG_MAX))} and ${t.slug} !~* ${sql.raw(`'${UUID_PATTERN.source}'`)}`,
+    ),
     check(
       "organizations_internal_check",
       sql`not ${t.isInternal} or (${t.isActive} and ${t.billingRatePerAgent} = 0 and ${t.deletedAt} is null)`,

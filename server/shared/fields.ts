@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseMoneyInput } from "./money";
+import { CURRENCIES } from "../../db/schema/formats";
 import { UUID_PATTERN } from "./uuid";
 
 /**
@@ -61,8 +62,8 @@ export const orgRef = z.string({ error: "must be an organization id or slug" }).
 
 export const uuidString = z.string().regex(UUID_PATTERN, "must be a UUID");
 
-export const CURRENCY_CODES = ["USD", "EUR", "GBP", "NGN", "CAD", "AUD"] as const;
-export const currencyInput = z.enum(CURRENCY_CODES, { error: `must be one of ${CURRENCY_CODES.join(", ")}` });
+export { CURRENCIES };
+export const currencyInput = z.enum(CURRENCIES, { error: `must be one of ${CURRENCIES.join(", ")}` });
 
 /** Page size: default 100, at most 500 (SPEC §3). */
 export const limitInput = z.coerce

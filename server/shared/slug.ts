@@ -1,6 +1,11 @@
-/** Slug rules of SPEC §1: ASCII-folded, lower-case, dash-separated, at most 64 characters. */
-export const SLUG_PATTERN = /^[a-z0-9]+(-[a-z0-9]+)*$/;
-export const SLUG_MAX = 64;
+import { SLUG_MAX, SLUG_PATTERN } from "../../db/schema/formats";
+import { isUuid } from "./uuid";
+
+/**
+ * Organization slugs (docs/api.md, "Slugs"): ASCII-folded, lower-case, dash-separated, at most 64
+ * characters, never a reserved word, never shaped like a UUID.
+ */
+export { SLUG_MAX, SLUG_PATTERN };
 export const RESERVED_SLUGS = new Set(["internal", "new", "api", "admin", "settings"]);
 
 // Letters that Unicode decomposition does not fold to ASCII.
@@ -27,6 +32,8 @@ export function slugProblem(slug: string): string | null {
   if (slug.length > SLUG_MAX) return `must be at most ${SLUG_MAX} characters`;
   if (!SLUG_PATTERN.test(slug)) return "must be lower-case letters and digits separated by single dashes";
   if (RESERVED_SLUGS.has(slug)) return `"${slug}" is reserved`;
+  // A UUID in a path is taken as an id, so such a slug could never be reached by slug.
+  if (isUuid(slug)) return "must not look like a UUID (it would be taken for an organization id)";
   return null;
 }
 

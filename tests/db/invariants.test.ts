@@ -56,6 +56,7 @@ describe("database constraints", () => {
 
   test("slugs must match the pattern and currencies the list", async () => {
     expect(await sqlstate(db.insert(organizations).values({ name: "Bad", slug: "Bad Slug" }))).toBe("23514");
+    expect(await sqlstate(db.insert(organizations).values({ name: "Bad", slug: "0e8f8c4a-1b2c-4d3e-8f9a-0b1c2d3e4f5a" }))).toBe("23514");
     expect(await sqlstate(db.insert(organizations).values({ name: "Bad", slug: "bad-currency", currency: "JPY" }))).toBe("23514");
     expect(await sqlstate(db.insert(organizations).values({ name: "Bad", slug: "bad-rate", billingRatePerAgent: "-1" }))).toBe("23514");
   });

@@ -43,7 +43,7 @@ describe("failed sign-ins are rate limited", () => {
     const u = await makeUser(database, "viewer");
     for (let i = 0; i < 6; i++) await signIn(base, u.email, "wrong password");
     expect((await signIn(base, u.email, u.password)).reply.status).toBe(429);
-    await database.db.execute(sql`update login_throttle set window_start = now() - interval '16 minutes' where key = ${`account:${u.email}`}`);
+    await database.db.execute(sql`update request_counters set window_start = now() - interval '16 minutes' where key = ${`account:${u.email}`}`);
     expect((await signIn(base, u.email, u.password)).reply.status).toBe(200);
   });
 
@@ -77,12 +77,12 @@ describe("failed sign-ins are rate limited", () => {
   test("one address is limited across accounts (LOGIN_MAX_PER_ADDRESS)", async () => {
     // A separate instance with a small address limit; its failures all come from 127.0.0.1.
     const limited = startTestServer(database, { loginMaxPerAddress: 3 });
-    await database.db.execute(sql`delete from login_throttle where key like 'address:%'`);
+    await database.db.execute(sql`delete from request_counters where key like 'address:%'`);
     for (let i = 0; i < 3; i++) expect((await signIn(limited.base, uniqueEmail("spray"), "guess guess")).reply.status).toBe(401);
     const u = await makeUser(database, "viewer");
     const refused = await trpc(limited.base, null, "mutation", "auth.signIn", { email: u.email, password: u.password }, { origin: limited.base });
     expect(refused.status).toBe(429);
     expect(refused.headers.get("retry-after")).toMatch(/^\d+$/);
-    await database.db.execute(sql`delete from login_throttle where key like 'address:%'`);
+    await database.db.execute(sql`delete from request_counters where key like 'address:%'`);
   });
 });

@@ -110,7 +110,7 @@ describe("rate limits shared by instances", () => {
   test("the counters hold no credential", async () => {
     const key = "never-stored-secret-key";
     await fetch(`${a.base}/api/organizations`, { headers: { "x-api-key": key } });
-    const rows = (await database.pg!`select key as bucket from login_throttle`) as unknown as { bucket: string }[];
+    const rows = (await database.pg!`select key as bucket from request_counters`) as unknown as { bucket: string }[];
     expect(rows.length).toBeGreaterThan(0);
     for (const r of rows) expect(r.bucket).not.toContain(key);
   });

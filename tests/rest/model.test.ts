@@ -250,8 +250,9 @@ class DeleteOrg extends Base {
 }
 
 const AGENT_NAMES = ["Agent a", "Agent b", "agent A", "Agent c"];
-const nameTaken = (m: Model, name: string, except?: string) =>
-  m.agents.some((a) => a.id !== except && a.status === "active" && a.name.toLowerCase() === name.toLowerCase());
+/** Names are unique among the active agents of one organization, case-insensitively. */
+const nameTaken = (m: Model, orgId: string, name: string, except?: string) =>
+  m.agents.some((a) => a.id !== except && a.orgId === orgId && a.status === "active" && a.name.toLowerCase() === name.toLowerCase());
 
 class CreateAgent extends Base {
   constructor(readonly nameIdx: number, readonly orgIdx: number) {
@@ -263,7 +264,7 @@ class CreateAgent extends Base {
     const o = pickOf(m.orgs, this.orgIdx);
     const res = await r.api.post("/api/agents", { name, org_id: o.id });
     if (o.deleted) return expectStatus(res, 404, "create an agent in a deleted organization");
-    if (nameTaken(m, name)) return expectStatus(res, 409, "create an agent with a taken name");
+    if (nameTaken(m, o.id, name)) return expectStatus(res, 409, "create an agent with a name taken in its organization");
     expectStatus(res, 201, "create agent");
     m.agents.push({ id: res.body.id, name, status: "active", customRate: null, orgId: o.id });
   }
@@ -280,8 +281,9 @@ class Assign extends Base {
     const o = pickOf(m.orgs, this.orgIdx);
     const res = await r.api.post(`/api/agents/${a.id}/assign-org`, { orgId: o.id });
     if (o.deleted) return expectStatus(res, 404, "assign to a deleted organization");
-    expectStatus(res, 200, "assign");
     const moved = o.id !== a.orgId;
+    if (moved && a.status === "active" && nameTaken(m, o.id, a.name, a.id)) return expectStatus(res, 409, "move into an organization that has the name");
+    expectStatus(res, 200, "assign");
     expect({ reassigned: res.body.reassigned, previousOrgId: res.body.previousOrgId, orgId: res.body.orgId, rateCleared: res.body.rateCleared }).toEqual({
       reassigned: moved,
       previousOrgId: a.orgId,
@@ -304,6 +306,7 @@ class Unassign extends Base {
   async act(m: Model, r: Real) {
     const a = pickOf(m.agents, this.agentIdx);
     const res = await r.api.post(`/api/agents/${a.id}/unassign-org`);
+    if (a.orgId !== INTERNAL && a.status === "active" && nameTaken(m, INTERNAL, a.name, a.id)) return expectStatus(res, 409, "unassign into a pool that has the name");
     expectStatus(res, 200, "unassign");
     expect(res.body).toEqual({ success: true, previousOrgId: a.orgId, orgId: INTERNAL });
     if (a.orgId !== INTERNAL) {
@@ -337,7 +340,7 @@ class SetAgentStatus extends Base {
   async act(m: Model, r: Real) {
     const a = pickOf(m.agents, this.agentIdx);
     const res = await r.api.patch(`/api/agents/${a.id}`, { status: this.status });
-    if (this.status === "active" && a.status === "archived" && nameTaken(m, a.name, a.id)) return expectStatus(res, 409, "unarchive into a taken name");
+    if (this.status === "active" && a.status === "archived" && nameTaken(m, a.orgId, a.name, a.id)) return expectStatus(res, 409, "unarchive into a taken name");
     expectStatus(res, 200, "set agent status");
     a.status = this.status;
   }

@@ -136,7 +136,7 @@ describe("agents over REST", () => {
     await api.post("/api/agents", { name: "Twin Agent" });
     const res = await api.post("/api/agents", { name: "Twin Agent" });
     expectProblem(res, 409, "conflict");
-    expect(res.body.errors).toEqual([{ path: "name", message: "is already used by another active agent" }]);
+    expect(res.body.errors).toEqual([{ path: "name", message: "is already used by another active agent of the organization" }]);
   });
 });
 

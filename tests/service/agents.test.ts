@@ -51,10 +51,34 @@ describe("creating agents", () => {
     expect(err.code).toBe("CONFLICT");
   });
 
-  test("emails are unique", async () => {
+  test("emails are unique among the active agents of an organization, case-insensitively", async () => {
     await makeAgent(ctx, { email: "bot@example.com" });
     const err = await failure(makeAgent(ctx, { email: "BOT@example.com" }));
-    expect(err.errors?.[0]?.path).toBe("email");
+    expect(err.code).toBe("CONFLICT");
+    expect(err.errors).toEqual([{ path: "email", message: "is already used by another active agent of the organization" }]);
+  });
+
+  test("the same name and email may exist in two organizations: an organization-bound creator learns nothing about the other", async () => {
+    const a = await makeOrg(ctx, { name: "Names Alpha" });
+    const b = await makeOrg(ctx, { name: "Names Beta" });
+    await makeAgent(ctx, { org_id: b.id, name: "Scout", email: "scout@names.example" });
+    const boundMember = ctxFor(database, user("member", a.id));
+    const mine = await makeAgent(boundMember, { name: "scout", email: "SCOUT@names.example" });
+    expect(mine).toMatchObject({ org_id: a.id, name: "scout" });
+    // Within one organization the name and the email are still taken.
+    for (const clash of [{ name: "SCOUT" }, { name: "Other Scout", email: "scout@names.example" }]) {
+      const err = await failure(makeAgent(boundMember, clash));
+      expect(err.code).toBe("CONFLICT");
+    }
+  });
+
+  test("an archived agent's email can be reused; unarchiving it then is a 409", async () => {
+    const org = await makeOrg(ctx);
+    const old = await makeAgent(ctx, { org_id: org.id, email: "reuse@names.example" });
+    await update({ id: old.id, status: "archived" });
+    await makeAgent(ctx, { org_id: org.id, email: "reuse@names.example" });
+    const err = await failure(update({ id: old.id, status: "active" }));
+    expect(err.errors).toEqual([{ path: "email", message: "is already used by another active agent of the organization" }]);
   });
 
   test("an agent cannot be backdated before its organization existed", async () => {
@@ -147,6 +171,24 @@ describe("moving agents", () => {
       ["2025-02-01T00:00:00.000Z", "2025-02-10T00:00:00.000Z"],
       ["2025-02-10T00:00:00.000Z", null],
     ]);
+  });
+
+  test("a move into an organization that already has the agent's name or email is a 409 and changes nothing", async () => {
+    const from = await makeOrg(ctx);
+    const to = await makeOrg(ctx);
+    await makeAgent(ctx, { org_id: to.id, name: "Courier", email: "courier@to.example" });
+    const sameName = await makeAgent(ctx, { org_id: from.id, name: "COURIER" });
+    const sameEmail = await makeAgent(ctx, { org_id: from.id, name: "Other Courier", email: "Courier@to.example" });
+    for (const [agent, field] of [[sameName, "name"], [sameEmail, "email"]] as const) {
+      const err = await failure(assign({ id: agent.id, org_id: to.id }));
+      expect({ code: err.code, errors: err.errors }).toEqual({ code: "CONFLICT", errors: [{ path: field, message: "is already used by another active agent of the organization" }] });
+      expect((await history(agent.id)).map((h) => [h.orgId, h.endsAt])).toEqual([[from.id, null]]);
+      expect((await agents.get({ ctx, input: { id: agent.id } })).org_id).toBe(from.id);
+    }
+    // An archived agent does not hold its name: it may move in, and then not be unarchived there.
+    await update({ id: sameName.id, status: "archived" });
+    expect((await assign({ id: sameName.id, org_id: to.id })).reassigned).toBe(true);
+    expect((await failure(update({ id: sameName.id, status: "active" }))).code).toBe("CONFLICT");
   });
 
   test("assigning to a deleted or unknown organization is NOT_FOUND", async () => {

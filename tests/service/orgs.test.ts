@@ -54,6 +54,18 @@ describe("creating organizations", () => {
     }
   });
 
+  test("a slug shaped like a UUID is refused: one equal to another organization's id could never be reached by slug", async () => {
+    const other = await makeOrg(ctx);
+    for (const slug of [other.id, crypto.randomUUID()]) {
+      const err = await failure(makeOrg(ctx, { slug }));
+      expect({ code: err.code, errors: err.errors }).toEqual({ code: "VALIDATION", errors: [{ path: "slug", message: "must not look like a UUID (it would be taken for an organization id)" }] });
+    }
+    // A name that would yield such a slug gets the next candidate instead.
+    const named = await makeOrg(ctx, { name: other.id });
+    expect(named.slug).toBe(`${other.id}-2`);
+    expect((await orgs.get({ ctx, input: { id: named.slug } })).id).toBe(named.id);
+  });
+
   test("an explicit slug that is taken is a 409", async () => {
     await makeOrg(ctx, { slug: "taken-slug" });
     const err = await failure(makeOrg(ctx, { slug: "taken-slug" }));

@@ -5,7 +5,7 @@ import { type Db, rows } from "../../db/client";
  * Tables whose rows legitimately change on a rejected request: request counters of the rate
  * limiters and last-used stamps. Everything else must be byte-for-byte unchanged.
  */
-export const VOLATILE_TABLES = new Set(["rate_limits", "login_throttle", "__drizzle_migrations"]);
+export const VOLATILE_TABLES = new Set(["request_counters", "__drizzle_migrations"]);
 
 /**
  * A digest of every row of every table in the public schema (md5 of the rows' text, ordered), so

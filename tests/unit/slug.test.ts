@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { randomSlug, RESERVED_SLUGS, slugCandidate, slugify, slugProblem } from "../../server/shared/slug";
 
-describe("slug generation (SPEC §1)", () => {
+describe("slug generation (docs/api.md, Slugs)", () => {
   test("folds accents and lower-cases", () => {
     expect(slugify("Café Noir")).toBe("cafe-noir");
     expect(slugify("AgenticMail")).toBe("agenticmail");
@@ -20,6 +20,13 @@ describe("slug generation (SPEC §1)", () => {
     expect(slug.length).toBeLessThanOrEqual(64);
     expect(slug.endsWith("-")).toBe(false);
     expect(slug).toBe("a".repeat(63));
+  });
+  test("a slug shaped like a UUID is refused, in either case (it would be taken for an id)", () => {
+    expect(slugProblem("0e8f8c4a-1b2c-4d3e-8f9a-0b1c2d3e4f5a")).toBe("must not look like a UUID (it would be taken for an organization id)");
+    expect(slugProblem("00000000-0000-4000-8000-000000000001")).not.toBeNull();
+    // Almost a UUID is an ordinary slug.
+    expect(slugProblem("0e8f8c4a-1b2c-4d3e-8f9a-0b1c2d3e4f5")).toBeNull();
+    expect(slugProblem("0e8f8c4a-1b2c-4d3e-8f9a-0b1c2d3e4f5a-x")).toBeNull();
   });
   test("random slugs are org- plus six characters and valid", () => {
     const slug = randomSlug();

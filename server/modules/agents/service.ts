@@ -58,14 +58,17 @@ async function loadAgent(tx: DbOrTx, id: string): Promise<Agent> {
   return toAgent(row);
 }
 
-/** Turns a unique-constraint violation into a 409 naming the field. */
+/**
+ * Turns a unique-constraint violation into a 409 naming the field. Names and emails are unique only
+ * among the active agents of one organization, so the conflict is always with an agent the caller's
+ * organization has: it tells nobody what exists elsewhere.
+ */
 function conflictFrom(err: unknown): never {
   if (pgCode(err) === "23505") {
-    const constraint = pgConstraint(err) ?? "";
-    if (constraint.includes("email")) {
-      throw new AppError("CONFLICT", "Another agent already has this email", { errors: [{ path: "email", message: "is already used by another agent" }] });
-    }
-    throw new AppError("CONFLICT", "Another active agent already has this name", { errors: [{ path: "name", message: "is already used by another active agent" }] });
+    const field = (pgConstraint(err) ?? "").includes("email") ? "email" : "name";
+    throw new AppError("CONFLICT", `Another active agent of the organization already has this ${field}`, {
+      errors: [{ path: field, message: "is already used by another active agent of the organization" }],
+    });
   }
   throw err;
 }
@@ -193,33 +196,38 @@ export async function update({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
  * Moves an agent to another organization: in one transaction the open assignment closes at
  * `effective_at` (default now) and the new one opens there. A custom rate belongs to the old
  * assignment, so it is cleared. Locks the agent, then the target organization (a concurrent delete
- * of the target either wins and this answers 404, or waits and then sees the agent).
+ * of the target either wins and this answers 404, or waits and then sees the agent). A target
+ * that already has an active agent of the same name or email is a 409.
  */
 export async function assign({ ctx, input }: { ctx: Ctx; input: z.infer<typeof agentAssignInput> }) {
   authorize(ctx.principal, "agent.assign");
-  return ctx.db.transaction(async (tx) => {
-    const row = await findAgent(tx, ctx, input.id, "update");
-    const target = await findOrg(tx, ctx, input.org_id, "share");
-    if (target.id === row.orgId) {
-      // Like a rate or status that does not change (docs/decisions.md): a time for a move that
-      // does not happen is refused rather than silently ignored.
-      if (input.effective_at) throw invalidField("effective_at", "applies only when the agent moves to another organization");
-      return { success: true as const, reassigned: false, previousOrgId: row.orgId, orgId: row.orgId, rateCleared: false, agent: await loadAgent(tx, row.id) };
-    }
-    const rateCleared = row.billingRate !== null;
-    await periods.moveAgent(tx, row, target, input.effective_at ?? new Date(), { clearRate: rateCleared });
-    await tx.update(agents).set({ orgId: target.id, billingRate: null, updatedAt: new Date() }).where(eq(agents.id, row.id));
-    const agent = await loadAgent(tx, row.id);
-    await audit.record(tx, ctx, {
-      action: target.id === INTERNAL_ORG_ID ? "agent.unassign" : "agent.assign",
-      orgId: target.id,
-      targetType: "agent",
-      targetId: row.id,
-      before: { org_id: row.orgId, billing_rate: row.billingRate },
-      after: { org_id: target.id, billing_rate: null },
+  try {
+    return await ctx.db.transaction(async (tx) => {
+      const row = await findAgent(tx, ctx, input.id, "update");
+      const target = await findOrg(tx, ctx, input.org_id, "share");
+      if (target.id === row.orgId) {
+        // Like a rate or status that does not change (docs/decisions.md): a time for a move that
+        // does not happen is refused rather than silently ignored.
+        if (input.effective_at) throw invalidField("effective_at", "applies only when the agent moves to another organization");
+        return { success: true as const, reassigned: false, previousOrgId: row.orgId, orgId: row.orgId, rateCleared: false, agent: await loadAgent(tx, row.id) };
+      }
+      const rateCleared = row.billingRate !== null;
+      await periods.moveAgent(tx, row, target, input.effective_at ?? new Date(), { clearRate: rateCleared });
+      await tx.update(agents).set({ orgId: target.id, billingRate: null, updatedAt: new Date() }).where(eq(agents.id, row.id));
+      const agent = await loadAgent(tx, row.id);
+      await audit.record(tx, ctx, {
+        action: target.id === INTERNAL_ORG_ID ? "agent.unassign" : "agent.assign",
+        orgId: target.id,
+        targetType: "agent",
+        targetId: row.id,
+        before: { org_id: row.orgId, billing_rate: row.billingRate },
+        after: { org_id: target.id, billing_rate: null },
+      });
+      return { success: true as const, reassigned: true, previousOrgId: row.orgId, orgId: target.id, rateCleared, agent };
     });
-    return { success: true as const, reassigned: true, previousOrgId: row.orgId, orgId: target.id, rateCleared, agent };
-  });
+  } catch (err) {
+    conflictFrom(err);
+  }
 }
 
 /** Returns an agent to the internal organization (a move to internal). */

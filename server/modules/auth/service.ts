@@ -152,10 +152,7 @@ export async function signIn({ ctx, input }: { ctx: Ctx; input: z.infer<typeof s
   const [bound] = user?.orgId ? await ctx.db.select({ deletedAt: organizations.deletedAt }).from(organizations).where(eq(organizations.id, user.orgId)) : [];
   if (!user || !ok || !user.isActive || bound?.deletedAt) throw new AppError("UNAUTHORIZED", "The email or password is incorrect");
   const principal = await ctx.db.transaction(async (tx) => {
-    // A success clears the account's failures and un-charges this attempt from the address.
-    await tx.execute(sql`delete from login_throttle where key = ${accountKey(email)}`);
-    await tx.execute(sql`update login_throttle set failures = greatest(failures - 1, 0) where key = ${addressKey(ctx.ip)}`);
-    await tx.execute(sql`delete from login_throttle where window_start < now() - make_interval(secs => ${ctx.config.loginWindowSeconds * 2})`);
+    await limits.forgiveSignIn(tx, { account: accountKey(email), address: addressKey(ctx.ip), windowSeconds: ctx.config.loginWindowSeconds });
     const sessionId = await startSession(tx, ctx, user.id);
     await audit.record(tx, ctx, {
       action: "auth.sign_in",

@@ -1,6 +1,7 @@
-import { sql } from "drizzle-orm";
+import { and, eq, like, lt, sql } from "drizzle-orm";
 import { createHash } from "node:crypto";
-import { type Db, rows } from "../../../db/client";
+import { type Db, type DbOrTx, rows } from "../../../db/client";
+import { requestCounters } from "../../../db/schema";
 import { AppError } from "../../errors";
 
 /**
@@ -8,9 +9,9 @@ import { AppError } from "../../errors";
  * grouped so that concurrent requests share one statement. A bucket over its limit answers 429 with
  * `Retry-After` = the seconds until its window ends.
  *
- * The counters live in `login_throttle` (key, window_start, failures): one table and one mechanism
+ * The counters live in `request_counters` (key, window_start, hits): one table and one mechanism
  * for every request counter, the sign-in limits included (auth service, buckets `account:` and
- * `address:`). API buckets are prefixed `api-`; `failures` counts requests.
+ * `address:`). API buckets are prefixed `api-`.
  */
 export interface Bucket {
   /** e.g. `api-key:3f9a…` or `api-addr:203.0.113.7` — never a raw credential. */
@@ -63,13 +64,17 @@ async function flush(db: Db, counter: Counter): Promise<void> {
       sql`, `,
     );
     const window = sql`make_interval(secs => ${counter.windowSeconds})`;
+    const c = requestCounters;
+    const [key, windowStart, hits] = [c.key, c.windowStart, c.hits].map((column) => sql.identifier(column.name));
+    // In ON CONFLICT, a column named through the table (`${c.hits}`) is the stored row's.
+    const expired = sql`${c.windowStart} <= now() - ${window}`;
     const result = await rows<{ bucket: string; hits: number; retry_after: number }>(
       db,
-      sql`insert into login_throttle as r (key, window_start, failures) values ${values}
-          on conflict (key) do update set
-            window_start = case when r.window_start <= now() - ${window} then now() else r.window_start end,
-            failures = case when r.window_start <= now() - ${window} then excluded.failures else r.failures + excluded.failures end
-          returning key as bucket, failures as hits, greatest(1, ceil(extract(epoch from (window_start + ${window} - now()))))::int as retry_after`,
+      sql`insert into ${c} (${key}, ${windowStart}, ${hits}) values ${values}
+          on conflict (${key}) do update set
+            ${windowStart} = case when ${expired} then now() else ${c.windowStart} end,
+            ${hits} = case when ${expired} then excluded.${hits} else ${c.hits} + excluded.${hits} end
+          returning ${c.key} as bucket, ${c.hits} as hits, greatest(1, ceil(extract(epoch from (${c.windowStart} + ${window} - now()))))::int as retry_after`,
     );
     // Positions in each bucket: the group's increments are the last `total` counts of the window.
     const next = new Map<string, { position: number; retryAfter: number }>();
@@ -84,7 +89,10 @@ async function flush(db: Db, counter: Counter): Promise<void> {
       r.resolve(wait);
     }
     if (++counter.flushes % 500 === 0) {
-      await db.execute(sql`delete from login_throttle where key like 'api-%' and window_start < now() - ${window} * 2`).catch(() => {});
+      await db
+        .delete(requestCounters)
+        .where(and(like(requestCounters.key, "api-%"), lt(requestCounters.windowStart, sql`now() - ${window} * 2`)))
+        .catch(() => {});
     }
   } catch (err) {
     for (const r of group) r.reject(err);
@@ -116,4 +124,17 @@ export async function count({ db, buckets, windowSeconds }: { db: Db; buckets: B
 export async function charge(args: { db: Db; buckets: Bucket[]; windowSeconds: number }): Promise<void> {
   const wait = await count(args);
   if (wait > 0) throw new AppError("RATE_LIMITED", `Too many requests; retry in ${wait} s`, { retryAfter: wait });
+}
+
+/**
+ * After a successful sign-in: forgets the account's attempts, un-charges this attempt from the
+ * address, and sweeps counters whose window ended long ago.
+ */
+export async function forgiveSignIn(tx: DbOrTx, { account, address, windowSeconds }: { account: string; address: string; windowSeconds: number }): Promise<void> {
+  await tx.delete(requestCounters).where(eq(requestCounters.key, account));
+  await tx
+    .update(requestCounters)
+    .set({ hits: sql`greatest(${requestCounters.hits} - 1, 0)` })
+    .where(eq(requestCounters.key, address));
+  await tx.delete(requestCounters).where(lt(requestCounters.windowStart, sql`now() - make_interval(secs => ${windowSeconds * 2})`));
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { CURRENCY_CODES, instantOutput } from "../../shared/fields";
+import { CURRENCIES, instantOutput } from "../../shared/fields";
 import { parseDecimalInput } from "../../shared/money";
 import { dayInput, modelName } from "../usage/schema";
 
@@ -62,7 +62,7 @@ export const pricesPutOutput = pricesListOutput.extend({
   priced: z.number().int().meta({ description: "Previously unpriced events that the new prices priced" }),
 });
 
-const FX_CURRENCIES = CURRENCY_CODES.filter((c) => c !== "USD") as [string, ...string[]];
+const FX_CURRENCIES = CURRENCIES.filter((c) => c !== "USD") as [string, ...string[]];
 
 export const fxEntryInput = z.strictObject({
   currency: z.enum(FX_CURRENCIES, { error: `must be one of ${FX_CURRENCIES.join(", ")} (USD is always 1)` }),
