@@ -83,19 +83,19 @@ export async function openPglite(dataDir?: string, loadDataDir?: Blob | File): P
 }
 
 /**
- * Applies the committed migrations. On PostgreSQL an advisory lock serialises instances that start
- * at the same time, so only one of them migrates.
+ * Applies the committed migrations (those of `migrationsFolder` not applied yet). On PostgreSQL an
+ * advisory lock serialises instances that start at the same time, so only one of them migrates.
  */
-export async function migrate(database: Database): Promise<void> {
+export async function migrate(database: Database, migrationsFolder = MIGRATIONS_DIR): Promise<void> {
   if (database.driver === "pglite") {
-    await migratePglite(database.db as never, { migrationsFolder: MIGRATIONS_DIR });
+    await migratePglite(database.db as never, { migrationsFolder });
     return;
   }
   // A dedicated single connection: the advisory lock belongs to the session that takes it.
   const conn = postgres(database.url!, { max: 1, onnotice: () => {}, fetch_types: false });
   try {
     await conn`select pg_advisory_lock(7426331)`;
-    await migratePostgres(drizzlePostgres(conn, { schema }), { migrationsFolder: MIGRATIONS_DIR });
+    await migratePostgres(drizzlePostgres(conn, { schema }), { migrationsFolder });
   } finally {
     await conn.end({ timeout: 5 });
   }
