@@ -1,8 +1,8 @@
 import { AppError } from "../errors";
-import type { Principal, Role } from "./principal";
+import type { KeyPermission, Principal, Role } from "./principal";
 
 /**
- * The one place where permissions are decided (SPEC §4). Services call `authorize` for the
+ * The one place where permissions are decided (docs/security.md). Services call `authorize` for the
  * operation and `tenantOrgId` to filter every query by the caller's organization.
  */
 export const ACTIONS = [
@@ -27,6 +27,29 @@ export const ACTIONS = [
   "audit.read",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
+
+/** Each action in words, for refusals: a 403 says what is missing, never an action identifier. */
+const ACTION_WORDS: Record<Action, string> = {
+  "org.read": "reading organizations",
+  "org.create": "creating organizations",
+  "org.update": "changing organizations",
+  "org.delete": "deleting organizations",
+  "org.toggle": "activating and deactivating organizations",
+  "agent.read": "reading agents",
+  "agent.create": "creating agents",
+  "agent.update": "changing agents",
+  "agent.rate": "setting agents' rates",
+  "agent.assign": "moving agents between organizations",
+  "billing.read": "reading billing",
+  "billing.export": "exporting billing",
+  "usage.ingest": "reporting usage",
+  "usage.reprice": "re-pricing usage",
+  "prices.read": "reading model prices and FX rates",
+  "prices.write": "changing model prices and FX rates",
+  "users.manage": "managing users",
+  "keys.manage": "managing API keys",
+  "audit.read": "reading the audit log",
+};
 
 const READ: Action[] = ["org.read", "agent.read", "billing.read", "prices.read", "audit.read"];
 const ADMIN: Action[] = [
@@ -84,10 +107,40 @@ export function can(principal: Principal, action: Action): boolean {
   return allowed;
 }
 
-/** Throws UNAUTHORIZED for anonymous callers and FORBIDDEN for callers without the permission. */
+const ROLES = Object.keys(ROLE_ACTIONS) as Role[];
+const orList = (words: string[]) => (words.length <= 1 ? words.join("") : `${words.slice(0, -1).join(", ")} or ${words.at(-1)}`);
+
+/** What a platform-wide principal like `p` would need for `action`: "a write key", "the owner or admin role". */
+function needed(p: Exclude<Principal, { kind: "anonymous" }>, action: Action): string {
+  if (p.kind === "api_key") {
+    const permission = (["read", "write"] as KeyPermission[]).find((permission) => can({ ...p, keyId: "any", permission, orgId: null }, action));
+    if (permission) return `a ${permission} key`;
+  }
+  const roles = ROLES.filter((role) => can({ kind: "user", userId: "", email: "", sessionId: "", role, orgId: null }, action));
+  return `the ${orList(roles)} role${p.kind === "api_key" ? " (signed in to the web app)" : ""}`;
+}
+
+/**
+ * Why `principal` may not do `action`, in words, with what it would take: "This key is read-only;
+ * creating organizations needs a write key."
+ */
+export function refusal(principal: Exclude<Principal, { kind: "anonymous" }>, action: Action): string {
+  const doing = ACTION_WORDS[action];
+  const who = principal.kind === "user" ? "Your account" : "This key";
+  if (principal.orgId !== null && PLATFORM_ONLY.has(action)) {
+    if (can({ ...principal, orgId: null }, action)) return `${who} is limited to one organization; ${doing} needs platform-wide access.`;
+    return `${who} is limited to one organization; ${doing} needs platform-wide access and ${needed(principal, action)}.`;
+  }
+  if (principal.kind === "user") return `Your role (${principal.role}) does not allow ${doing}; that needs ${needed(principal, action)}.`;
+  if (principal.permission === "read") return `This key is read-only; ${doing} needs ${needed(principal, action)}.`;
+  if (principal.permission === "usage") return `This key may only report usage; ${doing} needs ${needed(principal, action)}.`;
+  return `A write key does not allow ${doing}; that needs ${needed(principal, action)}.`;
+}
+
+/** Throws UNAUTHORIZED for anonymous callers and FORBIDDEN, saying what is missing, for callers without the permission. */
 export function authorize(principal: Principal, action: Action): void {
   if (principal.kind === "anonymous") throw new AppError("UNAUTHORIZED", "Credentials are required");
-  if (!can(principal, action)) throw new AppError("FORBIDDEN", `Your access does not allow ${action}`);
+  if (!can(principal, action)) throw new AppError("FORBIDDEN", refusal(principal, action));
 }
 
 /**
