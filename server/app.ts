@@ -125,7 +125,6 @@ export function createApp(deps: Deps) {
 
   const baseCtx = (c: Context<AppEnv>, resHeaders: Headers = new Headers()): Ctx => ({
     db: deps.database.db,
-    database: deps.database,
     config,
     principal: ANONYMOUS,
     requestId: c.get("requestId"),

@@ -5,7 +5,6 @@ import type { Config } from "./config";
 /** Per-request context handed to every service function. */
 export interface Ctx {
   db: Db;
-  database: Database;
   config: Config;
   principal: Principal;
   requestId: string;

@@ -65,32 +65,33 @@ export function validationError(errors: FieldError[]): AppError {
   return new AppError("VALIDATION", detail, { errors });
 }
 
-/** PostgreSQL SQLSTATEs meaning the database is unreachable or going away (class 08, 57P0x, 53300). */
-export function isUnavailable(err: unknown): boolean {
+/**
+ * An error and the errors it was caused by, outermost first, each once (Drizzle wraps the driver's
+ * error in `cause`, and a driver error may wrap a socket error). Objects only.
+ */
+export function* causes(err: unknown): Generator<Record<string, unknown>> {
   const seen = new Set<unknown>();
-  let e: unknown = err;
-  while (e && typeof e === "object" && !seen.has(e)) {
+  for (let e = err; e !== null && typeof e === "object" && !seen.has(e); e = (e as { cause?: unknown }).cause) {
     seen.add(e);
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string") {
-      if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || code === "53300") return true;
-      if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "EPIPE"].includes(code)) return true;
-    }
-    e = (e as { cause?: unknown }).cause;
+    yield e as Record<string, unknown>;
+  }
+}
+
+const UNREACHABLE = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT", "EPIPE"]);
+
+/** PostgreSQL SQLSTATEs meaning the database is unreachable or going away (class 08, 57P0x, 53300), or a dead socket. */
+export function isUnavailable(err: unknown): boolean {
+  for (const e of causes(err)) {
+    const code = e.code;
+    if (typeof code !== "string") continue;
+    if (code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || code === "53300" || UNREACHABLE.has(code)) return true;
   }
   return false;
 }
 
 /** SQLSTATE of a database error, wherever the driver put it (Drizzle wraps it in `cause`). */
 export function pgCode(err: unknown): string | undefined {
-  const seen = new Set<unknown>();
-  let e: unknown = err;
-  while (e && typeof e === "object" && !seen.has(e)) {
-    seen.add(e);
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
-    e = (e as { cause?: unknown }).cause;
-  }
+  for (const e of causes(err)) if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
   return undefined;
 }
 
@@ -124,7 +125,7 @@ export interface Problem {
   request_id: string;
 }
 
-/** RFC 9457 problem document for an AppError (SPEC §3). */
+/** RFC 9457 problem document for an AppError (docs/api.md). */
 export function toProblem(err: AppError, requestId: string): Problem {
   const entry = ERRORS[err.code];
   return {
@@ -141,13 +142,9 @@ export function toProblem(err: AppError, requestId: string): Problem {
 
 /** Name of the constraint a database error violated (for mapping to a field), never shown to clients. */
 export function pgConstraint(err: unknown): string | undefined {
-  const seen = new Set<unknown>();
-  let e: unknown = err;
-  while (e && typeof e === "object" && !seen.has(e)) {
-    seen.add(e);
-    const name = (e as { constraint_name?: unknown; constraint?: unknown }).constraint_name ?? (e as { constraint?: unknown }).constraint;
+  for (const e of causes(err)) {
+    const name = e.constraint_name ?? e.constraint;
     if (typeof name === "string") return name;
-    e = (e as { cause?: unknown }).cause;
   }
   return undefined;
 }

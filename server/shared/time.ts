@@ -1,4 +1,4 @@
-/** Calendar months in UTC, written YYYY-MM (SPEC §2). Pure helpers, no I/O. */
+/** Calendar months in UTC, written YYYY-MM (docs/billing.md). Pure helpers, no I/O. */
 export const MONTH_PATTERN = /^(\d{4})-(0[1-9]|1[0-2])$/;
 
 export function monthStart(month: string): Date {
@@ -27,5 +27,3 @@ export function monthsBetween(from: string, to: string): string[] {
   for (let m = from; m <= to; m = addMonths(m, 1)) out.push(m);
   return out;
 }
-
-export const isoOrNull = (d: Date | null | undefined) => (d ? d.toISOString() : null);

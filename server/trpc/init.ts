@@ -1,6 +1,5 @@
 import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError } from "zod";
-import { authorize, type Action } from "../auth/policy";
 import type { Ctx } from "../context";
 import { AppError, ERRORS, type ErrorCode, toAppError, toProblem } from "../errors";
 
@@ -41,13 +40,6 @@ const mapErrors = t.middleware(async ({ next }) => {
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(mapErrors);
-
-/** A procedure the caller may run only when the policy allows `action` (SPEC §4). */
-export const procedure = (action: Action) =>
-  publicProcedure.use(({ ctx, next }) => {
-    authorize(ctx.principal, action);
-    return next();
-  });
 
 /** A procedure that needs any signed-in caller; the service decides the rest. */
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {

@@ -19,7 +19,7 @@ const owner = ctxFor(database, user("owner"));
 const create = (ctx: typeof owner, input: Record<string, unknown>) => usersService.create({ ctx, input: userCreateInput.parse({ password: "password 123", ...input }) });
 const update = (ctx: typeof owner, input: Record<string, unknown>) => usersService.update({ ctx, input: userUpdateInput.parse(input) });
 const session = async (ctx: typeof owner, email: string, password: string) => {
-  const c = { ...ctxFor(ctx.database, ANONYMOUS), ip: `10.0.0.${Math.floor(Math.random() * 250)}` };
+  const c = { ...ctxFor(database, ANONYMOUS), ip: `10.0.0.${Math.floor(Math.random() * 250)}` };
   return auth.signIn({ ctx: c, input: signInInput.parse({ email, password }) });
 };
 

@@ -23,7 +23,6 @@ export const TEST_CONFIG = { ...loadConfig({}), adminApiKey: "test-admin-key", p
 export function ctxFor(database: Database, principal: Principal = platformKey): Ctx {
   return {
     db: database.db,
-    database,
     config: TEST_CONFIG,
     principal,
     requestId: `test-${crypto.randomUUID()}`,

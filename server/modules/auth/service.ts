@@ -99,7 +99,7 @@ export async function ensureFirstOwner(database: Database, config: Config): Prom
   if (await anyUser(database.db)) return "exists";
   const email = normalizeEmail(config.adminEmail);
   const passwordHash = await hashPassword(config.adminPassword);
-  const ctx: Ctx = { db: database.db, database, config, principal: ANONYMOUS, requestId: "startup", ip: "local" };
+  const ctx: Ctx = { db: database.db, config, principal: ANONYMOUS, requestId: "startup", ip: "local" };
   return database.db.transaction(async (tx) => {
     const row = await insertFirstOwner(tx, email, passwordHash);
     if (!row) return "exists" as const;
