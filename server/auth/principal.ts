@@ -1,4 +1,4 @@
-/** Who is calling, resolved once per request (SPEC §4). Everything else asks the policy about it. */
+/** Who is calling, resolved once per request (docs/security.md, "Principals"). Everything else asks the policy about it. */
 export type Role = "owner" | "admin" | "member" | "viewer";
 export type KeyPermission = "read" | "write" | "usage";
 

@@ -17,7 +17,7 @@ const MODELS = [
   { model: "gemini-2.5-pro", provider: "google" },
   { model: "o3", provider: "openai" },
 ];
-/** A model without a price: its events stay unpriced until staff add one (SPEC §2). */
+/** A model without a price: its events stay unpriced until staff add one (docs/billing.md, "Unpriced events"). */
 export const DEMO_UNPRICED_MODEL = "acme-llm-2";
 
 /** Agents whose work is token-hungry: long documents on large models, enough to make a client lose money. */

@@ -65,7 +65,7 @@ export const uuidString = z.string().regex(UUID_PATTERN, "must be a UUID");
 export { CURRENCIES };
 export const currencyInput = z.enum(CURRENCIES, { error: `must be one of ${CURRENCIES.join(", ")}` });
 
-/** Page size: default 100, at most 500 (SPEC §3). */
+/** Page size: default 100, at most 500 (docs/api.md). */
 export const limitInput = z.coerce
   .number({ error: "must be a whole number" })
   .int("must be a whole number")

@@ -1,6 +1,6 @@
 /**
  * Exact decimal arithmetic for money. Amounts are rationals of BigInts, never binary floats; the only
- * rounding is `round()` (half-even), applied once per displayed line (SPEC §2).
+ * rounding is `round()` (half-even), applied once per displayed line (docs/billing.md).
  */
 export interface Ratio {
   n: bigint;

@@ -14,7 +14,7 @@ export interface SummarySettings {
 }
 
 /**
- * The least SQL a 12-month summary needs: usage per agent and month of one organization (the spec
+ * The least SQL a 12-month summary needs: usage per agent and month of one organization (billing
  * rounds cost per agent-month line, so agent is part of the key), from the monthly rollups the
  * endpoint reads, or from raw events.
  */

@@ -7,7 +7,7 @@ import { client } from "../support/http";
 import { type ServerProcess, startProcess } from "../support/server-process";
 
 /**
- * SPEC §6: several stateless instances behind a load balancer against one PostgreSQL. Two real
+ * Several stateless instances behind a load balancer against one PostgreSQL (docs/scaling.md). Two real
  * server processes share one fresh database; moves, toggles and ingestion go through both at
  * once, and every invariant holds afterwards. Only the database can make that true: neither
  * process knows about the other.

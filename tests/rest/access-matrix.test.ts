@@ -12,12 +12,13 @@ import { startTestServer } from "../support/http";
 
 /**
  * The access matrix: every REST route and every tRPC procedure, called over HTTP by every kind of
- * principal against every kind of target, with the status SPEC §4 says it must get. Expectations
- * come from the small table below, written from the spec, not from the policy code under test.
+ * principal against every kind of target, with the status the access rules (docs/security.md) say
+ * it must get. Expectations come from the small table below, written from those rules, not from the
+ * policy code under test.
  */
 
 // ---------------------------------------------------------------------------------------------
-// SPEC §4 in the test's own words.
+// The access rules of docs/security.md in the test's own words.
 
 type Role = "owner" | "admin" | "member" | "viewer";
 type Cap =
@@ -107,7 +108,7 @@ function capsOf(actor: Actor): Cap[] {
   return [];
 }
 
-/** The status SPEC §3/§4 require for `actor` calling `op` on `target`. */
+/** The status the access rules and docs/api.md require for `actor` calling `op` on `target`. */
 function expected(actor: Actor, op: Op, target: Target): number {
   const success = op.success ?? 200;
   if (op.cap === "public") return actor.kind === "revoked-key" && op.key.startsWith("tRPC") ? 401 : success;
@@ -345,7 +346,7 @@ describe("access matrix", () => {
   });
 
   test(
-    "every principal gets the status SPEC §4 prescribes for every operation and target",
+    "every principal gets the status the access rules prescribe for every operation and target",
     async () => {
       await runAll(6);
       const wrong = cells.filter((c) => c.actual !== c.expected).map((c) => `${describeCell(c)}: expected ${c.expected}, got ${c.actual} ${JSON.stringify(c.reply?.body).slice(0, 160)}`);

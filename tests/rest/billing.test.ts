@@ -96,7 +96,7 @@ describe("POST /api/usage", () => {
 });
 
 describe("billing endpoints", () => {
-  test("billing-summary of the SPEC example, by id and by slug", async () => {
+  test("billing-summary of the reference example (docs/billing.md), by id and by slug", async () => {
     for (const ref of [org.id, org.slug]) {
       const res = await api.get(`/api/organizations/${ref}/billing-summary?from=2025-06&to=2025-06`);
       expect(res.status).toBe(200);

@@ -20,7 +20,7 @@ function expectProblem(res: { status: number; headers: Headers; body: any }, sta
 }
 
 describe("organizations over REST", () => {
-  test("POST with the SPEC example answers 201 with the Org shape", async () => {
+  test("POST with the example of docs/api.md answers 201 with the Org shape", async () => {
     const res = await api.post("/api/organizations", {
       name: "AgenticMail",
       contact_name: "Dana",

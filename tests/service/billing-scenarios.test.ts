@@ -22,7 +22,7 @@ async function juneOf(orgId: string) {
 }
 
 describe("billing scenarios, to the cent", () => {
-  test("the SPEC example: rate 99.00 USD, token cost 3.00 USD → margin 96.00, 97.0 %", async () => {
+  test("the reference example: rate 99.00 USD, token cost 3.00 USD → margin 96.00, 97.0 %", async () => {
     const org = await makeOrg(ctx, { billing_rate_per_agent: "99.00", created_at: BEFORE });
     const agent = await makeAgent(ctx, { org_id: org.id, created_at: BEFORE });
     const res = await ingest(ctx, [event(agent.id, { cost_usd: "3.00", occurred_at: "2025-06-15T12:00:00Z" })]);

@@ -17,7 +17,7 @@ const ctx = ctxFor(database);
 const update = (input: Record<string, unknown>) => orgs.update({ ctx, input: orgUpdateInput.parse(input) });
 
 describe("creating organizations", () => {
-  test("the SPEC example gives slug agenticmail and rate 99.00 with defaults filled in", async () => {
+  test("the example of docs/api.md gives slug agenticmail and rate 99.00 with defaults filled in", async () => {
     const org = await orgs.create({ ctx, input: orgCreateInput.parse({ name: "AgenticMail", billing_rate_per_agent: 99.0 }) });
     expect(org).toMatchObject({
       name: "AgenticMail",

@@ -101,7 +101,7 @@ describe("lines and rounding", () => {
       fallbackRate: "0",
     });
 
-  test("the SPEC example: 99.00 revenue and 3.00 cost → 96.00 margin, 97.0 %", () => {
+  test("the reference example: 99.00 revenue and 3.00 cost → 96.00 margin, 97.0 %", () => {
     expect(line("99", "3")).toMatchObject({ revenue: "99.00", token_cost: "3.00", token_cost_usd: "3.0000", margin: "96.00", margin_pct: "97.0", cache_tokens: 7 });
   });
 

@@ -19,7 +19,7 @@ describe("exact money arithmetic", () => {
     expect(round(mul(dec("99.00"), div(dec(20), dec(30))), 2)).toBe("66.00");
     expect(round(div(dec("99.00"), dec(30 * 86400)), 10)).toBe("0.0000381944");
   });
-  test("margin example of the SPEC: 99.00 − 3.00 = 96.00, 97.0 %", () => {
+  test("the reference margin example (docs/billing.md): 99.00 − 3.00 = 96.00, 97.0 %", () => {
     const margin = sub(dec("99.00"), dec("3.00"));
     expect(round(margin, 2)).toBe("96.00");
     expect(round(mul(div(margin, dec("99.00")), dec(100)), 1)).toBe("97.0");

@@ -1,5 +1,5 @@
 /**
- * Billing lines and their sums (SPEC §2), pure. Each agent-month line is rounded once, half-even:
+ * Billing lines and their sums (docs/billing.md), pure. Each agent-month line is rounded once, half-even:
  * revenue to 2 decimals, USD cost to 4, cost in the org currency to 2; a summary is the sum of the
  * rounded lines, so the figures a client sees always add up.
  */
@@ -40,7 +40,7 @@ export interface Line {
   margin_pct: string | null;
 }
 
-/** Margin % = margin ÷ revenue × 100, one decimal half-even; null when revenue is 0 (SPEC §2). */
+/** Margin % = margin ÷ revenue × 100, one decimal half-even; null when revenue is 0 (docs/billing.md, "Margin"). */
 export function marginPct(margin: Ratio, revenue: Ratio): string | null {
   if (isZero(revenue)) return null;
   return round(mul(div(margin, revenue), dec(100)), 1);

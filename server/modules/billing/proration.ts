@@ -1,5 +1,5 @@
 /**
- * Revenue proration (SPEC §2), pure: no I/O. Times are whole UTC seconds since the epoch; every
+ * Revenue proration (docs/billing.md, "Revenue"), pure: no I/O. Times are whole UTC seconds since the epoch; every
  * period is half-open [start, end) with `end` null while open. Amounts are exact BigInt rationals.
  */
 import { add, dec, mul, type Ratio, ZERO, div } from "../../shared/money";

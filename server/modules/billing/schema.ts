@@ -40,7 +40,7 @@ export const billingExportInput = rangeChecks(z.object({ ...rangeShape, id: orgR
 export const overviewInput = z.object({ month: monthInput.optional() });
 
 // Output. Fields about token cost and margin are absent (not null) for callers bound to one
-// organization: they see what the organization is charged, never what it costs (SPEC §4).
+// organization: they see what the organization is charged, never what it costs (docs/security.md, "Tenancy").
 const costOnly = <T extends z.ZodType>(schema: T, description: string) =>
   schema.optional().meta({ description: `${description} Absent for organization-bound callers.` });
 

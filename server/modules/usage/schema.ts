@@ -33,7 +33,7 @@ export const modelName = z
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), "must not contain control characters");
 
 /**
- * One usage event (SPEC §3). Unknown fields are ignored, so runtimes may send extra metadata.
+ * One usage event (docs/billing.md, "Usage ingestion"). Unknown fields are ignored, so runtimes may send extra metadata.
  * `occurred_at` defaults to the time of receipt and may be at most 5 minutes in the future
  * (checked by the service against its clock).
  */

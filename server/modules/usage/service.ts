@@ -83,7 +83,7 @@ function contentHash(e: UsageEventInput): string {
 type Rejection = UsageIngestOutput["rejected"][number];
 
 /**
- * Stores usage events idempotently (SPEC §3). Each item is validated on its own; valid ones are
+ * Stores usage events idempotently (docs/billing.md, "Usage ingestion"). Each item is validated on its own; valid ones are
  * written by one set-based statement that attributes each to the organization its agent belonged to
  * at `occurred_at`, prices it (unless it carries `cost_usd`), skips ids already stored, and adds the
  * new rows to the monthly rollups, all in one transaction. A re-sent id with the same content is a
