@@ -1,6 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { getTableName, is } from "drizzle-orm";
+import { PgTable } from "drizzle-orm/pg-core";
+import * as schema from "../db/schema";
 
 /**
  * The import boundaries of STYLE.md, checked on the source text:
@@ -62,6 +65,35 @@ const pureValues = (target: string | null) =>
   target !== null && target.startsWith("db/") && ourFiles.has(`${target}.ts`) && !imports.some((i) => i.file === `${target}.ts`);
 const of = (prefix: string) => imports.filter((i) => i.file.startsWith(prefix));
 const violations = (list: Import[]) => list.map((i) => `${i.file} imports ${i.spec}`);
+
+/** The literal text of every template literal in TypeScript source (interpolations left out, nested ones included). */
+function templateTexts(src: string): string[] {
+  const out: string[] = [];
+  // Each frame is a template being read, or code inside an interpolation (with its brace depth).
+  const stack: ({ kind: "template"; text: string } | { kind: "code"; depth: number })[] = [{ kind: "code", depth: 0 }];
+  for (let i = 0; i < src.length; i++) {
+    const top = stack.at(-1)!;
+    const ch = src[i]!;
+    if (top.kind === "template") {
+      if (ch === "\\") (top.text += src.slice(i, i + 2)), i++;
+      else if (ch === "`") out.push((stack.pop() as { text: string }).text);
+      else if (ch === "$" && src[i + 1] === "{") stack.push({ kind: "code", depth: 0 }), i++;
+      else top.text += ch;
+      continue;
+    }
+    if (ch === "/" && src[i + 1] === "/") i = src.indexOf("\n", i) === -1 ? src.length : src.indexOf("\n", i);
+    else if (ch === "/" && src[i + 1] === "*") i = src.indexOf("*/", i + 2) + 1;
+    else if (ch === '"' || ch === "'") {
+      for (i++; i < src.length && src[i] !== ch; i++) if (src[i] === "\\") i++;
+    } else if (ch === "`") stack.push({ kind: "template", text: "" });
+    else if (ch === "{") top.depth++;
+    else if (ch === "}") {
+      if (top.depth === 0 && stack.length > 1) stack.pop();
+      else top.depth--;
+    }
+  }
+  return out;
+}
 
 describe("architecture boundaries (STYLE.md)", () => {
   test("the scan sees the code it checks", () => {
@@ -125,6 +157,26 @@ describe("architecture boundaries (STYLE.md)", () => {
     for (const file of [...files].sort()) if (!state.has(file)) visit(file);
     expect(edges.size).toBeGreaterThan(50);
     expect([...cycles].sort()).toEqual([]);
+  });
+
+  test("SQL by reference: no SQL text in server/ names a table or a qualified column by a string of its own", () => {
+    // Raw SQL names tables and columns through the Drizzle objects, so a renamed one fails the type
+    // check. A table's name written into template text (after from, into, update, join), or a column
+    // written qualified ("table"."column", table.column), is drift waiting to happen.
+    const tables = (Object.values(schema) as unknown[]).filter((t): t is PgTable => is(t, PgTable)).map((t) => getTableName(t));
+    expect(tables).toContain("usage_events");
+    const tableRef = new RegExp(`\\b(from|into|update|join)\\s+"?(${tables.join("|")})\\b`, "i");
+    const columnRef = new RegExp(`(?<![@.\\w])"?(${tables.join("|")})"?\\."?[a-z_]+`);
+    const bad: string[] = [];
+    let scanned = 0;
+    for (const file of all.filter((f) => relative(ROOT, f).startsWith("server/") && f.endsWith(".ts"))) {
+      for (const text of templateTexts(readFileSync(file, "utf8"))) {
+        scanned++;
+        if (tableRef.test(text) || columnRef.test(text)) bad.push(`${relative(ROOT, file)}: \`${text.trim().slice(0, 120)}\``);
+      }
+    }
+    expect(scanned).toBeGreaterThan(100);
+    expect(bad).toEqual([]);
   });
 
   test("server/shared/ is pure: no database, no services, no I/O", () => {

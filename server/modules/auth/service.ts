@@ -42,11 +42,11 @@ export async function setupStatus({ ctx }: { ctx: Ctx; input?: unknown }) {
 async function insertFirstOwner(db: DbOrTx, email: string, passwordHash: string): Promise<{ id: string } | undefined> {
   const [row] = await rows<{ id: string }>(
     db,
-    sql`insert into ${users} (email, password_hash, role, is_first_owner)
+    sql`insert into ${users} (${sql.join([users.email, users.passwordHash, users.role, users.isFirstOwner].map((c) => sql.identifier(c.name)), sql`, `)})
         select ${email}, ${passwordHash}, 'owner', true
         where not exists (select 1 from ${users})
         on conflict do nothing
-        returning id`,
+        returning ${users.id} as id`,
   );
   return row;
 }

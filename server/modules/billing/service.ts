@@ -1,5 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
+import type { AnyPgColumn, PgTable } from "drizzle-orm/pg-core";
 import { type DbOrTx, rows } from "../../../db/client";
+import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, fxRates, organizations, orgRatePeriods, orgStatusPeriods, usageMonthRollups } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { validationError } from "../../errors";
@@ -46,9 +48,11 @@ export function resolveRange(input: BillingRange, now = new Date()): Range {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Loading: the period tables and the rollups of a set of organizations over a range. Never raw events.
+// Loading: the period tables and the rollups of a set of organizations over a range. Never raw
+// events. SQL names every table and column through its Drizzle object, so a renamed column fails
+// the type check, not a report.
 
-const epoch = (column: SQL) => sql`floor(extract(epoch from ${column}))::bigint::text`;
+const epoch = (column: AnyPgColumn) => sql`floor(extract(epoch from ${column}))::bigint::text`;
 const idList = (ids: string[]) => sql.join(ids.map((id) => sql`${id}::uuid`), sql`, `);
 const toSec = (v: string | null) => (v === null ? null : Number(v));
 
@@ -77,15 +81,47 @@ interface OrgData {
   fx: { effectiveFrom: string; rate: string }[];
 }
 
-async function periods<T>(db: DbOrTx, table: string, ownerColumn: string, valueSql: string, owners: string[], start: Date, end: Date) {
-  if (owners.length === 0) return [] as (PeriodRow & { v: T })[];
+/** An interval history as billing reads it: whose it is, its value as SQL, its bounds. */
+interface History {
+  table: PgTable;
+  owner: AnyPgColumn;
+  value: SQL;
+  startsAt: AnyPgColumn;
+  endsAt: AnyPgColumn;
+}
+
+const HISTORIES = {
+  orgStatus: { table: orgStatusPeriods, owner: orgStatusPeriods.orgId, value: sql`${orgStatusPeriods.isActive}`, startsAt: orgStatusPeriods.startsAt, endsAt: orgStatusPeriods.endsAt },
+  orgRate: { table: orgRatePeriods, owner: orgRatePeriods.orgId, value: sql`${orgRatePeriods.rate}::text`, startsAt: orgRatePeriods.startsAt, endsAt: orgRatePeriods.endsAt },
+  agentRate: { table: agentRatePeriods, owner: agentRatePeriods.agentId, value: sql`${agentRatePeriods.rate}::text`, startsAt: agentRatePeriods.startsAt, endsAt: agentRatePeriods.endsAt },
+  agentStatus: { table: agentStatusPeriods, owner: agentStatusPeriods.agentId, value: sql`${agentStatusPeriods.status}`, startsAt: agentStatusPeriods.startsAt, endsAt: agentStatusPeriods.endsAt },
+} satisfies Record<string, History>;
+
+/** The range as the bounds queries compare with: instants for periods, first days for month rollups. */
+interface Bounds {
+  startIso: string;
+  endIso: string;
+  firstMonth: string;
+  endMonth: string;
+}
+
+function boundsOf(range: Range): Bounds {
+  const endIso = monthEnd(range.to).toISOString();
+  return { startIso: monthStart(range.from).toISOString(), endIso, firstMonth: `${range.from}-01`, endMonth: endIso.slice(0, 10) };
+}
+
+/** Intervals [startsAt, endsAt) that overlap the range. */
+const overlapping = (startsAt: AnyPgColumn, endsAt: AnyPgColumn, b: Bounds) =>
+  sql`${startsAt} < ${b.endIso}::timestamptz and (${endsAt} is null or ${endsAt} > ${b.startIso}::timestamptz)`;
+
+/** The periods of `h` whose owner matches `owners` and that overlap the range, oldest first. */
+function periodsOf<T>(db: DbOrTx, h: History, owners: SQL, b: Bounds) {
   return rows<PeriodRow & { v: T }>(
     db,
-    sql`select ${sql.raw(ownerColumn)}::text as owner, ${sql.raw(valueSql)} as v, ${epoch(sql.raw("starts_at"))} as s, ${epoch(sql.raw("ends_at"))} as e
-        from ${sql.raw(table)}
-        where ${sql.raw(ownerColumn)} in (${idList(owners)})
-          and starts_at < ${end.toISOString()}::timestamptz and (ends_at is null or ends_at > ${start.toISOString()}::timestamptz)
-        order by starts_at`,
+    sql`select ${h.owner}::text as owner, ${h.value} as v, ${epoch(h.startsAt)} as s, ${epoch(h.endsAt)} as e
+        from ${h.table}
+        where ${h.owner} in ${owners} and ${overlapping(h.startsAt, h.endsAt, b)}
+        order by ${h.startsAt}`,
   );
 }
 
@@ -99,103 +135,127 @@ function group<T>(list: (PeriodRow & { v: T })[]): Map<string, Period<T>[]> {
   return out;
 }
 
-async function loadOrgData(db: DbOrTx, orgs: OrgInfo[], range: Range): Promise<OrgData[]> {
-  if (orgs.length === 0) return [];
-  const start = monthStart(range.from);
-  const end = monthEnd(range.to);
-  const orgIds = orgs.map((o) => o.id);
-  // One wave of queries: the agents' own histories are selected by the same conditions that pick
-  // the agents (assigned to one of the organizations in the range, or with usage there), so nothing
-  // waits for an earlier answer.
-  const startIso = start.toISOString();
-  const endIso = end.toISOString();
-  const firstMonth = range.from + "-01";
-  const endMonth = endIso.slice(0, 10);
-  const agentSet = sql`(select agent_id from agent_assignments
-      where org_id in (${idList(orgIds)}) and starts_at < ${endIso}::timestamptz and (ends_at is null or ends_at > ${startIso}::timestamptz)
+interface UsageRow {
+  org: string;
+  agent: string;
+  month: string;
+  events: string;
+  unpriced: string;
+  input: string;
+  output: string;
+  cr: string;
+  cw: string;
+  cost: string;
+}
+
+const usageTotals = (u: UsageRow): UsageTotals => ({
+  events: Number(u.events),
+  unpriced: Number(u.unpriced),
+  inputTokens: Number(u.input),
+  outputTokens: Number(u.output),
+  cacheReadTokens: Number(u.cr),
+  cacheWriteTokens: Number(u.cw),
+  costUsd: u.cost,
+});
+
+/**
+ * Every row the organizations' figures over the range are computed from, in one wave of queries:
+ * the agents' own histories are selected by the same conditions that pick the agents (assigned to
+ * one of the organizations in the range, or with usage there), so nothing waits for an earlier answer.
+ */
+async function loadRows(db: DbOrTx, orgIds: string[], b: Bounds) {
+  const a = agentAssignments;
+  const u = usageMonthRollups;
+  const orgs = sql`(${idList(orgIds)})`;
+  const inRange = sql`${u.month} >= ${b.firstMonth}::date and ${u.month} < ${b.endMonth}::date`;
+  const agentSet = sql`(select ${a.agentId} from ${a} where ${a.orgId} in ${orgs} and ${overlapping(a.startsAt, a.endsAt, b)}
     union
-    select agent_id from usage_month_rollups
-      where org_id in (${idList(orgIds)}) and month >= ${firstMonth}::date and month < ${endMonth}::date)`;
-  const agentPeriods = <T>(table: string, valueSql: string) =>
-    rows<PeriodRow & { v: T }>(
-      db,
-      sql`select agent_id::text as owner, ${sql.raw(valueSql)} as v, ${epoch(sql.raw("starts_at"))} as s, ${epoch(sql.raw("ends_at"))} as e
-          from ${sql.raw(table)}
-          where agent_id in ${agentSet}
-            and starts_at < ${endIso}::timestamptz and (ends_at is null or ends_at > ${startIso}::timestamptz)
-          order by starts_at`,
-    );
-  const [status, orgRates, assignments, usageRows, fxRows, agentRates, agentStatuses, names] = await Promise.all([
-    periods<boolean>(db, "org_status_periods", "org_id", "is_active", orgIds, start, end),
-    periods<string>(db, "org_rate_periods", "org_id", "rate::text", orgIds, start, end),
+    select ${u.agentId} from ${u} where ${u.orgId} in ${orgs} and ${inRange})`;
+  const [status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names] = await Promise.all([
+    periodsOf<boolean>(db, HISTORIES.orgStatus, orgs, b),
+    periodsOf<string>(db, HISTORIES.orgRate, orgs, b),
     rows<PeriodRow & { agent: string }>(
       db,
-      sql`select org_id::text as owner, agent_id::text as agent, ${epoch(sql`starts_at`)} as s, ${epoch(sql`ends_at`)} as e
-          from agent_assignments
-          where org_id in (${idList(orgIds)}) and starts_at < ${endIso}::timestamptz
-            and (ends_at is null or ends_at > ${startIso}::timestamptz)
-          order by starts_at`,
+      sql`select ${a.orgId}::text as owner, ${a.agentId}::text as agent, ${epoch(a.startsAt)} as s, ${epoch(a.endsAt)} as e
+          from ${a}
+          where ${a.orgId} in ${orgs} and ${overlapping(a.startsAt, a.endsAt, b)}
+          order by ${a.startsAt}`,
     ),
-    rows<{ org: string; agent: string; month: string; events: string; unpriced: string; input: string; output: string; cr: string; cw: string; cost: string }>(
+    rows<UsageRow>(
       db,
-      sql`select org_id::text as org, agent_id::text as agent, to_char(month, 'YYYY-MM') as month,
-                 sum(events)::text as events, sum(unpriced_events)::text as unpriced,
-                 sum(input_tokens)::text as input, sum(output_tokens)::text as output,
-                 sum(cache_read_tokens)::text as cr, sum(cache_write_tokens)::text as cw, sum(cost_usd)::text as cost
-          from usage_month_rollups
-          where org_id in (${idList(orgIds)}) and month >= ${firstMonth}::date and month < ${endMonth}::date
+      sql`select ${u.orgId}::text as org, ${u.agentId}::text as agent, to_char(${u.month}, 'YYYY-MM') as month,
+                 sum(${u.events})::text as events, sum(${u.unpricedEvents})::text as unpriced,
+                 sum(${u.inputTokens})::text as input, sum(${u.outputTokens})::text as output,
+                 sum(${u.cacheReadTokens})::text as cr, sum(${u.cacheWriteTokens})::text as cw, sum(${u.costUsd})::text as cost
+          from ${u}
+          where ${u.orgId} in ${orgs} and ${inRange}
           group by 1, 2, 3`,
     ),
     rows<{ currency: string; effective_from: string; rate: string }>(
       db,
-      sql`select currency, effective_from::text as effective_from, rate::text as rate from fx_rates order by currency, effective_from`,
+      sql`select ${fxRates.currency} as currency, ${fxRates.effectiveFrom}::text as effective_from, ${fxRates.rate}::text as rate
+          from ${fxRates} order by ${fxRates.currency}, ${fxRates.effectiveFrom}`,
     ),
-    agentPeriods<string | null>("agent_rate_periods", "rate::text"),
-    agentPeriods<string>("agent_status_periods", "status"),
-    rows<{ id: string; name: string }>(db, sql`select id::text as id, name from agents where id in ${agentSet}`),
+    periodsOf<string | null>(db, HISTORIES.agentRate, agentSet, b),
+    periodsOf<string>(db, HISTORIES.agentStatus, agentSet, b),
+    rows<{ id: string; name: string }>(db, sql`select ${agents.id}::text as id, ${agents.name} as name from ${agents} where ${agents.id} in ${agentSet}`),
   ]);
-  const statusBy = group(status);
-  const orgRatesBy = group(orgRates);
-  const agentRatesBy = group(agentRates);
-  const agentStatusBy = group(agentStatuses);
-  const nameBy = new Map(names.map((n) => [n.id, n.name]));
+  return { status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names };
+}
 
-  return orgs.map((org) => {
-    const agents = new Map<string, { name: string; history: AgentHistory }>();
-    const ensure = (agentId: string) => {
-      let entry = agents.get(agentId);
-      if (!entry) {
-        entry = {
-          name: nameBy.get(agentId) ?? agentId,
-          history: { assignments: [], rates: agentRatesBy.get(agentId) ?? [], statuses: agentStatusBy.get(agentId) ?? [] },
-        };
-        agents.set(agentId, entry);
-      }
-      return entry;
-    };
-    for (const a of assignments) if (a.owner === org.id) ensure(a.agent).history.assignments.push({ start: Number(a.s), end: toSec(a.e), value: true });
-    const usage = new Map<string, UsageTotals>();
-    for (const u of usageRows) {
-      if (u.org !== org.id) continue;
-      ensure(u.agent);
-      usage.set(`${u.agent}|${u.month}`, {
-        events: Number(u.events),
-        unpriced: Number(u.unpriced),
-        inputTokens: Number(u.input),
-        outputTokens: Number(u.output),
-        cacheReadTokens: Number(u.cr),
-        cacheWriteTokens: Number(u.cw),
-        costUsd: u.cost,
-      });
+type LoadedRows = Awaited<ReturnType<typeof loadRows>>;
+
+/** The loaded histories by owner, and agent names by id. */
+interface ByOwner {
+  status: Map<string, Period<boolean>[]>;
+  orgRates: Map<string, Period<string>[]>;
+  agentRates: Map<string, Period<string | null>[]>;
+  agentStatuses: Map<string, Period<string>[]>;
+  names: Map<string, string>;
+}
+
+/** One organization's histories, agents and usage, picked out of rows loaded for several. */
+function assemble(org: OrgInfo, loaded: LoadedRows, by: ByOwner): OrgData {
+  const agentsOfOrg = new Map<string, { name: string; history: AgentHistory }>();
+  const ensure = (agentId: string) => {
+    let entry = agentsOfOrg.get(agentId);
+    if (!entry) {
+      entry = {
+        name: by.names.get(agentId) ?? agentId,
+        history: { assignments: [], rates: by.agentRates.get(agentId) ?? [], statuses: by.agentStatuses.get(agentId) ?? [] },
+      };
+      agentsOfOrg.set(agentId, entry);
     }
-    return {
-      org,
-      history: { active: statusBy.get(org.id) ?? [], rates: orgRatesBy.get(org.id) ?? [] },
-      agents,
-      usage,
-      fx: fxRows.filter((f) => f.currency === org.currency).map((f) => ({ effectiveFrom: f.effective_from, rate: f.rate })),
-    };
-  });
+    return entry;
+  };
+  for (const a of loaded.assignments) if (a.owner === org.id) ensure(a.agent).history.assignments.push({ start: Number(a.s), end: toSec(a.e), value: true });
+  const usage = new Map<string, UsageTotals>();
+  for (const u of loaded.usage) {
+    if (u.org !== org.id) continue;
+    ensure(u.agent);
+    usage.set(`${u.agent}|${u.month}`, usageTotals(u));
+  }
+  return {
+    org,
+    history: { active: by.status.get(org.id) ?? [], rates: by.orgRates.get(org.id) ?? [] },
+    agents: agentsOfOrg,
+    usage,
+    fx: loaded.fx.filter((f) => f.currency === org.currency).map((f) => ({ effectiveFrom: f.effective_from, rate: f.rate })),
+  };
+}
+
+/** The histories, agents, usage and FX rates each organization's figures over the range need. */
+async function loadOrgData(db: DbOrTx, orgs: OrgInfo[], range: Range): Promise<OrgData[]> {
+  if (orgs.length === 0) return [];
+  const loaded = await loadRows(db, orgs.map((o) => o.id), boundsOf(range));
+  const by: ByOwner = {
+    status: group(loaded.status),
+    orgRates: group(loaded.orgRates),
+    agentRates: group(loaded.agentRates),
+    agentStatuses: group(loaded.agentStatuses),
+    names: new Map(loaded.names.map((n) => [n.id, n.name])),
+  };
+  return orgs.map((org) => assemble(org, loaded, by));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,13 +432,15 @@ export async function overview({ ctx, input }: { ctx: Ctx; input: { month?: stri
   const month = input.month ?? monthOf(now);
   const range = resolveRange({ from: month, to: month }, now);
   const tenant = tenantOrgId(ctx.principal);
-  const orgRows = await rows<{ id: string; name: string; slug: string; currency: string; is_active: boolean; is_internal: boolean; is_deleted: boolean }>(
+  const o = organizations;
+  const orgRows = await rows<OrgInfo>(
     ctx.db,
-    sql`select id::text as id, name, slug, currency, is_active, is_internal, (deleted_at is not null) as is_deleted
-        from organizations
-        where (deleted_at is null or deleted_at >= ${monthStart(month).toISOString()}::timestamptz)
-          ${tenant ? sql`and id = ${tenant}::uuid` : sql``}
-        order by name, id`,
+    sql`select ${o.id}::text as id, ${o.name} as name, ${o.slug} as slug, ${o.currency} as currency, ${o.isActive} as is_active,
+               ${o.isInternal} as is_internal, (${o.deletedAt} is not null) as is_deleted
+        from ${o}
+        where (${o.deletedAt} is null or ${o.deletedAt} >= ${monthStart(month).toISOString()}::timestamptz)
+          ${tenant ? sql`and ${o.id} = ${tenant}::uuid` : sql``}
+        order by ${o.name}, ${o.id}`,
   );
   const data = await loadOrgData(ctx.db, orgRows, range);
   const orgs = data

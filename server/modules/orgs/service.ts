@@ -1,4 +1,5 @@
-import { and, asc, eq, ilike, isNull, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, getTableName, ilike, isNull, or, type SQL, sql } from "drizzle-orm";
+import type { AnyPgColumn, PgTable } from "drizzle-orm/pg-core";
 import type { Db, DbOrTx, Tx } from "../../../db/client";
 import { agentAssignments, agents, INTERNAL_ORG_ID, organizations } from "../../../db/schema";
 import { authorize, tenantOrgId } from "../../auth/policy";
@@ -15,9 +16,12 @@ import type { Org, OrgCreateInput, OrgUpdateInput } from "./schema";
 import type { z } from "zod";
 import type { orgListInput, orgToggleInput } from "./schema";
 
-// Spelled out: inside a selected subquery Drizzle renders columns unqualified, which would bind
-// both sides to "agents".
-const agentCount = sql<number>`(select count(*)::int from "agents" where "agents"."org_id" = "organizations"."id")`;
+/**
+ * `"table"."column"`, qualified by hand: inside a selected subquery Drizzle renders columns
+ * unqualified, which would bind both sides of the agent count's condition to "agents".
+ */
+const qualified = (table: PgTable, column: AnyPgColumn) => sql`${sql.identifier(getTableName(table))}.${sql.identifier(column.name)}`;
+const agentCount = sql<number>`(select count(*)::int from ${agents} where ${qualified(agents, agents.orgId)} = ${qualified(organizations, organizations.id)})`;
 
 const orgColumns = { org: organizations, agentCount };
 

@@ -1,6 +1,8 @@
 import { sql } from "drizzle-orm";
+import { alias, type AnyPgColumn } from "drizzle-orm/pg-core";
 import type { z } from "zod";
 import { type DbOrTx, rows } from "../../../db/client";
+import { fxRates, modelPrices } from "../../../db/schema";
 import { authorize } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { trimDecimal } from "../../shared/money";
@@ -10,8 +12,13 @@ import type { fxPutInput, pricesPutInput } from "./schema";
 
 const today = () => new Date().toISOString().slice(0, 10);
 const trimOrNull = (v: string | null) => (v === null ? null : trimDecimal(v));
+const iso = (column: AnyPgColumn) => sql`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+/** A column's own name, for the column lists of INSERT … ON CONFLICT DO UPDATE, where it may not be qualified. */
+const name = (column: { name: string }) => sql.identifier(column.name);
 
 async function listPrices(db: DbOrTx) {
+  const m = modelPrices;
+  const c = alias(modelPrices, "c");
   const list = await rows<{
     model: string;
     provider: string | null;
@@ -24,11 +31,11 @@ async function listPrices(db: DbOrTx) {
     is_current: boolean;
   }>(
     db,
-    sql`select model, provider, effective_from::text as effective_from, input_per_m::text as input_per_m, output_per_m::text as output_per_m,
-               cache_read_per_m::text as cache_read_per_m, cache_write_per_m::text as cache_write_per_m,
-               to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as updated_at,
-               effective_from = (select max(c.effective_from) from model_prices c where c.model = m.model and c.effective_from <= ${today()}::date) as is_current
-        from model_prices m order by model, effective_from`,
+    sql`select ${m.model} as model, ${m.provider} as provider, ${m.effectiveFrom}::text as effective_from, ${m.inputPerM}::text as input_per_m,
+               ${m.outputPerM}::text as output_per_m, ${m.cacheReadPerM}::text as cache_read_per_m, ${m.cacheWritePerM}::text as cache_write_per_m,
+               ${iso(m.updatedAt)} as updated_at,
+               ${m.effectiveFrom} = (select max(${c.effectiveFrom}) from ${modelPrices} ${c} where ${c.model} = ${m.model} and ${c.effectiveFrom} <= ${today()}::date) as is_current
+        from ${modelPrices} order by ${m.model}, ${m.effectiveFrom}`,
   );
   return list.map((p) => ({
     model: p.model,
@@ -63,17 +70,20 @@ export async function put({ ctx, input }: { ctx: Ctx; input: z.infer<typeof pric
       .filter((p) => input.prices.some((n) => n.model === p.model && n.effective_from === p.effective_from))
       .map(({ is_current: _c, updated_at: _u, ...p }) => p);
     const payload = JSON.stringify(input.prices.map((p) => ({ ...p, provider: p.provider ?? null, cache_read_per_m: p.cache_read_per_m ?? null, cache_write_per_m: p.cache_write_per_m ?? null })));
+    const m = modelPrices;
+    // The payload's fields are named like the columns they fill.
+    const fields = [m.model, m.provider, m.effectiveFrom, m.inputPerM, m.outputPerM, m.cacheReadPerM, m.cacheWritePerM].map(name);
+    const [model, provider, effectiveFrom, inputPerM, outputPerM, cacheReadPerM, cacheWritePerM] = fields;
+    const updates = [provider, inputPerM, outputPerM, cacheReadPerM, cacheWritePerM].map((f) => sql`${f} = excluded.${f}`);
     await tx.execute(sql`
-      insert into model_prices (model, provider, effective_from, input_per_m, output_per_m, cache_read_per_m, cache_write_per_m, updated_at)
-      select model, provider, effective_from, input_per_m, output_per_m, cache_read_per_m, cache_write_per_m, now()
-      from jsonb_to_recordset(${payload}::jsonb) as x(model text, provider text, effective_from date, input_per_m numeric,
-                                                      output_per_m numeric, cache_read_per_m numeric, cache_write_per_m numeric)
-      order by model, effective_from
-      on conflict (model, effective_from) do update set
-        provider = excluded.provider, input_per_m = excluded.input_per_m, output_per_m = excluded.output_per_m,
-        cache_read_per_m = excluded.cache_read_per_m, cache_write_per_m = excluded.cache_write_per_m, updated_at = now()`);
+      insert into ${m} (${sql.join(fields, sql`, `)}, ${name(m.updatedAt)})
+      select ${sql.join(fields, sql`, `)}, now()
+      from jsonb_to_recordset(${payload}::jsonb) as x(${model} text, ${provider} text, ${effectiveFrom} date, ${inputPerM} numeric,
+                                                      ${outputPerM} numeric, ${cacheReadPerM} numeric, ${cacheWritePerM} numeric)
+      order by ${model}, ${effectiveFrom}
+      on conflict (${model}, ${effectiveFrom}) do update set ${sql.join(updates, sql`, `)}, ${name(m.updatedAt)} = now()`);
     const models = [...new Set(input.prices.map((p) => p.model))];
-    const result = await repriceWhere(tx, sql`e.cost_usd is null and ${eventsOfModels(models)}`);
+    const result = await repriceWhere(tx, (e) => sql`${e.costUsd} is null and ${eventsOfModels(e, models)}`);
     await audit.record(tx, ctx, {
       action: "prices.update",
       orgId: null,
@@ -87,12 +97,13 @@ export async function put({ ctx, input }: { ctx: Ctx; input: z.infer<typeof pric
 }
 
 async function listFx(db: DbOrTx) {
+  const f = fxRates;
+  const c = alias(fxRates, "c");
   const list = await rows<{ currency: string; effective_from: string; rate: string; updated_at: string; is_current: boolean }>(
     db,
-    sql`select currency, effective_from::text as effective_from, rate::text as rate,
-               to_char(updated_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as updated_at,
-               effective_from = (select max(c.effective_from) from fx_rates c where c.currency = f.currency and c.effective_from <= ${today()}::date) as is_current
-        from fx_rates f order by currency, effective_from`,
+    sql`select ${f.currency} as currency, ${f.effectiveFrom}::text as effective_from, ${f.rate}::text as rate, ${iso(f.updatedAt)} as updated_at,
+               ${f.effectiveFrom} = (select max(${c.effectiveFrom}) from ${fxRates} ${c} where ${c.currency} = ${f.currency} and ${c.effectiveFrom} <= ${today()}::date) as is_current
+        from ${fxRates} order by ${f.currency}, ${f.effectiveFrom}`,
   );
   return list.map((r) => ({ currency: r.currency, effective_from: r.effective_from, rate: trimDecimal(r.rate), is_current: r.is_current === true, updated_at: r.updated_at }));
 }
@@ -111,12 +122,14 @@ export async function fxPut({ ctx, input }: { ctx: Ctx; input: z.infer<typeof fx
       .filter((r) => input.rates.some((n) => n.currency === r.currency && n.effective_from === r.effective_from))
       .map(({ is_current: _c, updated_at: _u, ...r }) => r);
     const payload = JSON.stringify(input.rates);
+    const [currency, effectiveFrom, rate, updatedAt] = [fxRates.currency, fxRates.effectiveFrom, fxRates.rate, fxRates.updatedAt].map(name);
+    // The payload's fields are named like the columns they fill.
     await tx.execute(sql`
-      insert into fx_rates (currency, effective_from, rate, updated_at)
-      select currency, effective_from, rate, now()
-      from jsonb_to_recordset(${payload}::jsonb) as x(currency text, effective_from date, rate numeric)
-      order by currency, effective_from
-      on conflict (currency, effective_from) do update set rate = excluded.rate, updated_at = now()`);
+      insert into ${fxRates} (${currency}, ${effectiveFrom}, ${rate}, ${updatedAt})
+      select ${currency}, ${effectiveFrom}, ${rate}, now()
+      from jsonb_to_recordset(${payload}::jsonb) as x(${currency} text, ${effectiveFrom} date, ${rate} numeric)
+      order by ${currency}, ${effectiveFrom}
+      on conflict (${currency}, ${effectiveFrom}) do update set ${rate} = excluded.${rate}, ${updatedAt} = now()`);
     await audit.record(tx, ctx, { action: "fx.update", orgId: null, targetType: "fx_rate", targetId: null, before: { rates: replaced }, after: { rates: input.rates } });
     return { base: "USD" as const, rates: await listFx(tx) };
   });

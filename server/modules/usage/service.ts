@@ -1,6 +1,8 @@
 import { type SQL, sql } from "drizzle-orm";
+import { alias, type AnyPgColumn } from "drizzle-orm/pg-core";
 import type { z } from "zod";
 import { type DbOrTx, rows } from "../../../db/client";
+import { agentAssignments, agents, modelPrices, usageEvents, usageMonthRollups } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
@@ -24,30 +26,54 @@ const FUTURE_SLACK_MS = 5 * 60 * 1000;
 /** A dated snapshot suffix (`-20250514`, `-2024-08-06`): such a model falls back to its base model's price. */
 const SNAPSHOT_SUFFIX = "-([0-9]{8}|[0-9]{4}-[0-9]{2}-[0-9]{2})$";
 
+// SQL below names tables and columns through their Drizzle objects (a renamed column fails the type
+// check, not ingestion). Derived tables (the batch's input, CTEs) name their columns after the
+// table columns they carry, so `at("i", usageEvents.model)` is the batch's model.
+
+/** `alias.column` for a derived table whose column is named like `column`. */
+const at = (alias: string, column: AnyPgColumn) => sql`${sql.identifier(alias)}.${sql.identifier(column.name)}`;
+/** A column's own name (insert lists, SET targets, and the names of derived columns). */
+const name = (column: AnyPgColumn) => sql.identifier(column.name);
+const names = (columns: AnyPgColumn[]) => sql.join(columns.map(name), sql`, `);
+
+const ue = usageEvents;
+const ur = usageMonthRollups;
+const mp = alias(modelPrices, "mp");
+/** The events alias that re-pricing conditions are written against. */
+const e = alias(usageEvents, "e");
+export type EventsAlias = typeof e;
+
 /**
- * The price row in effect for an event (alias `e` with `model` and `occurred_at`, or with `model`
- * and `day` when `day` is given): the event's own model first, else its base model without a
- * snapshot date; the latest entry effective on the event's UTC day.
+ * The price row `p` in effect for an event of `model` on UTC day `day`: the model's own price first,
+ * else its base model's without a snapshot date; the latest entry effective on that day.
  */
-const priceLateral = (e: string, day: SQL = sql`(${sql.raw(e)}.occurred_at at time zone 'UTC')::date`) => sql`left join lateral (
-    select mp.input_per_m, mp.output_per_m, mp.cache_read_per_m, mp.cache_write_per_m
-    from model_prices mp
-    where mp.model in (${sql.raw(e)}.model, regexp_replace(${sql.raw(e)}.model, ${SNAPSHOT_SUFFIX}, ''))
-      and mp.effective_from <= ${day}
-    order by (mp.model = ${sql.raw(e)}.model) desc, mp.effective_from desc
+const priceLateral = (model: SQL, day: SQL) => sql`left join lateral (
+    select ${mp.inputPerM}, ${mp.outputPerM}, ${mp.cacheReadPerM}, ${mp.cacheWritePerM}
+    from ${modelPrices} ${mp}
+    where ${mp.model} in (${model}, regexp_replace(${model}, ${SNAPSHOT_SUFFIX}, ''))
+      and ${mp.effectiveFrom} <= ${day}
+    order by (${mp.model} = ${model}) desc, ${mp.effectiveFrom} desc
     limit 1
   ) p on true`;
 
 /**
- * USD cost of an event from the price row `p` (null when there is none): tokens × USD per 1M ÷ 10^6,
- * a missing cache price falling back to the input price. Multiplication only, so it is exact.
+ * USD cost of the event row `source` (columns named like usage_events') from the price row `p`
+ * (null when there is none): tokens × USD per 1M ÷ 10^6, a missing cache price falling back to the
+ * input price. Multiplication only, so it is exact.
  */
-const pricedCost = (e: string) => sql`(
-    ${sql.raw(e)}.input_tokens * p.input_per_m
-    + ${sql.raw(e)}.output_tokens * p.output_per_m
-    + ${sql.raw(e)}.cache_read_tokens * coalesce(p.cache_read_per_m, p.input_per_m)
-    + ${sql.raw(e)}.cache_write_tokens * coalesce(p.cache_write_per_m, p.input_per_m)
+function pricedCost(source: string): SQL {
+  const tokens = (column: AnyPgColumn) => at(source, column);
+  const price = (column: AnyPgColumn) => at("p", column);
+  return sql`(
+    ${tokens(ue.inputTokens)} * ${price(modelPrices.inputPerM)}
+    + ${tokens(ue.outputTokens)} * ${price(modelPrices.outputPerM)}
+    + ${tokens(ue.cacheReadTokens)} * coalesce(${price(modelPrices.cacheReadPerM)}, ${price(modelPrices.inputPerM)})
+    + ${tokens(ue.cacheWriteTokens)} * coalesce(${price(modelPrices.cacheWritePerM)}, ${price(modelPrices.inputPerM)})
   ) * 0.000001`;
+}
+
+/** The UTC day of an instant. */
+const utcDay = (instant: SQL) => sql`(${instant} at time zone 'UTC')::date`;
 
 interface Prepared {
   index: number;
@@ -63,6 +89,25 @@ interface Prepared {
   occurred_at: string;
   content_hash: string;
 }
+
+/** The batch's input columns, named like the usage_events columns they fill, with their types and values. */
+const INPUT: [AnyPgColumn, string, (item: Prepared) => unknown][] = [
+  [ue.id, "text", (i) => i.id],
+  [ue.agentId, "uuid", (i) => i.agent_id],
+  [ue.model, "text", (i) => i.model],
+  [ue.provider, "text", (i) => i.provider],
+  [ue.inputTokens, "bigint", (i) => i.input_tokens],
+  [ue.outputTokens, "bigint", (i) => i.output_tokens],
+  [ue.cacheReadTokens, "bigint", (i) => i.cache_read_tokens],
+  [ue.cacheWriteTokens, "bigint", (i) => i.cache_write_tokens],
+  [ue.costUsd, "numeric", (i) => i.cost_usd],
+  [ue.occurredAt, "timestamptz", (i) => i.occurred_at],
+  [ue.contentHash, "text", (i) => i.content_hash],
+];
+const INPUT_RECORD = sql`x(idx int, ${sql.join(
+  INPUT.map(([column, type]) => sql`${name(column)} ${sql.raw(type)}`),
+  sql`, `,
+)})`;
 
 /** Hash of the content as the client sent it (an omitted `occurred_at` stays omitted, so a re-send matches). */
 function contentHash(e: UsageEventInput): string {
@@ -82,33 +127,24 @@ function contentHash(e: UsageEventInput): string {
 
 type Rejection = UsageIngestOutput["rejected"][number];
 
+/** A batch checked item by item: the distinct ids to store (in id order), the items repeating one of them, the rejected. */
+interface Checked {
+  items: Prepared[];
+  repeats: Prepared[];
+  rejected: Rejection[];
+}
+
 /**
- * Stores usage events idempotently (docs/billing.md, "Usage ingestion"). Each item is validated on its own; valid ones are
- * written by one set-based statement that attributes each to the organization its agent belonged to
- * at `occurred_at`, prices it (unless it carries `cost_usd`), skips ids already stored, and adds the
- * new rows to the monthly rollups, all in one transaction. A re-sent id with the same content is a
- * duplicate; with different content it is rejected. An organization-bound caller may only send
- * events of agents that were in its organization at `occurred_at`.
+ * Validates each item on its own. The usual shape is checked by hand (fast); anything else goes
+ * through zod, which decides and words the messages. An item with the id and content of an earlier
+ * one is a repeat, sharing that item's fate; with other content it is rejected.
  */
-export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknown[] } }): Promise<UsageIngestOutput> {
-  authorize(ctx.principal, "usage.ingest");
-  if (input.events.length > MAX_BATCH) {
-    throw new AppError("PAYLOAD_TOO_LARGE", `A batch holds at most ${MAX_BATCH} events; this one has ${input.events.length}. Split it.`, {
-      errors: [{ path: "events", message: `must contain at most ${MAX_BATCH} events` }],
-    });
-  }
-  const now = new Date();
+function validateBatch(events: unknown[], now: Date): Checked {
   const rejected: Rejection[] = [];
   const byId = new Map<string, Prepared>();
-  // Same id and content as an earlier item of this batch: it shares that item's fate, decided
-  // below (a duplicate if the first is stored now or was before, else rejected like the first).
   const repeats: Prepared[] = [];
-  const fate = new Map<string, Rejection | null>();
-  let duplicates = 0;
-  input.events.forEach((raw, index) => {
+  events.forEach((raw, index) => {
     const rawId = raw && typeof raw === "object" && typeof (raw as { id?: unknown }).id === "string" ? (raw as { id: string }).id : null;
-    // The usual shape is checked by hand (fast); anything else goes through zod, which decides and
-    // words the messages.
     let e = fastEvent(raw);
     if (!e) {
       const parsed = usageEventInput.safeParse(raw);
@@ -142,36 +178,83 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
     else if (earlier.content_hash === prepared.content_hash) repeats.push(prepared);
     else rejected.push({ index, id: e.id, code: "id_conflict", message: `id "${e.id}" appears earlier in this batch with different content` });
   });
+  const items = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { items, repeats, rejected };
+}
 
-  function reject(r: Rejection) {
+interface StoredRow {
+  idx: number;
+  agent_visible: boolean;
+  has_org: boolean;
+  attributable: boolean;
+  inserted: boolean;
+  unpriced: boolean;
+}
+
+/** Runs the ingestion statement for `items` in one transaction, with one audit entry when it stored anything. */
+async function store(ctx: Ctx, items: Prepared[], tenant: string | null): Promise<StoredRow[]> {
+  return ctx.db.transaction(async (tx) => {
+    await lockPricingShared(tx);
+    const result = await rows<StoredRow>(tx, ingestStatement(items, tenant));
+    // One audit entry per call that stored something (a summary, not one row per event).
+    const stored = result.filter((r) => r.inserted);
+    if (stored.length > 0) {
+      await audit.record(tx, ctx, {
+        action: "usage.ingest",
+        orgId: tenant,
+        targetType: "usage",
+        targetId: null,
+        after: { accepted: stored.length, unpriced: stored.filter((r) => r.unpriced).length },
+      });
+    }
+    return result;
+  });
+}
+
+/**
+ * What became of each id that was not inserted: a fresh statement (it sees rows that concurrent
+ * batches committed while this one waited) compares its stored content with the item's.
+ */
+async function duplicatesAmong(db: DbOrTx, items: Prepared[]): Promise<Set<string>> {
+  const existing = await rows<{ id: string; content_hash: string }>(
+    db,
+    sql`select ${ue.id} as id, ${ue.contentHash} as content_hash from ${ue}
+        where ${ue.id} in (select jsonb_array_elements_text(${JSON.stringify(items.map((i) => i.id))}::jsonb))`,
+  );
+  const hashOf = new Map(existing.map((r) => [r.id, r.content_hash]));
+  return new Set(items.filter((i) => hashOf.get(i.id) === i.content_hash).map((i) => i.id));
+}
+
+/**
+ * Stores usage events idempotently (docs/billing.md, "Usage ingestion"). Each item is validated on
+ * its own; valid ones are written by one set-based statement that attributes each to the
+ * organization its agent belonged to at `occurred_at`, prices it (unless it carries `cost_usd`),
+ * skips ids already stored, and adds the new rows to the monthly rollups, all in one transaction. A
+ * re-sent id with the same content is a duplicate; with different content it is rejected. An
+ * organization-bound caller may only send events of agents that were in its organization at
+ * `occurred_at`.
+ */
+export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknown[] } }): Promise<UsageIngestOutput> {
+  authorize(ctx.principal, "usage.ingest");
+  if (input.events.length > MAX_BATCH) {
+    throw new AppError("PAYLOAD_TOO_LARGE", `A batch holds at most ${MAX_BATCH} events; this one has ${input.events.length}. Split it.`, {
+      errors: [{ path: "events", message: `must contain at most ${MAX_BATCH} events` }],
+    });
+  }
+  const { items, repeats, rejected } = validateBatch(input.events, new Date());
+  // The fate of each stored or refused id: null when it is stored (now or before), else its rejection.
+  const fate = new Map<string, Rejection | null>();
+  const reject = (r: Rejection) => {
     rejected.push(r);
     fate.set(r.id!, r);
-  }
-
-  const items = [...byId.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  };
   let accepted = 0;
   let unpriced = 0;
+  let duplicates = 0;
   if (items.length > 0) {
-    const tenant = tenantOrgId(ctx.principal);
-    const outcome = await ctx.db.transaction(async (tx) => {
-      await lockPricingShared(tx);
-      const result = await rows<{ idx: number; agent_visible: boolean; has_org: boolean; attributable: boolean; inserted: boolean; unpriced: boolean }>(tx, ingestStatement(items, tenant));
-      // One audit entry per call that stored something (a summary, not one row per event).
-      const stored = result.filter((r) => r.inserted);
-      if (stored.length > 0) {
-        await audit.record(tx, ctx, {
-          action: "usage.ingest",
-          orgId: tenant,
-          targetType: "usage",
-          targetId: null,
-          after: { accepted: stored.length, unpriced: stored.filter((r) => r.unpriced).length },
-        });
-      }
-      return result;
-    });
-    const notInserted: Prepared[] = [];
     const byIndex = new Map(items.map((i) => [i.index, i]));
-    for (const r of outcome) {
+    const notInserted: Prepared[] = [];
+    for (const r of await store(ctx, items, tenantOrgId(ctx.principal))) {
       const item = byIndex.get(Number(r.idx))!;
       if (!r.agent_visible || (r.has_org && !r.attributable)) {
         reject({ index: item.index, id: item.id, code: "unknown_agent", message: `agent_id: no agent ${item.agent_id}` });
@@ -181,19 +264,12 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
         accepted++;
         fate.set(item.id, null);
         if (r.unpriced) unpriced++;
-      } else {
-        notInserted.push(item);
-      }
+      } else notInserted.push(item);
     }
     if (notInserted.length > 0) {
-      // A fresh statement: it sees rows that concurrent batches committed while this one waited.
-      const existing = await rows<{ id: string; content_hash: string }>(
-        ctx.db,
-        sql`select id, content_hash from usage_events where id in (select jsonb_array_elements_text(${JSON.stringify(notInserted.map((i) => i.id))}::jsonb))`,
-      );
-      const hashOf = new Map(existing.map((r) => [r.id, r.content_hash]));
+      const same = await duplicatesAmong(ctx.db, notInserted);
       for (const item of notInserted) {
-        if (hashOf.get(item.id) === item.content_hash) {
+        if (same.has(item.id)) {
           duplicates++;
           fate.set(item.id, null);
         } else reject({ index: item.index, id: item.id, code: "id_conflict", message: `id "${item.id}" was already used for an event with different content` });
@@ -218,105 +294,99 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
  */
 function ingestStatement(items: Prepared[], tenant: string | null): SQL {
   const payload = JSON.stringify(
-    items.map((i) => ({
-      idx: i.index,
-      id: i.id,
-      agent_id: i.agent_id,
-      model: i.model,
-      provider: i.provider,
-      input_tokens: i.input_tokens,
-      output_tokens: i.output_tokens,
-      cache_read_tokens: i.cache_read_tokens,
-      cache_write_tokens: i.cache_write_tokens,
-      cost_usd: i.cost_usd,
-      occurred_at: i.occurred_at,
-      content_hash: i.content_hash,
-    })),
+    items.map((item) => {
+      const row: Record<string, unknown> = { idx: item.index };
+      for (const [column, , value] of INPUT) row[column.name] = value(item);
+      return row;
+    }),
   );
+  const i = (column: AnyPgColumn) => at("i", column);
+  const ag = alias(agents, "ag");
+  const asg = alias(agentAssignments, "asg");
+  const inserted = [ue.id, ue.agentId, ue.orgId, ue.model, ue.provider, ue.inputTokens, ue.outputTokens, ue.cacheReadTokens, ue.cacheWriteTokens];
+  const ins = (column: AnyPgColumn) => at("ins", column);
+  const sums = [ue.inputTokens, ue.outputTokens, ue.cacheReadTokens, ue.cacheWriteTokens].map((c) => sql`sum(${ins(c)})`);
+  const added = [ur.events, ur.unpricedEvents, ur.inputTokens, ur.outputTokens, ur.cacheReadTokens, ur.cacheWriteTokens, ur.costUsd].map(
+    (c) => sql`${name(c)} = ${c} + excluded.${name(c)}`,
+  );
+  const month = sql`date_trunc('month', ${ins(ue.occurredAt)} at time zone 'UTC')::date`;
   return sql`
     with input as (
-      select * from jsonb_to_recordset(${payload}::jsonb) as x(
-        idx int, id text, agent_id uuid, model text, provider text,
-        input_tokens bigint, output_tokens bigint, cache_read_tokens bigint, cache_write_tokens bigint,
-        cost_usd numeric, occurred_at timestamptz, content_hash text)
+      select * from jsonb_to_recordset(${payload}::jsonb) as ${INPUT_RECORD}
     ),
     day_prices as (
       -- One price lookup per model and UTC day of the batch, not one per event (docs/benchmarks.md, B4).
-      select k.model, k.day, p.*
-      from (select distinct model, (occurred_at at time zone 'UTC')::date as day from input) k
-      ${priceLateral("k", sql`k.day`)}
+      select k.*, p.*
+      from (select distinct ${i(ue.model)}, ${utcDay(i(ue.occurredAt))} as day from input i) k
+      ${priceLateral(at("k", ue.model), sql`k.day`)}
     ),
     resolved as (
       -- An organization-bound caller sees only agents that are, or were at occurred_at, in its organization.
-      select i.*, asg.org_id,
-             (ag.id is not null and (${tenant}::uuid is null or ag.org_id = ${tenant}::uuid or asg.org_id = ${tenant}::uuid)) as agent_visible,
-             (asg.org_id is not null and (${tenant}::uuid is null or asg.org_id = ${tenant}::uuid)) as attributable,
-             coalesce(i.cost_usd, ${pricedCost("i")}) as cost
+      select i.*, ${asg.orgId},
+             (${ag.id} is not null and (${tenant}::uuid is null or ${ag.orgId} = ${tenant}::uuid or ${asg.orgId} = ${tenant}::uuid)) as agent_visible,
+             (${asg.orgId} is not null and (${tenant}::uuid is null or ${asg.orgId} = ${tenant}::uuid)) as attributable,
+             coalesce(${i(ue.costUsd)}, ${pricedCost("i")}) as cost
       from input i
-      left join agents ag on ag.id = i.agent_id
-      left join agent_assignments asg
-        on asg.agent_id = i.agent_id and asg.starts_at <= i.occurred_at and (asg.ends_at is null or asg.ends_at > i.occurred_at)
-      left join day_prices p on p.model = i.model and p.day = (i.occurred_at at time zone 'UTC')::date
+      left join ${agents} ${ag} on ${ag.id} = ${i(ue.agentId)}
+      left join ${agentAssignments} ${asg}
+        on ${asg.agentId} = ${i(ue.agentId)} and ${asg.startsAt} <= ${i(ue.occurredAt)} and (${asg.endsAt} is null or ${asg.endsAt} > ${i(ue.occurredAt)})
+      left join day_prices p on ${at("p", ue.model)} = ${i(ue.model)} and p.day = ${utcDay(i(ue.occurredAt))}
     ),
     ins as (
-      insert into usage_events (id, agent_id, org_id, model, provider, input_tokens, output_tokens, cache_read_tokens,
-                                cache_write_tokens, cost_usd, cost_from_event, occurred_at, content_hash)
-      select id, agent_id, org_id, model, provider, input_tokens, output_tokens, cache_read_tokens,
-             cache_write_tokens, cost, cost_usd is not null, occurred_at, content_hash
+      insert into ${ue} (${names(inserted)}, ${name(ue.costUsd)}, ${name(ue.costFromEvent)}, ${name(ue.occurredAt)}, ${name(ue.contentHash)})
+      select ${names(inserted)}, cost, ${name(ue.costUsd)} is not null, ${name(ue.occurredAt)}, ${name(ue.contentHash)}
       from resolved where attributable
-      order by id
-      on conflict (id) do nothing
-      returning id, org_id, agent_id, model, occurred_at, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd
+      order by ${name(ue.id)}
+      on conflict (${name(ue.id)}) do nothing
+      returning ${names([ue.id, ue.orgId, ue.agentId, ue.model, ue.occurredAt, ue.inputTokens, ue.outputTokens, ue.cacheReadTokens, ue.cacheWriteTokens, ue.costUsd])}
     ),
     rolled as (
-      insert into usage_month_rollups (org_id, agent_id, model, month, events, unpriced_events, input_tokens, output_tokens,
-                                       cache_read_tokens, cache_write_tokens, cost_usd)
-      select org_id, agent_id, model, date_trunc('month', occurred_at at time zone 'UTC')::date, count(*), count(*) filter (where cost_usd is null),
-             sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), coalesce(sum(cost_usd), 0)
+      insert into ${ur} (${names([ur.orgId, ur.agentId, ur.model, ur.month, ur.events, ur.unpricedEvents, ur.inputTokens, ur.outputTokens, ur.cacheReadTokens, ur.cacheWriteTokens, ur.costUsd])})
+      select ${ins(ue.orgId)}, ${ins(ue.agentId)}, ${ins(ue.model)}, ${month}, count(*), count(*) filter (where ${ins(ue.costUsd)} is null),
+             ${sql.join(sums, sql`, `)}, coalesce(sum(${ins(ue.costUsd)}), 0)
       from ins
       group by 1, 2, 3, 4
       order by 1, 2, 3, 4
-      on conflict (org_id, agent_id, model, month) do update set
-        events = usage_month_rollups.events + excluded.events,
-        unpriced_events = usage_month_rollups.unpriced_events + excluded.unpriced_events,
-        input_tokens = usage_month_rollups.input_tokens + excluded.input_tokens,
-        output_tokens = usage_month_rollups.output_tokens + excluded.output_tokens,
-        cache_read_tokens = usage_month_rollups.cache_read_tokens + excluded.cache_read_tokens,
-        cache_write_tokens = usage_month_rollups.cache_write_tokens + excluded.cache_write_tokens,
-        cost_usd = usage_month_rollups.cost_usd + excluded.cost_usd
+      on conflict (${names([ur.orgId, ur.agentId, ur.model, ur.month])}) do update set ${sql.join(added, sql`, `)}
       returning 1
     )
-    select r.idx, r.agent_visible, (r.org_id is not null) as has_org, r.attributable, (ins.id is not null) as inserted, (ins.id is not null and ins.cost_usd is null) as unpriced
-    from resolved r left join ins on ins.id = r.id`;
+    select r.idx, r.agent_visible, (${at("r", asg.orgId)} is not null) as has_org, r.attributable,
+           (${ins(ue.id)} is not null) as inserted, (${ins(ue.id)} is not null and ${ins(ue.costUsd)} is null) as unpriced
+    from resolved r left join ins on ${ins(ue.id)} = ${at("r", ue.id)}`;
 }
 
 /**
- * Re-prices the events matching `where` (alias `e`) that are priced from the table (events that
- * carried their own cost keep it), and moves the cost differences into the rollups, in one
- * statement. The caller holds the exclusive pricing lock. Returns how many were examined, changed,
- * and are still unpriced.
+ * Re-prices the events matching `where` (written against the events alias) that are priced from
+ * the table (events that carried their own cost keep it), and moves the cost differences into the
+ * rollups, in one statement. The caller holds the exclusive pricing lock. Returns how many were
+ * examined, changed, and are still unpriced.
  */
-export async function repriceWhere(tx: DbOrTx, where: SQL): Promise<{ examined: number; changed: number; unpriced: number }> {
+export async function repriceWhere(tx: DbOrTx, where: (events: EventsAlias) => SQL): Promise<{ examined: number; changed: number; unpriced: number }> {
+  const u = alias(usageEvents, "u");
+  const r = alias(usageMonthRollups, "r");
+  const t = (column: AnyPgColumn) => at("t", column);
+  const d = (column: AnyPgColumn) => at("d", column);
+  const key = [ue.orgId, ue.agentId, ue.model];
   const [result] = await rows<{ examined: string; changed: string; unpriced: string }>(
     tx,
     sql`
       with target as (
-        select e.id, e.org_id, e.agent_id, e.model, date_trunc('month', e.occurred_at at time zone 'UTC')::date as month,
-               e.cost_usd as old_cost, ${pricedCost("e")} as new_cost
-        from usage_events e
-        ${priceLateral("e")}
-        where not e.cost_from_event and (${where})
-        order by e.id
-        for update of e
+        select ${e.id}, ${e.orgId}, ${e.agentId}, ${e.model}, date_trunc('month', ${e.occurredAt} at time zone 'UTC')::date as ${name(ur.month)},
+               ${e.costUsd} as old_cost, ${pricedCost("e")} as new_cost
+        from ${usageEvents} ${e}
+        ${priceLateral(sql`${e.model}`, utcDay(sql`${e.occurredAt}`))}
+        where not ${e.costFromEvent} and (${where(e)})
+        order by ${e.id}
+        for update of ${e}
       ),
       changed as (
-        update usage_events u set cost_usd = t.new_cost
+        update ${usageEvents} ${u} set ${name(ue.costUsd)} = t.new_cost
         from target t
-        where u.id = t.id and t.new_cost is distinct from t.old_cost
-        returning t.org_id, t.agent_id, t.model, t.month, t.old_cost, t.new_cost
+        where ${u.id} = ${t(ue.id)} and t.new_cost is distinct from t.old_cost
+        returning ${sql.join([...key, ur.month].map(t), sql`, `)}, t.old_cost, t.new_cost
       ),
       deltas as (
-        select org_id, agent_id, model, month,
+        select ${names([...key, ur.month])},
                count(*) filter (where new_cost is null) - count(*) filter (where old_cost is null) as unpriced_delta,
                coalesce(sum(new_cost), 0) - coalesce(sum(old_cost), 0) as cost_delta
         from changed
@@ -325,11 +395,11 @@ export async function repriceWhere(tx: DbOrTx, where: SQL): Promise<{ examined: 
       rolled as (
         -- Every changed event's rollup row exists (ingestion created it). No ingestion runs meanwhile:
         -- the caller holds the exclusive pricing lock.
-        update usage_month_rollups r set
-          unpriced_events = r.unpriced_events + d.unpriced_delta,
-          cost_usd = r.cost_usd + d.cost_delta
+        update ${usageMonthRollups} ${r} set
+          ${name(ur.unpricedEvents)} = ${r.unpricedEvents} + d.unpriced_delta,
+          ${name(ur.costUsd)} = ${r.costUsd} + d.cost_delta
         from deltas d
-        where r.org_id = d.org_id and r.agent_id = d.agent_id and r.model = d.model and r.month = d.month
+        where ${r.orgId} = ${d(ue.orgId)} and ${r.agentId} = ${d(ue.agentId)} and ${r.model} = ${d(ue.model)} and ${r.month} = ${d(ur.month)}
         returning 1
       )
       select (select count(*) from target)::text as examined,
@@ -350,9 +420,10 @@ export async function reprice({ ctx, input }: { ctx: Ctx; input: z.infer<typeof 
   const toExclusive = new Date(new Date(`${input.to}T00:00:00Z`).getTime() + 86_400_000).toISOString();
   return ctx.db.transaction(async (tx) => {
     await lockPricingExclusive(tx);
-    const where = sql`e.occurred_at >= ${from}::timestamptz and e.occurred_at < ${toExclusive}::timestamptz
-      ${input.model ? sql`and (e.model = ${input.model} or regexp_replace(e.model, ${SNAPSHOT_SUFFIX}, '') = ${input.model})` : sql``}`;
-    const result = await repriceWhere(tx, where);
+    const result = await repriceWhere(
+      tx,
+      (e) => sql`${e.occurredAt} >= ${from}::timestamptz and ${e.occurredAt} < ${toExclusive}::timestamptz ${input.model ? sql`and ${eventsOfModels(e, [input.model])}` : sql``}`,
+    );
     await audit.record(tx, ctx, {
       action: "usage.reprice",
       orgId: null,
@@ -364,11 +435,11 @@ export async function reprice({ ctx, input }: { ctx: Ctx; input: z.infer<typeof 
   });
 }
 
-/** SQL condition (alias `e`) for events of any of `models`, their dated snapshots included. */
-export function eventsOfModels(models: string[]): SQL {
+/** SQL condition for events (`e`) of any of `models`, their dated snapshots included. */
+export function eventsOfModels(e: EventsAlias, models: string[]): SQL {
   const list = sql.join(
     models.map((m) => sql`${m}`),
     sql`, `,
   );
-  return sql`(e.model in (${list}) or regexp_replace(e.model, ${SNAPSHOT_SUFFIX}, '') in (${list}))`;
+  return sql`(${e.model} in (${list}) or regexp_replace(${e.model}, ${SNAPSHOT_SUFFIX}, '') in (${list}))`;
 }
