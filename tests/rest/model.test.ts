@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { testDatabase } from "../support/db";
 import { type ApiResponse, startTestServer } from "../support/http";
+import { CURRENCIES } from "../../db/schema";
 
 /**
  * Model-based test: random sequences of organization and agent commands and usage events run
@@ -22,7 +23,6 @@ const database = await testDatabase();
 const { api } = startTestServer(database);
 
 const INTERNAL = "00000000-0000-4000-8000-000000000001";
-const CURRENCIES = ["USD", "EUR", "GBP", "NGN", "CAD", "AUD"] as const;
 const month = new Date().toISOString().slice(0, 7);
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { AnyPgColumn, PgTable } from "drizzle-orm/pg-core";
-import { type DbOrTx, rows } from "../../../db/client";
+import { type DbOrTx, prerendered, rows } from "../../../db/client";
 import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, fxRates, organizations, orgRatePeriods, orgStatusPeriods, usageMonthRollups } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
@@ -114,15 +114,14 @@ function boundsOf(range: Range): Bounds {
 const overlapping = (startsAt: AnyPgColumn, endsAt: AnyPgColumn, b: Bounds) =>
   sql`${startsAt} < ${b.endIso}::timestamptz and (${endsAt} is null or ${endsAt} > ${b.startIso}::timestamptz)`;
 
+/** `select … from <history> where <owner> in`, rendered once per history (see `prerendered`). */
+const periodsSelect = (h: History) =>
+  prerendered(sql`select ${h.owner}::text as owner, ${h.value} as v, ${epoch(h.startsAt)} as s, ${epoch(h.endsAt)} as e from ${h.table} where ${h.owner} in`);
+const PERIODS_SELECT = new Map<History, SQL>(Object.values(HISTORIES).map((h) => [h, periodsSelect(h)]));
+
 /** The periods of `h` whose owner matches `owners` and that overlap the range, oldest first. */
 function periodsOf<T>(db: DbOrTx, h: History, owners: SQL, b: Bounds) {
-  return rows<PeriodRow & { v: T }>(
-    db,
-    sql`select ${h.owner}::text as owner, ${h.value} as v, ${epoch(h.startsAt)} as s, ${epoch(h.endsAt)} as e
-        from ${h.table}
-        where ${h.owner} in ${owners} and ${overlapping(h.startsAt, h.endsAt, b)}
-        order by ${h.startsAt}`,
-  );
+  return rows<PeriodRow & { v: T }>(db, sql`${PERIODS_SELECT.get(h)!} ${owners} and ${overlapping(h.startsAt, h.endsAt, b)} order by ${h.startsAt}`);
 }
 
 function group<T>(list: (PeriodRow & { v: T })[]): Map<string, Period<T>[]> {
@@ -163,42 +162,46 @@ const usageTotals = (u: UsageRow): UsageTotals => ({
  * the agents' own histories are selected by the same conditions that pick the agents (assigned to
  * one of the organizations in the range, or with usage there), so nothing waits for an earlier answer.
  */
+const asg = agentAssignments;
+const rollups = usageMonthRollups;
+/** The static parts of the statements below, rendered once (see `prerendered`). */
+const LOAD = {
+  agentsAssigned: prerendered(sql`select ${asg.agentId} from ${asg} where ${asg.orgId} in`),
+  agentsWithUsage: prerendered(sql`select ${rollups.agentId} from ${rollups} where ${rollups.orgId} in`),
+  assignments: prerendered(sql`select ${asg.orgId}::text as owner, ${asg.agentId}::text as agent, ${epoch(asg.startsAt)} as s, ${epoch(asg.endsAt)} as e from ${asg} where ${asg.orgId} in`),
+  usage: prerendered(
+    sql`select ${rollups.orgId}::text as org, ${rollups.agentId}::text as agent, to_char(${rollups.month}, 'YYYY-MM') as month,
+               sum(${rollups.events})::text as events, sum(${rollups.unpricedEvents})::text as unpriced,
+               sum(${rollups.inputTokens})::text as input, sum(${rollups.outputTokens})::text as output,
+               sum(${rollups.cacheReadTokens})::text as cr, sum(${rollups.cacheWriteTokens})::text as cw, sum(${rollups.costUsd})::text as cost
+        from ${rollups} where ${rollups.orgId} in`,
+  ),
+  fx: prerendered(
+    sql`select ${fxRates.currency} as currency, ${fxRates.effectiveFrom}::text as effective_from, ${fxRates.rate}::text as rate
+        from ${fxRates} order by ${fxRates.currency}, ${fxRates.effectiveFrom}`,
+  ),
+  names: prerendered(sql`select ${agents.id}::text as id, ${agents.name} as name from ${agents} where ${agents.id} in`),
+};
+
+/**
+ * Every row the organizations' figures over the range are computed from, in one wave of queries:
+ * the agents' own histories are selected by the same conditions that pick the agents (assigned to
+ * one of the organizations in the range, or with usage there), so nothing waits for an earlier answer.
+ */
 async function loadRows(db: DbOrTx, orgIds: string[], b: Bounds) {
-  const a = agentAssignments;
-  const u = usageMonthRollups;
   const orgs = sql`(${idList(orgIds)})`;
-  const inRange = sql`${u.month} >= ${b.firstMonth}::date and ${u.month} < ${b.endMonth}::date`;
-  const agentSet = sql`(select ${a.agentId} from ${a} where ${a.orgId} in ${orgs} and ${overlapping(a.startsAt, a.endsAt, b)}
-    union
-    select ${u.agentId} from ${u} where ${u.orgId} in ${orgs} and ${inRange})`;
+  const assigned = sql`${orgs} and ${overlapping(asg.startsAt, asg.endsAt, b)}`;
+  const inRange = sql`${orgs} and ${rollups.month} >= ${b.firstMonth}::date and ${rollups.month} < ${b.endMonth}::date`;
+  const agentSet = sql`(${LOAD.agentsAssigned} ${assigned} union ${LOAD.agentsWithUsage} ${inRange})`;
   const [status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names] = await Promise.all([
     periodsOf<boolean>(db, HISTORIES.orgStatus, orgs, b),
     periodsOf<string>(db, HISTORIES.orgRate, orgs, b),
-    rows<PeriodRow & { agent: string }>(
-      db,
-      sql`select ${a.orgId}::text as owner, ${a.agentId}::text as agent, ${epoch(a.startsAt)} as s, ${epoch(a.endsAt)} as e
-          from ${a}
-          where ${a.orgId} in ${orgs} and ${overlapping(a.startsAt, a.endsAt, b)}
-          order by ${a.startsAt}`,
-    ),
-    rows<UsageRow>(
-      db,
-      sql`select ${u.orgId}::text as org, ${u.agentId}::text as agent, to_char(${u.month}, 'YYYY-MM') as month,
-                 sum(${u.events})::text as events, sum(${u.unpricedEvents})::text as unpriced,
-                 sum(${u.inputTokens})::text as input, sum(${u.outputTokens})::text as output,
-                 sum(${u.cacheReadTokens})::text as cr, sum(${u.cacheWriteTokens})::text as cw, sum(${u.costUsd})::text as cost
-          from ${u}
-          where ${u.orgId} in ${orgs} and ${inRange}
-          group by 1, 2, 3`,
-    ),
-    rows<{ currency: string; effective_from: string; rate: string }>(
-      db,
-      sql`select ${fxRates.currency} as currency, ${fxRates.effectiveFrom}::text as effective_from, ${fxRates.rate}::text as rate
-          from ${fxRates} order by ${fxRates.currency}, ${fxRates.effectiveFrom}`,
-    ),
+    rows<PeriodRow & { agent: string }>(db, sql`${LOAD.assignments} ${assigned} order by ${asg.startsAt}`),
+    rows<UsageRow>(db, sql`${LOAD.usage} ${inRange} group by 1, 2, 3`),
+    rows<{ currency: string; effective_from: string; rate: string }>(db, LOAD.fx),
     periodsOf<string | null>(db, HISTORIES.agentRate, agentSet, b),
     periodsOf<string>(db, HISTORIES.agentStatus, agentSet, b),
-    rows<{ id: string; name: string }>(db, sql`select ${agents.id}::text as id, ${agents.name} as name from ${agents} where ${agents.id} in ${agentSet}`),
+    rows<{ id: string; name: string }>(db, sql`${LOAD.names} ${agentSet}`),
   ]);
   return { status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names };
 }
