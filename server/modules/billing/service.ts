@@ -9,6 +9,7 @@ import { findOrg } from "../orgs/service";
 import { buildLine, fxForMonth, type Line, marginPct, type MonthFigures, sumLines, sumMonths, toCsv, toUsd, type UsageTotals } from "./lines";
 import { type AgentHistory, agentRevenue, type OrgHistory, type Period, secondsOf } from "./proration";
 import type { AgentMonthOutput, BillingRange } from "./schema";
+import { organizations } from "../../../db/schema";
 
 /** The oldest month a range may start at, and the longest range, in months. */
 const FIRST_MONTH = "2000-01";
@@ -393,6 +394,113 @@ export async function overview({ ctx, input }: { ctx: Ctx; input: { month?: stri
     .filter((o) => !o.org.is_deleted || o.hasFigures);
   // USD totals are sums of the organizations' rounded USD figures; an organization whose currency
   // has no FX rate for the month is left out of them and named in `missing_fx`.
+  const known = orgs.filter((o) => o.revenueUsd !== null && o.projectedUsd !== null);
+  const revenueUsd = sum(known.map((o) => dec(o.revenueUsd!)));
+  const marginUsd = sum(known.map((o) => dec(o.marginUsd!)));
+  const totals = {
+    organizations: orgs.length,
+    agent_count: orgs.reduce((n, o) => n + o.m.agent_count, 0),
+    revenue_usd: round(revenueUsd, 2),
+    projected_revenue_usd: round(sum(known.map((o) => dec(o.projectedUsd!))), 2),
+    cost_usd: round(sum(known.map((o) => dec(o.m.total_cost_usd))), 4),
+    margin_usd: round(marginUsd, 2),
+    margin_pct: marginPct(marginUsd, revenueUsd),
+    unpriced_events: orgs.reduce((n, o) => n + o.m.unpriced_events, 0),
+    missing_fx: [...new Set(orgs.filter((o) => o.revenueUsd === null || o.projectedUsd === null).map((o) => o.org.currency))].sort(),
+  };
+  return {
+    month,
+    is_partial: now < monthEnd(month),
+    organizations: orgs.map((o) => {
+      const { month: _month, ...figures } = o.m;
+      return visible(ctx, { ...o.org, ...figures, revenue_usd: o.revenueUsd, margin_usd: o.marginUsd }, [...MONTH_COST_FIELDS, "revenue_usd", "margin_usd"]);
+    }),
+    totals: visible(ctx, totals, ["revenue_usd", "projected_revenue_usd", "cost_usd", "margin_usd", "margin_pct", "unpriced_events", "missing_fx"]),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Screens: what one screen of the web app shows, from one load and one computation.
+
+/**
+ * An organization's Billing tab: the `summary` and the `records` of one range, computed once
+ * (the two separate calls would load and compute the same months twice). Same visibility rules.
+ */
+export async function orgView({ ctx, input }: { ctx: Ctx; input: BillingRange & { id: string } }) {
+  authorize(ctx.principal, "billing.read");
+  const { org, range, computed } = await computeFor(ctx, input.id, input);
+  return {
+    organization_id: org.id,
+    currency: org.currency,
+    from: range.from,
+    to: range.to,
+    summary: computed.months.map((m) => visible(ctx, m, MONTH_COST_FIELDS)),
+    totals: visible(ctx, computed.totals, MONTH_COST_FIELDS),
+    records: computed.lines.map((l) => recordOf(ctx, l)),
+  };
+}
+
+/**
+ * The dashboard: the `overview` of each month of a range (default the last 12, the current one
+ * included), from one load of the range and one computation per organization instead of one per
+ * month. Each month is exactly what `overview` answers for it.
+ */
+export async function dashboard({ ctx, input }: { ctx: Ctx; input: BillingRange }) {
+  authorize(ctx.principal, "billing.read");
+  const now = new Date();
+  const range = resolveRange(input, now);
+  return { from: range.from, to: range.to, months: await overviews(ctx, range, now) };
+}
+
+/** Every month of `range` as `overview` shows it, from one load. */
+async function overviews(ctx: Ctx, range: Range, now: Date) {
+  const tenant = tenantOrgId(ctx.principal);
+  // Organizations deleted before the range began have no figures in it.
+  const orgRows = await rows<OrgInfo & { deleted_at: string | null }>(
+    ctx.db,
+    sql`select ${organizations.id}::text as id, ${organizations.name} as name, ${organizations.slug} as slug, ${organizations.currency} as currency,
+               ${organizations.isActive} as is_active, ${organizations.isInternal} as is_internal, (${organizations.deletedAt} is not null) as is_deleted,
+               ${epoch(sql`${organizations.deletedAt}`)} as deleted_at
+        from ${organizations}
+        where (${organizations.deletedAt} is null or ${organizations.deletedAt} >= ${monthStart(range.from).toISOString()}::timestamptz)
+          ${tenant ? sql`and ${organizations.id} = ${tenant}::uuid` : sql``}
+        order by ${organizations.name}, ${organizations.id}`,
+  );
+  const infos: OrgInfo[] = orgRows.map(({ deleted_at: _deletedAt, ...info }) => info);
+  // Whole seconds (floored), which decides "deleted on or after a month's first second" exactly.
+  const deletedAt = new Map(orgRows.map((o) => [o.id, toSec(o.deleted_at)]));
+  const computed = (await loadOrgData(ctx.db, infos, range)).map((d) => ({ org: d.org, c: compute(d, range, now) }));
+  return range.months.map((month, i) => {
+    const start = secondsOf(monthStart(month));
+    const orgs = computed
+      // Like `overview`: an organization deleted before this month began is not in it.
+      .filter(({ org }) => {
+        const deleted = deletedAt.get(org.id) ?? null;
+        return deleted === null || deleted >= start;
+      })
+      .map(({ org, c }) => {
+        const m = c.months[i]!;
+        const revenueUsd = toUsd(m.total_revenue, m.fx_rate);
+        const projectedUsd = toUsd(m.projected_revenue, m.fx_rate);
+        const marginUsd = revenueUsd === null ? null : round(sub(dec(revenueUsd), dec(round(dec(m.total_cost_usd), 2))), 2);
+        return { org, m, revenueUsd, projectedUsd, marginUsd, hasFigures: c.lines.some((l) => l.month === month) };
+      })
+      .filter((o) => !o.org.is_deleted || o.hasFigures);
+    return overviewOfMonth(ctx, month, now, orgs);
+  });
+}
+
+/**
+ * One month of the overview from its organizations' figures. USD totals are sums of the
+ * organizations' rounded USD figures; an organization whose currency has no FX rate for the month
+ * is left out of them and named in `missing_fx`.
+ */
+function overviewOfMonth(
+  ctx: Ctx,
+  month: string,
+  now: Date,
+  orgs: { org: OrgInfo; m: MonthFigures & { month: string }; revenueUsd: string | null; projectedUsd: string | null; marginUsd: string | null }[],
+) {
   const known = orgs.filter((o) => o.revenueUsd !== null && o.projectedUsd !== null);
   const revenueUsd = sum(known.map((o) => dec(o.revenueUsd!)));
   const marginUsd = sum(known.map((o) => dec(o.marginUsd!)));
