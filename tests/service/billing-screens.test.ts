@@ -9,6 +9,7 @@ import { ctxFor, readKey, user } from "../support/actors";
 import { event, ingest, moveAgent, putFx, setAgentRate, setAgentStatus, setOrgActive } from "../support/billing";
 import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
+import type { AppError } from "../../server/errors";
 import { failure } from "../support/failures";
 
 /**
@@ -17,7 +18,7 @@ import { failure } from "../support/failures";
  * answer (`summary` + `records`, one `overview` per month), for every kind of caller, on a history
  * with moves, rate and status changes, FX changes, a currency without FX and a deleted organization.
  */
-const expectAppError = async (call: Promise<unknown>, code: string) => expect((await failure(call)).code).toBe(code);
+const expectAppError = async (call: Promise<unknown>, code: AppError["code"]) => expect((await failure(call)).code).toBe(code);
 
 const database = await testDatabase();
 const ctx = ctxFor(database);
