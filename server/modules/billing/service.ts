@@ -372,51 +372,8 @@ export async function overview({ ctx, input }: { ctx: Ctx; input: { month?: stri
   const now = new Date();
   const month = input.month ?? monthOf(now);
   const range = resolveRange({ from: month, to: month }, now);
-  const tenant = tenantOrgId(ctx.principal);
-  const orgRows = await rows<{ id: string; name: string; slug: string; currency: string; is_active: boolean; is_internal: boolean; is_deleted: boolean }>(
-    ctx.db,
-    sql`select id::text as id, name, slug, currency, is_active, is_internal, (deleted_at is not null) as is_deleted
-        from organizations
-        where (deleted_at is null or deleted_at >= ${monthStart(month).toISOString()}::timestamptz)
-          ${tenant ? sql`and id = ${tenant}::uuid` : sql``}
-        order by name, id`,
-  );
-  const data = await loadOrgData(ctx.db, orgRows, range);
-  const orgs = data
-    .map((d) => {
-      const c = compute(d, range, now);
-      const m = c.months[0]!;
-      const revenueUsd = toUsd(m.total_revenue, m.fx_rate);
-      const projectedUsd = toUsd(m.projected_revenue, m.fx_rate);
-      const marginUsd = revenueUsd === null ? null : round(sub(dec(revenueUsd), dec(round(dec(m.total_cost_usd), 2))), 2);
-      return { org: d.org, m, revenueUsd, projectedUsd, marginUsd, hasFigures: c.lines.length > 0 };
-    })
-    .filter((o) => !o.org.is_deleted || o.hasFigures);
-  // USD totals are sums of the organizations' rounded USD figures; an organization whose currency
-  // has no FX rate for the month is left out of them and named in `missing_fx`.
-  const known = orgs.filter((o) => o.revenueUsd !== null && o.projectedUsd !== null);
-  const revenueUsd = sum(known.map((o) => dec(o.revenueUsd!)));
-  const marginUsd = sum(known.map((o) => dec(o.marginUsd!)));
-  const totals = {
-    organizations: orgs.length,
-    agent_count: orgs.reduce((n, o) => n + o.m.agent_count, 0),
-    revenue_usd: round(revenueUsd, 2),
-    projected_revenue_usd: round(sum(known.map((o) => dec(o.projectedUsd!))), 2),
-    cost_usd: round(sum(known.map((o) => dec(o.m.total_cost_usd))), 4),
-    margin_usd: round(marginUsd, 2),
-    margin_pct: marginPct(marginUsd, revenueUsd),
-    unpriced_events: orgs.reduce((n, o) => n + o.m.unpriced_events, 0),
-    missing_fx: [...new Set(orgs.filter((o) => o.revenueUsd === null || o.projectedUsd === null).map((o) => o.org.currency))].sort(),
-  };
-  return {
-    month,
-    is_partial: now < monthEnd(month),
-    organizations: orgs.map((o) => {
-      const { month: _month, ...figures } = o.m;
-      return visible(ctx, { ...o.org, ...figures, revenue_usd: o.revenueUsd, margin_usd: o.marginUsd }, [...MONTH_COST_FIELDS, "revenue_usd", "margin_usd"]);
-    }),
-    totals: visible(ctx, totals, ["revenue_usd", "projected_revenue_usd", "cost_usd", "margin_usd", "margin_pct", "unpriced_events", "missing_fx"]),
-  };
+  const [only] = await overviews(ctx, range, now);
+  return only!;
 }
 
 // ---------------------------------------------------------------------------------------------
