@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CURRENCY_CODES } from "./currencies";
 import { parseMoneyInput } from "./money";
 
 /**
@@ -61,7 +62,7 @@ export const orgRef = z.string({ error: "must be an organization id or slug" }).
 export const uuidString = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, "must be a UUID");
 export const isUuid = (s: string) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s);
 
-export const CURRENCY_CODES = ["USD", "EUR", "GBP", "NGN", "CAD", "AUD"] as const;
+export { CURRENCY_CODES };
 export const currencyInput = z.enum(CURRENCY_CODES, { error: `must be one of ${CURRENCY_CODES.join(", ")}` });
 
 /** Page size: default 100, at most 500 (SPEC §3). */

@@ -6,7 +6,8 @@ import type { client } from "../../support/http";
 
 /**
  * Demo organizations and agents (the product's own demo seeding), plus a year of token usage sent
- * through POST /api/usage as the agent runtime would: one event per agent and month, with its cost.
+ * through POST /api/usage as the agent runtime would: one event per agent and month, with its cost
+ * (to four decimals, like priced token usage).
  * Quiet Pines' only agent is expensive this month, so that organization loses money.
  */
 export async function seedDemoWithUsage(database: Database, api: ReturnType<typeof client>, now = new Date()) {
@@ -26,7 +27,8 @@ export async function seedDemoWithUsage(database: Database, api: ReturnType<type
         model: "claude-sonnet-4",
         input_tokens: 200_000 + i * 1_000 + back * 500,
         output_tokens: 40_000 + i * 100,
-        cost_usd: `${dollars}.${String((i * 13 + back) % 100).padStart(2, "0")}`,
+        // Four decimals, as token costs are: the screens must still show cents.
+        cost_usd: `${dollars}.${String((i * 13 + back) % 100).padStart(2, "0")}${String((i * 7 + back * 3) % 100).padStart(2, "0")}`,
         occurred_at: at.toISOString(),
       });
     }
