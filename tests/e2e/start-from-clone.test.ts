@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { testDatabase } from "../support/db";
 import { captureOutput, listeningPort } from "../support/server-process";
+import { axeBlockers, expectNoBlockers } from "./support/axe";
 import { launchBrowser } from "./support/browser";
 import { ROOT } from "./support/web-build";
 
@@ -91,6 +92,11 @@ describe("bun run start on a fresh clone", () => {
       await page.goto(server.base + "/");
       await page.waitForURL("**/setup");
       await page.getByRole("heading", { name: "Create the owner account" }).waitFor();
+      // The one screen only a fresh install shows, checked here at both widths.
+      for (const width of [1280, 390]) {
+        await page.setViewportSize({ width, height: 844 });
+        expectNoBlockers(await axeBlockers(page, `first-run setup @${width}`));
+      }
     } finally {
       await browser.close();
     }
