@@ -2,12 +2,13 @@
  * `bun run demo`: builds the web app if needed, starts Orgdesk on the embedded database in
  * DATA_DIR (default ./data/demo), seeds demo data once, and prints where to go.
  */
-import { existsSync, statSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { platformKeyPrincipal } from "./support/principal";
 import { isSeeded, seedDemo } from "../server/demo/seed";
 import { seedDemoUsage } from "../server/demo/usage";
 import { startServer } from "../server/index";
+import { buildWebApp, webBuildState } from "./web-build";
 
 const root = join(import.meta.dir, "..");
 process.env.DATA_DIR ||= join(root, "data", "demo");
@@ -16,22 +17,15 @@ process.env.ADMIN_EMAIL ||= "owner@orgdesk.demo";
 process.env.ADMIN_PASSWORD ||= "orgdesk-demo";
 delete process.env.DATABASE_URL;
 
-function newest(dir: string): number {
-  let latest = 0;
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    const s = statSync(path);
-    latest = Math.max(latest, s.isDirectory() ? newest(path) : s.mtimeMs);
+// The demo is for trying the current sources: a build older than them is rebuilt too.
+if (webBuildState() !== "fresh" && existsSync(join(root, "web", "src"))) {
+  console.log("Building the web app (about a minute)…");
+  try {
+    buildWebApp();
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
   }
-  return latest;
-}
-
-const webDir = join(root, "web");
-const built = join(webDir, "build", "index.html");
-if (existsSync(join(webDir, "src")) && (!existsSync(built) || statSync(built).mtimeMs < newest(join(webDir, "src")))) {
-  console.log("Building the web app…");
-  const build = Bun.spawnSync(["bun", "--bun", "vite", "build"], { cwd: webDir, stdout: "inherit", stderr: "inherit" });
-  if (build.exitCode !== 0) process.exit(build.exitCode ?? 1);
 }
 
 const { url, database, config, stop } = await startServer();

@@ -1,3 +1,5 @@
+import { existsSync } from "node:fs";
+import { join, relative } from "node:path";
 import { openDatabase } from "../db/client";
 import { createApp } from "./app";
 import { loadConfig } from "./config";
@@ -11,8 +13,6 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
   const config = { ...loadConfig(), ...overrides };
   const database = await openDatabase(config);
   const firstOwner = await ensureFirstOwner(database, config);
-  if (firstOwner === "created") console.log(`Created the first owner ${config.adminEmail} from ADMIN_EMAIL`);
-  if (firstOwner === "not-configured") console.log("No user exists yet: open the web app to create the first owner (or set ADMIN_EMAIL and ADMIN_PASSWORD)");
   const app = createApp({ database, config });
   const server = Bun.serve({
     port: config.port,
@@ -34,12 +34,26 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
     }
     await database.close();
   };
-  return { server, database, config, app, stop, url: `http://localhost:${server.port}` };
+  return { server, database, config, app, stop, firstOwner, url: `http://localhost:${server.port}` };
 }
 
-if (import.meta.main) {
-  const { url, stop, database, config } = await startServer();
+/**
+ * Serves until SIGINT/SIGTERM, saying where: the address, the database, the web console (or that
+ * there is none) and how the first owner is created. `bun run start` builds the console first.
+ */
+export async function main() {
+  const { url, stop, database, config, firstOwner } = await startServer();
+  const web = config.webDir && existsSync(join(config.webDir, "index.html")) ? config.webDir : undefined;
   console.log(`Orgdesk listening on ${url} (database: ${database.driver === "pglite" ? `embedded PGlite in ${config.dataDir}` : "PostgreSQL"})`);
+  console.log(web ? `Web console: ${url}/ (from ${relative(process.cwd(), web) || "."})` : "No web console: serving the API only (`bun run start` builds it; WEB_DIR names a built one)");
+  if (firstOwner === "created") console.log(`Created the first owner ${config.adminEmail} from ADMIN_EMAIL`);
+  if (firstOwner === "not-configured") {
+    console.log(
+      web
+        ? `No user exists yet: open ${url}/ to create the first owner (or set ADMIN_EMAIL and ADMIN_PASSWORD)`
+        : "No user exists yet: set ADMIN_EMAIL and ADMIN_PASSWORD to create the first owner, or serve the web console to create it there",
+    );
+  }
   let stopping = false;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, async () => {
@@ -51,3 +65,5 @@ if (import.meta.main) {
     });
   }
 }
+
+if (import.meta.main) await main();

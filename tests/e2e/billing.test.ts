@@ -15,7 +15,8 @@ import { signInThroughUi, textOf } from "./support/flows";
 const app = await startApp();
 await seedDemoWithUsage(app.database, app.api);
 const owner = await makeUser(app.database, "owner");
-const usd = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 2 });
+// Amounts on screen are in cents, rounded half to even like the server (docs/web.md).
+const usd = new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", roundingMode: "halfEven" });
 let page: Page;
 let errors: string[];
 
@@ -69,6 +70,21 @@ describe("billing in the web app", () => {
     expect(download.suggestedFilename()).toEndWith(".csv");
     expect(csv).toBe(rest.body);
     expect(csv.trim().split("\n").length).toBeGreaterThan(6);
+  }, 30_000);
+
+  test("the dashboard shows this month's figures in cents, as the overview has them", async () => {
+    await page.goto(app.base + "/");
+    await page.waitForSelector("[data-testid=margin-ranking]");
+    const month = (await app.api.get("/api/billing/overview")).body;
+    // The token cost is kept to 4 decimals; on screen it is an amount like any other.
+    expect(month.totals.cost_usd).toMatch(/\.\d{4}$/);
+    expect(await textOf(page, "[data-testid=mtd-cost]")).toBe(usd.format(month.totals.cost_usd));
+    // Revenue (and so margin) grows by the second in the current month: their format is checked.
+    const cents = /^-?\$[\d,]+\.\d{2}$/;
+    for (const id of ["mtd-cost", "mtd-revenue", "mtd-margin"]) expect(await textOf(page, `[data-testid=${id}]`)).toMatch(cents);
+    // Every amount in the ranking too: no figure with more than two decimals anywhere on the page.
+    const body = await page.locator("main").innerText();
+    expect(body.match(/[$€£]\s?[\d,]+\.\d{3,}/g)).toBeNull();
   }, 30_000);
 
   test("screenshots of the dashboard, the grid and both tabs at 1280 px and 390 px", async () => {

@@ -185,6 +185,46 @@ describe("staff console", () => {
     await other.close();
   }, 30_000);
 
+  test("an organization that does not exist says so, and Try again asks the server again", async () => {
+    await page.goto(app.base + "/organizations/no-such-organization");
+    const failed = page.locator("[data-testid=org-detail] [role=alert]");
+    await failed.waitFor();
+    expect(await failed.innerText()).toContain("not found");
+    let asked = 0;
+    page.on("request", (r) => {
+      if (r.url().includes("orgs.get")) asked++;
+    });
+    await failed.getByRole("button", { name: "Try again" }).click();
+    await eventually(async () => asked, (n) => n === 1);
+    await failed.waitFor();
+  }, 30_000);
+
+  test("after signing out, the next user of the same tab never sees what the previous one loaded", async () => {
+    const viewer = await makeUser(app.database, "viewer", (await app.api.get("/api/organizations/bound-client")).body.id);
+    // The owner again (the previous test signed the browser in as the bound user), on the grid.
+    await app.browser.context.clearCookies();
+    await signInThroughUi(page, app.base, OWNER.email, OWNER.password, "/organizations");
+    await page.waitForSelector("[data-testid=org-card][data-slug=acme-freight]");
+    // Every organization card ever drawn from now on, however briefly.
+    await page.evaluate(() => {
+      const w = window as unknown as { seen: Set<string> };
+      w.seen = new Set();
+      new MutationObserver(() => document.querySelectorAll("[data-testid=org-card]").forEach((c) => w.seen.add(c.getAttribute("data-slug")!))).observe(document.body, { subtree: true, childList: true });
+    });
+    await page.click("[data-testid=user-menu]");
+    await page.click("text=Sign out");
+    await page.waitForURL("**/login");
+    await page.evaluate(() => (window as unknown as { seen: Set<string> }).seen.clear());
+    // The same document (no reload): whatever the app kept in memory would show now.
+    await page.fill("#email", viewer.email);
+    await page.fill("#password", viewer.password);
+    await page.click("button[type=submit]");
+    await page.waitForSelector("[data-testid=org-switcher-locked]");
+    await page.click("a[href='/organizations'] >> visible=true");
+    await page.waitForSelector("[data-testid=org-card][data-slug=bound-client]");
+    expect(await page.evaluate(() => [...(window as unknown as { seen: Set<string> }).seen])).toEqual(["bound-client"]);
+  }, 30_000);
+
   test("no uncaught errors in the app along the way", () => {
     expect(errors).toEqual([]);
   });

@@ -434,30 +434,92 @@ export async function overview({ ctx, input }: { ctx: Ctx; input: { month?: stri
   const now = new Date();
   const month = input.month ?? monthOf(now);
   const range = resolveRange({ from: month, to: month }, now);
+  const [only] = await overviews(ctx, range, now);
+  return only!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Screens: what one screen of the web app shows, from one load and one computation.
+
+/**
+ * An organization's Billing tab: the `summary` and the `records` of one range, computed once
+ * (the two separate calls would load and compute the same months twice). Same visibility rules.
+ */
+export async function orgView({ ctx, input }: { ctx: Ctx; input: BillingRange & { id: string } }) {
+  authorize(ctx.principal, "billing.read");
+  const { org, range, computed } = await computeFor(ctx, input.id, input);
+  return {
+    organization_id: org.id,
+    currency: org.currency,
+    from: range.from,
+    to: range.to,
+    summary: computed.months.map((m) => visible(ctx, m, MONTH_COST_FIELDS)),
+    totals: visible(ctx, computed.totals, MONTH_COST_FIELDS),
+    records: computed.lines.map((l) => recordOf(ctx, l)),
+  };
+}
+
+/**
+ * The dashboard: the `overview` of each month of a range (default the last 12, the current one
+ * included), from one load of the range and one computation per organization instead of one per
+ * month. Each month is exactly what `overview` answers for it.
+ */
+export async function dashboard({ ctx, input }: { ctx: Ctx; input: BillingRange }) {
+  authorize(ctx.principal, "billing.read");
+  const now = new Date();
+  const range = resolveRange(input, now);
+  return { from: range.from, to: range.to, months: await overviews(ctx, range, now) };
+}
+
+/** Every month of `range` as `overview` shows it, from one load. */
+async function overviews(ctx: Ctx, range: Range, now: Date) {
   const tenant = tenantOrgId(ctx.principal);
-  const o = organizations;
-  const orgRows = await rows<OrgInfo>(
+  // Organizations deleted before the range began have no figures in it.
+  const orgRows = await rows<OrgInfo & { deleted_at: string | null }>(
     ctx.db,
-    sql`select ${o.id}::text as id, ${o.name} as name, ${o.slug} as slug, ${o.currency} as currency, ${o.isActive} as is_active,
-               ${o.isInternal} as is_internal, (${o.deletedAt} is not null) as is_deleted
-        from ${o}
-        where (${o.deletedAt} is null or ${o.deletedAt} >= ${monthStart(month).toISOString()}::timestamptz)
-          ${tenant ? sql`and ${o.id} = ${tenant}::uuid` : sql``}
-        order by ${o.name}, ${o.id}`,
+    sql`select ${organizations.id}::text as id, ${organizations.name} as name, ${organizations.slug} as slug, ${organizations.currency} as currency,
+               ${organizations.isActive} as is_active, ${organizations.isInternal} as is_internal, (${organizations.deletedAt} is not null) as is_deleted,
+               ${epoch(organizations.deletedAt)} as deleted_at
+        from ${organizations}
+        where (${organizations.deletedAt} is null or ${organizations.deletedAt} >= ${monthStart(range.from).toISOString()}::timestamptz)
+          ${tenant ? sql`and ${organizations.id} = ${tenant}::uuid` : sql``}
+        order by ${organizations.name}, ${organizations.id}`,
   );
-  const data = await loadOrgData(ctx.db, orgRows, range);
-  const orgs = data
-    .map((d) => {
-      const c = compute(d, range, now);
-      const m = c.months[0]!;
-      const revenueUsd = toUsd(m.total_revenue, m.fx_rate);
-      const projectedUsd = toUsd(m.projected_revenue, m.fx_rate);
-      const marginUsd = revenueUsd === null ? null : round(sub(dec(revenueUsd), dec(round(dec(m.total_cost_usd), 2))), 2);
-      return { org: d.org, m, revenueUsd, projectedUsd, marginUsd, hasFigures: c.lines.length > 0 };
-    })
-    .filter((o) => !o.org.is_deleted || o.hasFigures);
-  // USD totals are sums of the organizations' rounded USD figures; an organization whose currency
-  // has no FX rate for the month is left out of them and named in `missing_fx`.
+  const infos: OrgInfo[] = orgRows.map(({ deleted_at: _deletedAt, ...info }) => info);
+  // Whole seconds (floored), which decides "deleted on or after a month's first second" exactly.
+  const deletedAt = new Map(orgRows.map((o) => [o.id, toSec(o.deleted_at)]));
+  const computed = (await loadOrgData(ctx.db, infos, range)).map((d) => ({ org: d.org, c: compute(d, range, now) }));
+  return range.months.map((month, i) => {
+    const start = secondsOf(monthStart(month));
+    const orgs = computed
+      // Like `overview`: an organization deleted before this month began is not in it.
+      .filter(({ org }) => {
+        const deleted = deletedAt.get(org.id) ?? null;
+        return deleted === null || deleted >= start;
+      })
+      .map(({ org, c }) => {
+        const m = c.months[i]!;
+        const revenueUsd = toUsd(m.total_revenue, m.fx_rate);
+        const projectedUsd = toUsd(m.projected_revenue, m.fx_rate);
+        const marginUsd = revenueUsd === null ? null : round(sub(dec(revenueUsd), dec(round(dec(m.total_cost_usd), 2))), 2);
+        return { org, m, revenueUsd, projectedUsd, marginUsd, hasFigures: c.lines.some((l) => l.month === month) };
+      })
+      .filter((o) => !o.org.is_deleted || o.hasFigures);
+    return overviewOfMonth(ctx, month, now, orgs);
+  });
+}
+
+/**
+ * One month of the overview from its organizations' figures. USD totals are sums of the
+ * organizations' rounded USD figures; an organization whose currency has no FX rate for the month
+ * is left out of them and named in `missing_fx`.
+ */
+function overviewOfMonth(
+  ctx: Ctx,
+  month: string,
+  now: Date,
+  orgs: { org: OrgInfo; m: MonthFigures & { month: string }; revenueUsd: string | null; projectedUsd: string | null; marginUsd: string | null }[],
+) {
   const known = orgs.filter((o) => o.revenueUsd !== null && o.projectedUsd !== null);
   const revenueUsd = sum(known.map((o) => dec(o.revenueUsd!)));
   const marginUsd = sum(known.map((o) => dec(o.marginUsd!)));

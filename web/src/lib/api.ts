@@ -14,7 +14,7 @@ export interface FieldError {
   message: string;
 }
 
-/** The problem document the server attaches to every error (SPEC §3), or a generic one. */
+/** The problem document the server attaches to every error (docs/api.md), or a generic one. */
 export interface Problem {
   status: number;
   detail: string;
@@ -38,5 +38,3 @@ export function fieldErrors(err: unknown): Record<string, string> {
   for (const e of problemOf(err).errors) out[e.path] ??= e.message;
   return out;
 }
-
-export const isUnauthorized = (err: unknown) => problemOf(err).status === 401;

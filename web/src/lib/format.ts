@@ -1,16 +1,24 @@
 /**
  * Display formatting. Money arrives as decimal strings and goes straight into Intl.NumberFormat,
- * which formats a numeric string exactly (no binary float on the way).
+ * which formats a numeric string exactly (no binary float on the way), in the viewer's locale.
+ *
+ * Amounts are shown in the currency's minor units (cents for USD and EUR), rounded half to even
+ * like the server rounds (docs/billing.md), so a shown revenue minus a shown cost is the shown
+ * margin. More precision (token costs carry 4 decimals) is for detail tables only: `precise`.
  */
 const moneyFormats = new Map<string, Intl.NumberFormat>();
 
-function moneyFormat(currency: string, compact: boolean): Intl.NumberFormat {
-  const key = `${currency}:${compact}`;
+type MoneyStyle = "standard" | "compact" | "precise";
+
+function moneyFormat(currency: string, style: MoneyStyle): Intl.NumberFormat {
+  const key = `${currency}:${style}`;
   let f = moneyFormats.get(key);
   if (!f) {
-    f = new Intl.NumberFormat(undefined, compact
-      ? { style: "currency", currency, notation: "compact", maximumFractionDigits: 1 }
-      : { style: "currency", currency, minimumFractionDigits: 2, maximumFractionDigits: 2 });
+    const options: Intl.NumberFormatOptions = { style: "currency", currency, roundingMode: "halfEven" };
+    if (style === "compact") Object.assign(options, { notation: "compact", maximumFractionDigits: 1 });
+    // The currency's own digits at least, up to 4: a token cost line as the server keeps it.
+    if (style === "precise") options.maximumFractionDigits = 4;
+    f = new Intl.NumberFormat(undefined, options);
     moneyFormats.set(key, f);
   }
   return f;
@@ -18,16 +26,14 @@ function moneyFormat(currency: string, compact: boolean): Intl.NumberFormat {
 
 type Numeric = `${number}` | string;
 
-/** "1234.50" in EUR → "€1,234.50" (in the viewer's locale). */
-export function formatMoney(amount: Numeric | null | undefined, currency: string, options: { compact?: boolean } = {}): string {
+/**
+ * "1234.5" in EUR → "€1,234.50"; "71.8348" in USD → "$71.83". `compact` for chart axes ("$1.2K"),
+ * `precise` keeps up to 4 decimals for detail tables ("$71.8348").
+ */
+export function formatMoney(amount: Numeric | null | undefined, currency: string, options: { compact?: boolean; precise?: boolean } = {}): string {
   if (amount === null || amount === undefined || amount === "") return "—";
-  return moneyFormat(currency, options.compact ?? false).format(amount as Intl.StringNumericLiteral);
-}
-
-/** A token cost in USD with up to 4 decimals (SPEC §2: cost lines show 4). */
-export function formatCostUsd(amount: Numeric | null | undefined): string {
-  if (amount === null || amount === undefined || amount === "") return "—";
-  return new Intl.NumberFormat(undefined, { style: "currency", currency: "USD", minimumFractionDigits: 2, maximumFractionDigits: 4 }).format(amount as Intl.StringNumericLiteral);
+  const style: MoneyStyle = options.compact ? "compact" : options.precise ? "precise" : "standard";
+  return moneyFormat(currency, style).format(amount as Intl.StringNumericLiteral);
 }
 
 /** Margin % as sent by the server ("97.0"), or a dash when it is undefined (no revenue). */
@@ -67,17 +73,3 @@ export function formatDateTime(iso: string | null | undefined): string {
 export function formatDate(iso: string | null | undefined): string {
   return iso ? dateOnly.format(new Date(iso)) : "—";
 }
-
-/** "2026-03" of a Date, in UTC (billing months are UTC calendar months). */
-export function monthOf(date: Date): string {
-  return `${date.getUTCFullYear()}-${String(date.getUTCMonth() + 1).padStart(2, "0")}`;
-}
-
-/** `month` shifted by `n` months ("2026-01", -1 → "2025-12"). */
-export function addMonths(month: string, n: number): string {
-  const [y, m] = month.split("-").map(Number) as [number, number];
-  const total = y * 12 + (m - 1) + n;
-  return `${Math.floor(total / 12)}-${String((total % 12) + 1).padStart(2, "0")}`;
-}
-
-export const CURRENCIES = ["USD", "EUR", "GBP", "NGN", "CAD", "AUD"] as const;

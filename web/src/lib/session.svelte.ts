@@ -1,5 +1,7 @@
 import { goto } from "$app/navigation";
 import { page } from "$app/state";
+import { problemOf } from "./api";
+import { queryClient } from "./queries";
 import type { Outputs } from "./types";
 
 export type Me = Outputs["auth"]["me"];
@@ -26,7 +28,7 @@ class Session {
   readonly user = $derived(this.me?.user ?? null);
   readonly permissions = $derived(new Set<string>(this.me?.permissions ?? []));
   readonly bound = $derived(this.me?.org != null);
-  /** Token cost and margin are for platform staff only (SPEC §4). */
+  /** Token cost and margin are for platform staff only (docs/security.md). */
   readonly seesCosts = $derived(this.me?.sees_costs ?? false);
 
   can(action: string) {
@@ -72,6 +74,8 @@ class Session {
   }
 
   signedIn(me: Me) {
+    // The cache holds what the previous principal was allowed to see: never show it to another.
+    if (principalOf(this.me) !== principalOf(me)) queryClient.clear();
     this.me = me;
     this.ready = true;
     if (me.org) {
@@ -87,6 +91,7 @@ class Session {
   }
 
   signedOut() {
+    queryClient.clear();
     this.me = null;
     this.ready = false;
     this.context = null;
@@ -102,4 +107,11 @@ class Session {
   }
 }
 
+const principalOf = (me: Me | null) => (me ? (me.user?.id ?? `key:${me.key?.prefix}`) : null);
+
 export const session = new Session();
+
+// A load refused with 401 means the session ended (expired, revoked, signed out elsewhere).
+queryClient.getQueryCache().subscribe((event) => {
+  if (event.type === "updated" && event.action.type === "error" && problemOf(event.action.error).status === 401 && session.me) session.expired();
+});

@@ -1,0 +1,111 @@
+import { infiniteQueryOptions, QueryClient, queryOptions } from "@tanstack/svelte-query";
+import { api, problemOf } from "./api";
+import type { Inputs } from "./types";
+
+/**
+ * The app's server data lives in one TanStack Query cache (docs/web.md, "Loading data"). The app is
+ * a client-only single-page app (no SSR), so one client for the whole app is safe; the root layout
+ * provides it to `createQuery`.
+ *
+ * - Data stays fresh for 30 s; after that, showing it again (or focusing the window) refetches it
+ *   in the background while the cached copy stays on screen.
+ * - A failed load is retried twice when the server could not answer (network, 5xx), never when it
+ *   answered no (4xx): a 404 or 403 will not change by asking again.
+ */
+export const queryClient = new QueryClient({
+  defaultOptions: {
+    queries: {
+      staleTime: 30_000,
+      retry: (failures, err) => {
+        const status = problemOf(err).status;
+        return failures < 2 && (status === 0 || status >= 500);
+      },
+    },
+  },
+});
+
+/**
+ * The domains of the cache. Every query key starts with one of them, so a change refreshes
+ * whole domains (`refresh("orgs")`) without knowing which screens show them.
+ */
+export type Domain = "orgs" | "agents" | "billing" | "prices" | "users" | "keys" | "audit";
+
+/** What a change to a domain makes stale, beyond the domain itself. */
+const AFFECTS: Record<Domain, Domain[]> = {
+  // An organization's status and rate change its agents' effective status and rate, and billing.
+  orgs: ["orgs", "agents", "billing", "audit"],
+  // Agents change organizations' agent counts and billing.
+  agents: ["agents", "orgs", "billing", "audit"],
+  // Prices and FX rates change token costs.
+  prices: ["prices", "billing", "audit"],
+  users: ["users", "audit"],
+  keys: ["keys", "audit"],
+  billing: ["billing"],
+  audit: ["audit"],
+};
+
+/**
+ * After a change: refetches the shown queries of the changed domain and of those it affects, and
+ * marks the others stale (they refetch when next shown). Resolves once the shown ones are back.
+ */
+export async function refresh(...changed: Domain[]): Promise<void> {
+  const domains = new Set(changed.flatMap((d) => AFFECTS[d]));
+  await Promise.all([...domains].map((domain) => queryClient.invalidateQueries({ queryKey: [domain] })));
+}
+
+type Paged = { next_cursor: string | null };
+
+/** A cursor-paged list: `fetchNextPage()` appends the page after the last one loaded. */
+function paged<I, P extends Paged>(key: readonly unknown[], fetchPage: (input: I & { cursor?: string }) => Promise<P>, input: I) {
+  return infiniteQueryOptions({
+    queryKey: [...key, input],
+    queryFn: ({ pageParam }) => fetchPage({ ...input, cursor: pageParam }),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last: P) => last.next_cursor ?? undefined,
+  });
+}
+
+type ListInput<T> = Omit<NonNullable<T>, "cursor">;
+
+/**
+ * What the screens load: one entry per server procedure, each returning the options for
+ * `createQuery` / `createInfiniteQuery` (its key, and how to fetch it).
+ */
+export const queries = {
+  orgs: {
+    /** The organizations grid: searchable, filtered, paged. */
+    list: (input: ListInput<Inputs["orgs"]["list"]>) => paged(["orgs", "list"], (i) => api.orgs.list.query(i), input),
+    /** Every organization (up to 500), for pickers and names. */
+    all: () => queryOptions({ queryKey: ["orgs", "all"], queryFn: () => api.orgs.list.query({ limit: 500 }) }),
+    /** One organization with its agents (id or slug). */
+    get: (id: string) => queryOptions({ queryKey: ["orgs", "get", id], queryFn: () => api.orgs.get.query({ id }) }),
+  },
+  agents: {
+    list: (input: ListInput<Inputs["agents"]["list"]>) => paged(["agents", "list"], (i) => api.agents.list.query(i), input),
+    /** Agents that may be moved into an organization, labelled with where they are. */
+    assignable: (orgId: string) => queryOptions({ queryKey: ["agents", "assignable", orgId], queryFn: () => api.agents.assignable.query({ org_id: orgId }) }),
+  },
+  billing: {
+    /** Twelve months of the overview, for the dashboard. */
+    dashboard: () => queryOptions({ queryKey: ["billing", "dashboard"], queryFn: () => api.billing.dashboard.query({}) }),
+    /** One month of every organization (default: the current one). */
+    overview: (input: Inputs["billing"]["overview"] = {}) => queryOptions({ queryKey: ["billing", "overview", input], queryFn: () => api.billing.overview.query(input) }),
+    /** An organization's months and totals over a range. */
+    summary: (input: Inputs["billing"]["summary"]) => queryOptions({ queryKey: ["billing", "summary", input], queryFn: () => api.billing.summary.query(input) }),
+    /** An organization's Billing tab: months, totals and per-agent lines of a range. */
+    orgView: (input: Inputs["billing"]["orgView"]) => queryOptions({ queryKey: ["billing", "orgView", input], queryFn: () => api.billing.orgView.query(input) }),
+  },
+  audit: {
+    list: (input: ListInput<Inputs["audit"]["list"]>) => paged(["audit", "list"], (i) => api.audit.list.query(i), input),
+  },
+  prices: {
+    list: () => queryOptions({ queryKey: ["prices", "list"], queryFn: () => api.prices.list.query() }),
+    fx: () => queryOptions({ queryKey: ["prices", "fx"], queryFn: () => api.prices.fxList.query() }),
+  },
+  users: {
+    list: () => queryOptions({ queryKey: ["users", "list"], queryFn: () => api.users.list.query() }),
+  },
+  keys: {
+    list: () => queryOptions({ queryKey: ["keys", "list"], queryFn: () => api.keys.list.query() }),
+  },
+};
