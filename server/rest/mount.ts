@@ -24,6 +24,7 @@ export function mountRest(
   const rest = new OpenAPIHono<AppEnv>();
   registerComponents(rest);
   for (const route of routes) {
+    for (const [name, schema] of Object.entries(route.components ?? {})) rest.openAPIRegistry.register(name, schema);
     const middleware = [authenticate(route, ctxOf), checkedBody(route, config.maxBodyBytes)] as RouteConfig["middleware"];
     rest.openapi(routeConfig(route, middleware), handlerOf(route) as never, validationHook(route) as never);
   }

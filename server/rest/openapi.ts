@@ -162,6 +162,17 @@ function boundIntegers(node: unknown): void {
   for (const value of Object.values(schema)) boundIntegers(value);
 }
 
+/** What each group of operations is about (a new tag without a line here is listed without one). */
+const TAGS: Record<string, string> = {
+  System: "Health of the server and its database, for load balancers",
+  Organizations: "Client organizations: contact, billing rate, currency, active or not",
+  Agents: "AI agents, their organization, custom rates and assignment history",
+  Billing: "Revenue, token cost and margin per organization, agent and month",
+  Usage: "Token usage reported by agent runtimes, and re-pricing",
+  Prices: "Model prices and FX rates the billing uses",
+  Audit: "Who changed what, when",
+};
+
 export type OpenApiDocument = ReturnType<OpenAPIHono["getOpenAPI31Document"]>;
 
 /** The whole document, built once from the registered routes. */
@@ -179,7 +190,7 @@ export function buildDocument(app: OpenAPIHono<AppEnv>, routes: AnyRestRoute[], 
     },
     servers: [{ url: "/", description: "The Orgdesk instance serving this document (local, staging or production)", "x-internal": false }],
     security: [{ apiKey: [] }, { bearer: [] }, { session: [] }],
-    tags: [...new Set(routes.map((r) => r.tag))].map((name) => ({ name })),
+    tags: [...new Set(routes.map((r) => r.tag))].map((name) => ({ name, ...(TAGS[name] ? { description: TAGS[name] } : {}) })),
   });
   boundIntegers(doc.paths);
   boundIntegers(doc.components);

@@ -52,6 +52,8 @@ export interface RestRoute<P extends ZodObject | undefined = ZodObject | undefin
   errors?: DomainStatus[];
   /** What else answers 413 besides the body's size, e.g. a batch over its item limit. */
   tooLarge?: string;
+  /** Schemas the route's documentation refers to by name (`#/components/schemas/<name>`). */
+  components?: Record<string, ZodType>;
   /** Answers other than the success and the problems, e.g. health's 503 with its own body. */
   responses?: Record<number, { description: string; schema: ZodType }>;
   handler: (args: HandlerArgs<P, Q, B>) => Promise<(R extends ZodType ? z.output<R> : never) | Response>;

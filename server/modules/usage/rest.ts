@@ -1,5 +1,5 @@
 import { defineRoute } from "../../rest/route";
-import { MAX_BATCH, repriceInput, repriceOutput, usageIngestBody, usageIngestOutput } from "./schema";
+import { MAX_BATCH, repriceInput, repriceOutput, usageEventInput, usageIngestBody, usageIngestOutput } from "./schema";
 import * as usage from "./service";
 
 export const usageRoutes = [
@@ -11,6 +11,7 @@ export const usageRoutes = [
     body: usageIngestBody,
     response: usageIngestOutput,
     tooLarge: `a batch of more than ${MAX_BATCH} events`,
+    components: { UsageEvent: usageEventInput },
     handler: ({ ctx, body }) => usage.ingest({ ctx, input: body }),
   }),
   defineRoute({
