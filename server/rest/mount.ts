@@ -1,6 +1,6 @@
-import { OpenAPIHono, type RouteConfig } from "@hono/zod-openapi";
-import type { Context, Hono, MiddlewareHandler } from "hono";
-import type { ZodError } from "zod";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context, Hono } from "hono";
+import type { ZodType } from "zod";
 import { resolvePrincipal } from "../auth/resolve";
 import type { Config } from "../config";
 import type { Ctx } from "../context";
@@ -12,28 +12,28 @@ import { type AnyRestRoute, type AppEnv, readJsonBody } from "./route";
 type ProblemResponder = (c: Context<AppEnv>, err: unknown) => Response;
 
 /**
- * Mounts the REST adapters on `app`: every route of the table through @hono/zod-openapi (which
- * validates params, query and body with the route's schemas and registers it in the document),
- * `/api/openapi.json` and `/api/docs`, and the catch-all that answers 405 with `Allow` for a known
- * path and 404 for anything else under `/api`. Returns the document.
+ * Mounts the REST adapters on `app`: every route of the table, registered with @hono/zod-openapi's
+ * registry (which turns its schemas into the document) and served by `serve`; `/api/openapi.json`
+ * and `/api/docs`; and the catch-all that answers 405 with `Allow` for a known path and 404 for
+ * anything else under `/api`. Returns the document. Why requests are validated here rather than by
+ * the library's validators: docs/decisions.md (REST edges).
  */
 export function mountRest(
   app: Hono<AppEnv>,
   { routes, config, ctxOf, problemResponse }: { routes: AnyRestRoute[]; config: Config; ctxOf: (c: Context<AppEnv>) => Ctx; problemResponse: ProblemResponder },
 ): OpenApiDocument {
-  const rest = new OpenAPIHono<AppEnv>();
-  registerComponents(rest);
+  const documented = new OpenAPIHono<AppEnv>();
+  registerComponents(documented);
   for (const route of routes) {
-    for (const [name, schema] of Object.entries(route.components ?? {})) rest.openAPIRegistry.register(name, schema);
-    const middleware = [authenticate(route, ctxOf), checkedBody(route, config.maxBodyBytes)] as RouteConfig["middleware"];
-    rest.openapi(routeConfig(route, middleware), handlerOf(route) as never, validationHook(route) as never);
+    for (const [name, schema] of Object.entries(route.components ?? {})) documented.openAPIRegistry.register(name, schema);
+    documented.openAPIRegistry.registerPath(routeConfig(route));
+    app.on(route.method.toUpperCase(), route.path, serve(route, ctxOf, config.maxBodyBytes));
   }
 
-  const doc = buildDocument(rest, routes, config);
+  const doc = buildDocument(documented, routes, config);
   const docsPage = renderDocsPage(doc);
   app.get("/api/openapi.json", (c) => c.json(doc));
   app.get("/api/docs", (c) => c.html(docsPage));
-  app.route("/", rest);
 
   // Unknown API paths: 405 when the path exists with another method, else 404, always problem+json.
   const patterns = routes.map((r) => ({ method: r.method.toUpperCase(), re: new RegExp("^" + r.path.replace(/:\w+/g, "[^/]+") + "/?$") }));
@@ -49,9 +49,22 @@ export function mountRest(
   return doc;
 }
 
-/** The request context, and the caller: 401 on a non-public route without valid credentials. */
-function authenticate(route: AnyRestRoute, ctxOf: (c: Context<AppEnv>) => Ctx): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+/**
+ * One REST operation, in this order:
+ * 1. the request context and the caller (401 on a non-public route without valid credentials);
+ * 2. a query parameter given twice is refused rather than guessed at, like a key repeated in a
+ *    JSON object (400);
+ * 3. the body is read within the size limit (413, chunked bodies included), must be JSON (415),
+ *    UTF-8, without repeated keys and not too deep (400), and is parsed once;
+ * 4. path parameters: one that names nothing that can exist is the resource's 404, worded as the
+ *    service words an unknown id;
+ * 5. query and body against the route's schemas (an absent optional body as `{}`): 400 listing
+ *    every invalid field;
+ * 6. the handler, with typed input; then the headers and cookies the service set.
+ */
+function serve(route: AnyRestRoute, ctxOf: (c: Context<AppEnv>) => Ctx, maxBodyBytes: number) {
+  const queryNames = new Set(route.query && "shape" in route.query ? Object.keys(route.query.shape as object) : []);
+  return async (c: Context<AppEnv>) => {
     const ctx = ctxOf(c);
     c.set("ctx", ctx);
     if (!route.public) {
@@ -60,50 +73,25 @@ function authenticate(route: AnyRestRoute, ctxOf: (c: Context<AppEnv>) => Ctx): 
         throw new AppError("UNAUTHORIZED", "Credentials are required: send X-API-Key or Authorization: Bearer, or sign in");
       }
     }
-    await next();
-  };
-}
-
-/**
- * Our checks of a body before the library's validator sees it: the size limit (413, chunked bodies
- * included), the media type (415), UTF-8, repeated keys and depth (400). The checked text is then
- * handed on as plain `application/json`, so the validator reads exactly what was checked; an
- * absent optional body reads as `{}`.
- */
-function checkedBody(route: AnyRestRoute, maxBodyBytes: number): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    if (route.body) {
-      const text = (await readJsonBody(c, maxBodyBytes, route.bodyOptional ?? false)) ?? "{}";
-      const headers = new Headers(c.req.raw.headers);
-      headers.set("content-type", "application/json");
-      headers.delete("content-length");
-      headers.delete("transfer-encoding");
-      c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers, body: text, signal: c.req.raw.signal });
+    if (queryNames.size > 0 && c.req.url.includes("&")) {
+      const seen = new Set<string>();
+      const repeated = new Set<string>();
+      for (const name of new URL(c.req.url).searchParams.keys()) {
+        if (queryNames.has(name) && seen.has(name)) repeated.add(name);
+        seen.add(name);
+      }
+      if (repeated.size > 0) throw validationError([...repeated].map((path) => ({ path, message: "is given more than once" })));
     }
-    await next();
-  };
-}
-
-/**
- * A failed validation: a path parameter that names nothing possible is the resource's 404 (worded
- * as the service words an unknown id); query and body errors are a 400 listing every invalid field.
- */
-function validationHook(route: AnyRestRoute) {
-  return (result: { success: boolean; error?: ZodError; target: string }) => {
-    if (result.success) return;
-    if (result.target === "param") throw notFound(resourceOf(route.params!));
-    const errors = fieldErrorsFromZod(result.error!);
-    if (result.target === "query") for (const e of errors) if (e.path === "(body)") e.path = "(query)";
-    throw validationError(errors);
-  };
-}
-
-/** Calls the route's handler with the validated input; copies the headers and cookies the service set. */
-function handlerOf(route: AnyRestRoute) {
-  return async (c: Context<AppEnv>) => {
-    const ctx = c.get("ctx");
-    const valid = (target: "param" | "query" | "json") => (c.req.valid as (t: string) => unknown)(target);
-    const result = await route.handler({ ctx, params: valid("param"), query: valid("query"), body: valid("json"), c });
+    const json = route.body ? await readJsonBody(c, maxBodyBytes, route.bodyOptional ?? false) : undefined;
+    let params: unknown;
+    if (route.params) {
+      const parsed = route.params.safeParse(c.req.param());
+      if (!parsed.success) throw notFound(resourceOf(route.params));
+      params = parsed.data;
+    }
+    const query = route.query ? validated(route.query, c.req.query(), "(query)") : undefined;
+    const body = route.body ? validated(route.body, json ?? {}, "(body)") : undefined;
+    const result = await route.handler({ ctx, params, query, body, c });
     const res = result instanceof Response ? result : c.json(result as object, route.status ?? 200);
     ctx.resHeaders!.forEach((value, name) => {
       if (name !== "set-cookie") res.headers.set(name, value);
@@ -111,4 +99,13 @@ function handlerOf(route: AnyRestRoute) {
     for (const cookie of ctx.resHeaders!.getSetCookie()) res.headers.append("set-cookie", cookie);
     return res;
   };
+}
+
+/** Parses with a route's schema; every issue becomes a field error of one 400. */
+function validated(schema: ZodType, value: unknown, whole: "(query)" | "(body)"): unknown {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const errors = fieldErrorsFromZod(parsed.error);
+  for (const e of errors) if (e.path === "(body)") e.path = whole;
+  throw validationError(errors);
 }

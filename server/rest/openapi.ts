@@ -83,8 +83,8 @@ function responsesOf(route: AnyRestRoute): Responses {
   return responses;
 }
 
-/** The library's route definition of one of ours, with the middleware that runs before its validators. */
-export function routeConfig(route: AnyRestRoute, middleware: RouteConfig["middleware"]): RouteConfig {
+/** The library's route definition of one of ours: what the document says of it. */
+export function routeConfig(route: AnyRestRoute): RouteConfig {
   return {
     method: route.method,
     path: openApiPath(route.path),
@@ -98,7 +98,6 @@ export function routeConfig(route: AnyRestRoute, middleware: RouteConfig["middle
       ...(route.body ? { body: { required: !route.bodyOptional, content: { "application/json": { schema: route.body } } } } : {}),
     },
     responses: responsesOf(route),
-    middleware,
   };
 }
 

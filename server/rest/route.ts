@@ -159,10 +159,9 @@ export function jsonStructureProblem(text: string, maxDepth = MAX_JSON_DEPTH): s
 
 /**
  * Reads a JSON body within the size limit: 413 over it, 415 when not JSON, 400 when malformed,
- * not UTF-8, nested too deep or repeating a key. Returns the checked JSON text, or undefined when
- * an optional body is absent.
+ * not UTF-8, nested too deep or repeating a key. Undefined when an optional body is absent.
  */
-export async function readJsonBody(c: Context<AppEnv>, maxBytes: number, optional: boolean): Promise<string | undefined> {
+export async function readJsonBody(c: Context<AppEnv>, maxBytes: number, optional: boolean): Promise<unknown> {
   const text = await readBodyText(c, maxBytes);
   if (text.trim() === "") {
     if (optional) return undefined;
@@ -175,9 +174,8 @@ export async function readJsonBody(c: Context<AppEnv>, maxBytes: number, optiona
   const problem = jsonStructureProblem(text);
   if (problem) throw new AppError("BAD_REQUEST", problem);
   try {
-    JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw new AppError("BAD_REQUEST", "The body is not valid JSON");
   }
-  return text;
 }
