@@ -90,7 +90,7 @@ export function createApp(deps: Deps) {
     for (const cookie of c.get("ctx")?.resHeaders?.getSetCookie() ?? []) res.headers.append("set-cookie", cookie);
     return res;
   });
-  const limited = rateLimiting(deps);
+  const limited = rateLimiting(deps, new Set(restRoutes.filter((r) => r.public).map((r) => r.path)));
   app.use("/api/*", limited);
   app.use("/trpc/*", limited);
   mountRest(app, { routes: restRoutes, config: deps.config, ctxOf, problemResponse });
@@ -124,13 +124,14 @@ function requestIdAndHeaders(): MiddlewareHandler<AppEnv> {
 
 /**
  * Rate limits, before any other work: per presented credential and per client address, counted in
- * PostgreSQL so that every instance shares them. Health stays unlimited for load balancers. Every
+ * PostgreSQL so that every instance shares them. Public REST routes (health, for load balancers)
+ * stay unlimited. Every
  * counted answer says where the caller stands in its most constraining limit (`RateLimit-Limit`,
  * `-Remaining`, `-Reset`); over it the answer is 429 with `Retry-After` (docs/api.md).
  */
-function rateLimiting({ database, config }: Deps): MiddlewareHandler<AppEnv> {
+function rateLimiting({ database, config }: Deps, unlimited: Set<string>): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    if (c.req.path === "/api/health") return next();
+    if (unlimited.has(c.req.path)) return next();
     const buckets: limits.Bucket[] = [{ bucket: limits.addressBucket(clientIp(c, config.trustProxy)), limit: config.rateLimitPerAddress }];
     const key = presentedKey(c.req.raw.headers);
     if (key) buckets.push({ bucket: limits.credentialBucket("key", key), limit: config.rateLimitPerKey });

@@ -90,7 +90,7 @@ function serve(route: AnyRestRoute, ctxOf: (c: Context<AppEnv>) => Ctx, maxBodyB
       params = parsed.data;
     }
     const query = route.query ? validated(route.query, c.req.query(), "(query)") : undefined;
-    const body = route.body ? validated(route.body, json ?? {}, "(body)") : undefined;
+    const body = route.body ? validated(route.body, json === undefined ? {} : json, "(body)") : undefined;
     const result = await route.handler({ ctx, params, query, body, c });
     const res = result instanceof Response ? result : c.json(result as object, route.status ?? 200);
     ctx.resHeaders!.forEach((value, name) => {

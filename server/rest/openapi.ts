@@ -43,10 +43,13 @@ const PROBLEMS: Record<number, string> = {
   503: "The database is unavailable or the request took too long; retry after `Retry-After` seconds",
 };
 
-/** The problem statuses an operation can answer, from its shape and its declared domain errors. */
+/**
+ * The problem statuses an operation can answer, from its shape and its declared domain errors. A
+ * public route is neither authenticated nor rate limited, and states its own failures (health's
+ * 503 has its own body).
+ */
 export function problemStatuses(route: AnyRestRoute): number[] {
-  if (route.public) return [];
-  const statuses = new Set([401, 403, 429, 500, 503]);
+  const statuses = new Set(route.public ? [] : [401, 403, 429, 500, 503]);
   if (route.query || route.body) statuses.add(400);
   if (route.params || route.errors?.includes(404)) statuses.add(404);
   if (route.errors?.includes(409)) statuses.add(409);

@@ -30,7 +30,7 @@ export interface RestRoute<P extends ZodObject | undefined = ZodObject | undefin
   path: string;
   summary: string;
   tag: string;
-  /** Public routes need no credentials and are not rate limited (health). */
+  /** Public routes need no credentials and are not rate limited (health); a public path has no parameters. */
   public?: boolean;
   /** Path parameters, from `rest/params.ts`: a malformed id is a 404, like an unknown one. Required when the path has any. */
   params?: P;
@@ -70,6 +70,7 @@ export function defineRoute<P extends ZodObject | undefined = undefined, Q exten
   route: RestRoute<P, Q, B, R>,
 ): AnyRestRoute {
   if (/:\w/.test(route.path) && !route.params) throw new Error(`${route.method.toUpperCase()} ${route.path} must declare its path parameters`);
+  if (route.public && route.params) throw new Error(`${route.method.toUpperCase()} ${route.path}: a public path has no parameters (the rate limiter exempts it by its path)`);
   return route as unknown as AnyRestRoute;
 }
 

@@ -31,6 +31,13 @@ describe("reading a request", () => {
     expect(flippedBack.body.is_active).toBe(before);
   });
 
+  test("a body that is JSON null is not an absent body: a 400, for optional bodies and the usage envelope alike", async () => {
+    for (const path of [`/api/organizations/${org.id}/toggle`, "/api/usage"]) {
+      const res = await api.post(path, "null");
+      expect({ path, status: res.status, code: res.body.code }).toEqual({ path, status: 400, code: "validation" });
+    }
+  });
+
   test("a query parameter given twice is a 400 naming it; an unknown one given twice is ignored", async () => {
     const twice = await api.get("/api/organizations?limit=5&limit=500&q=a&q=b");
     expect(twice.status).toBe(400);
@@ -63,5 +70,9 @@ describe("declaring a route", () => {
   test("a path with parameters must declare them", () => {
     expect(() => defineRoute({ method: "get", path: "/api/things/:id", tag: "T", summary: "s", handler: async () => new Response() })).toThrow("must declare its path parameters");
     expect(() => defineRoute({ method: "get", path: "/api/things/:id", tag: "T", summary: "s", params: agentPath, response: z.object({}), handler: async () => ({}) })).not.toThrow();
+  });
+
+  test("a public path has no parameters: the rate limiter exempts public routes by their exact path", () => {
+    expect(() => defineRoute({ method: "get", path: "/api/things/:id", tag: "T", summary: "s", public: true, params: agentPath, handler: async () => new Response() })).toThrow("a public path has no parameters");
   });
 });
