@@ -25,7 +25,9 @@ export function mountRest(
   const documented = new OpenAPIHono<AppEnv>();
   registerComponents(documented);
   for (const route of routes) {
-    for (const [name, schema] of Object.entries(route.components ?? {})) documented.openAPIRegistry.register(name, schema);
+    // A clone: zod copies prototype methods into a schema when it is built, so a schema built before
+    // @hono/zod-openapi extended zod (any module loaded first) lacks the `.openapi` the registry calls.
+    for (const [name, schema] of Object.entries(route.components ?? {})) documented.openAPIRegistry.register(name, schema.clone());
     documented.openAPIRegistry.registerPath(routeConfig(route));
     app.on(route.method.toUpperCase(), route.path, serve(route, ctxOf, config.maxBodyBytes));
   }
