@@ -1,6 +1,6 @@
 import { trpcServer } from "@hono/trpc-server";
 import { TRPCError } from "@trpc/server";
-import { Hono, type Context } from "hono";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { ZodError } from "zod";
 import { getConnInfo } from "hono/bun";
 import { existsSync } from "node:fs";
@@ -11,13 +11,12 @@ import * as limits from "./modules/limits/service";
 import { ANONYMOUS } from "./auth/principal";
 import type { Ctx, Deps } from "./context";
 import { AppError, ERRORS, toAppError, toProblem } from "./errors";
-import { buildOpenApi, renderDocsPage } from "./rest/openapi";
-import { type AppEnv, parseWith, readBodyText, readJsonBody, type RestRoute } from "./rest/route";
+import { mountRest } from "./rest/mount";
+import { type AppEnv, readBodyText } from "./rest/route";
 import { restRoutes } from "./rest/routes";
 import { appRouter } from "./trpc/router";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 
 function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
   if (trustProxy) {
@@ -83,9 +82,30 @@ const SECURITY_HEADERS: Record<string, string> = {
 /** Builds the HTTP application: REST adapters, tRPC, API docs and the web app, with one error path. */
 export function createApp(deps: Deps) {
   const app = new Hono<AppEnv>();
-  const { config } = deps;
+  const ctxOf = requestCtx(deps);
+  app.use("*", requestIdAndHeaders());
+  app.onError((err, c) => {
+    const res = problemResponse(c, err);
+    // E.g. clearing a dead session's cookie on the 401 it caused.
+    for (const cookie of c.get("ctx")?.resHeaders?.getSetCookie() ?? []) res.headers.append("set-cookie", cookie);
+    return res;
+  });
+  const limited = rateLimiting(deps, new Set(restRoutes.filter((r) => r.public).map((r) => r.path)));
+  app.use("/api/*", limited);
+  app.use("/trpc/*", limited);
+  mountRest(app, { routes: restRoutes, config: deps.config, ctxOf, problemResponse });
+  mountTrpc(app, deps, ctxOf);
+  if (deps.config.webDir) serveWebApp(app, resolve(deps.config.webDir));
+  app.notFound((c) => problemResponse(c, new AppError("NOT_FOUND", `Nothing at ${c.req.path}`)));
+  return app;
+}
 
-  app.use("*", async (c, next) => {
+/**
+ * The request id (a sane incoming `X-Request-Id` is kept) for logs and every response, and the
+ * security headers on every response; API answers are never cached.
+ */
+function requestIdAndHeaders(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     c.set("requestId", requestId);
@@ -99,32 +119,45 @@ export function createApp(deps: Deps) {
     if (c.req.header("x-forwarded-proto") === "https" || c.req.url.startsWith("https:")) {
       c.res.headers.set("strict-transport-security", "max-age=31536000; includeSubDomains");
     }
-  });
+  };
+}
 
-  app.onError((err, c) => {
-    const res = problemResponse(c, err);
-    // E.g. clearing a dead session's cookie on the 401 it caused.
-    for (const cookie of c.get("ctx")?.resHeaders?.getSetCookie() ?? []) res.headers.append("set-cookie", cookie);
-    return res;
-  });
-
-  // Rate limits, before any other work: per presented credential and per client address, counted
-  // in PostgreSQL so that every instance shares them. Health stays unlimited for load balancers.
-  const limited = async (c: Context<AppEnv>, next: () => Promise<void>) => {
-    if (c.req.path === "/api/health") return next();
+/**
+ * Rate limits, before any other work: per presented credential and per client address, counted in
+ * PostgreSQL so that every instance shares them. Public REST routes (health, for load balancers)
+ * stay unlimited. Every
+ * counted answer says where the caller stands in its most constraining limit (`RateLimit-Limit`,
+ * `-Remaining`, `-Reset`); over it the answer is 429 with `Retry-After` (docs/api.md).
+ */
+function rateLimiting({ database, config }: Deps, unlimited: Set<string>): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (unlimited.has(c.req.path)) return next();
     const buckets: limits.Bucket[] = [{ bucket: limits.addressBucket(clientIp(c, config.trustProxy)), limit: config.rateLimitPerAddress }];
     const key = presentedKey(c.req.raw.headers);
     if (key) buckets.push({ bucket: limits.credentialBucket("key", key), limit: config.rateLimitPerKey });
     const session = readCookie(c.req.header("cookie") ?? null, SESSION_COOKIE);
     if (session) buckets.push({ bucket: limits.credentialBucket("session", session), limit: config.rateLimitPerKey });
-    await limits.charge({ db: deps.database.db, buckets, windowSeconds: config.rateLimitWindowSeconds });
+    const standing = await limits.stand({ db: database.db, buckets, windowSeconds: config.rateLimitWindowSeconds });
+    if (standing && standing.retryAfter > 0) {
+      const res = problemResponse(c, limits.rateLimited(standing));
+      setRateLimitHeaders(res.headers, standing);
+      return res;
+    }
     await next();
+    if (standing) setRateLimitHeaders(c.res.headers, standing);
   };
-  app.use("/api/*", limited);
-  app.use("/trpc/*", limited);
+}
 
-  const baseCtx = (c: Context<AppEnv>, resHeaders: Headers = new Headers()): Ctx => ({
-    db: deps.database.db,
+function setRateLimitHeaders(headers: Headers, standing: limits.Standing) {
+  headers.set("ratelimit-limit", String(standing.limit));
+  headers.set("ratelimit-remaining", String(standing.remaining));
+  headers.set("ratelimit-reset", String(standing.resetSeconds));
+}
+
+/** The service context of a request, before its caller is known. */
+function requestCtx({ database, config }: Deps) {
+  return (c: Context<AppEnv>, resHeaders: Headers = new Headers()): Ctx => ({
+    db: database.db,
     config,
     principal: ANONYMOUS,
     requestId: c.get("requestId"),
@@ -132,56 +165,12 @@ export function createApp(deps: Deps) {
     resHeaders,
     secure: c.req.url.startsWith("https:") || (config.trustProxy && c.req.header("x-forwarded-proto") === "https"),
   });
+}
 
-  // API documentation, public.
-  const openapi = buildOpenApi(restRoutes);
-  const docsPage = renderDocsPage(openapi);
-  app.get("/api/openapi.json", (c) => c.json(openapi));
-  app.get("/api/docs", (c) => c.html(docsPage));
-
-  // REST adapters.
-  const mount = (route: RestRoute) => {
-    app.on(route.method.toUpperCase(), route.path, async (c) => {
-      const ctx = baseCtx(c);
-      c.set("ctx", ctx);
-      if (!route.public) {
-        ctx.principal = await resolvePrincipal(ctx, c.req.raw);
-        if (ctx.principal.kind === "anonymous") {
-          throw new AppError("UNAUTHORIZED", "Credentials are required: send X-API-Key or Authorization: Bearer, or sign in");
-        }
-      }
-      const query = route.query ? parseWith(route.query, c.req.query(), "query") : undefined;
-      let body: unknown;
-      if (route.body) {
-        const raw = await readJsonBody(c, config.maxBodyBytes, route.bodyOptional ?? false);
-        body = raw === undefined ? undefined : parseWith(route.body, raw, "body");
-      }
-      const result = await route.handler({ ctx, params: c.req.param() as Record<string, string>, query, body, c });
-      const res = result instanceof Response ? result : c.json(result as object, (route.status ?? 200) as 200);
-      ctx.resHeaders!.forEach((value, name) => {
-        if (name !== "set-cookie") res.headers.set(name, value);
-      });
-      for (const cookie of ctx.resHeaders!.getSetCookie()) res.headers.append("set-cookie", cookie);
-      return res;
-    });
-  };
-  restRoutes.forEach(mount);
-
-  // Unknown API paths: 405 when the path exists with another method, else 404, always problem+json.
-  const patterns = restRoutes.map((r) => ({ method: r.method.toUpperCase(), re: new RegExp("^" + r.path.replace(/:\w+/g, "[^/]+") + "/?$") }));
-  app.all("/api/*", (c) => {
-    const matching = patterns.filter((p) => p.re.test(c.req.path));
-    if (matching.length > 0) {
-      const res = problemResponse(c, new AppError("METHOD_NOT_ALLOWED", `${c.req.method} is not supported on ${c.req.path}`));
-      res.headers.set("allow", [...new Set(matching.map((m) => m.method))].join(", "));
-      return res;
-    }
-    throw new AppError("NOT_FOUND", `No API operation at ${c.req.path}`);
-  });
-
-  // tRPC for the web app.
-  // The same body limit as REST, also for bodies that do not declare their length (chunked):
-  // read within the limit, then hand tRPC the text.
+/** tRPC for the web app, with the same body limit as REST and Retry-After on 429 and 503. */
+function mountTrpc(app: Hono<AppEnv>, { config }: Deps, ctxOf: ReturnType<typeof requestCtx>) {
+  // Also for bodies that do not declare their length (chunked): read within the limit, then hand
+  // tRPC the text.
   app.use("/trpc/*", async (c, next) => {
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
       const text = await readBodyText(c, config.maxBodyBytes);
@@ -195,7 +184,7 @@ export function createApp(deps: Deps) {
       router: appRouter,
       endpoint: "/trpc",
       createContext: async (opts, c) => {
-        const ctx = baseCtx(c as Context<AppEnv>, opts.resHeaders);
+        const ctx = ctxOf(c as Context<AppEnv>, opts.resHeaders);
         try {
           ctx.principal = await resolvePrincipal(ctx, c.req.raw);
         } catch (err) {
@@ -204,40 +193,36 @@ export function createApp(deps: Deps) {
         }
         return ctx as unknown as Record<string, unknown>;
       },
-      // Retry-After for rate limits and unavailability, as on REST.
       responseMeta: ({ errors }) => {
         const retryAfter = errors.map((e) => (e.cause instanceof AppError ? e.cause.retryAfter : undefined)).find((s) => s !== undefined);
         return retryAfter ? { headers: new Headers({ "retry-after": String(retryAfter) }) } : {};
       },
     }),
   );
+}
 
-  // The built web app, with the SPA fallback for client-side routes only.
-  const webDir = config.webDir ? resolve(config.webDir) : undefined;
-  if (webDir && existsSync(join(webDir, "index.html"))) {
-    const indexHtml = Bun.file(join(webDir, "index.html"));
-    app.get("*", async (c) => {
-      let path: string;
-      try {
-        path = decodeURIComponent(c.req.path);
-      } catch {
-        throw new AppError("BAD_REQUEST", "The path is not valid URL encoding");
+/** The built web app (when `webDir` holds one), with the SPA fallback for client-side routes only. */
+function serveWebApp(app: Hono<AppEnv>, webDir: string) {
+  if (!existsSync(join(webDir, "index.html"))) return;
+  const indexHtml = Bun.file(join(webDir, "index.html"));
+  app.get("*", async (c) => {
+    let path: string;
+    try {
+      path = decodeURIComponent(c.req.path);
+    } catch {
+      throw new AppError("BAD_REQUEST", "The path is not valid URL encoding");
+    }
+    if (path.startsWith("/trpc")) throw new AppError("NOT_FOUND", "No such procedure");
+    const file = resolve(webDir, "." + path);
+    if (file.startsWith(webDir + "/") && !path.endsWith("/")) {
+      const f = Bun.file(file);
+      if (await f.exists()) {
+        const immutable = path.startsWith("/_app/immutable/");
+        return new Response(f, { headers: { "cache-control": immutable ? "public, max-age=31536000, immutable" : "no-cache" } });
       }
-      if (path.startsWith("/trpc")) throw new AppError("NOT_FOUND", "No such procedure");
-      const file = resolve(webDir, "." + path);
-      if (file.startsWith(webDir + "/") && !path.endsWith("/")) {
-        const f = Bun.file(file);
-        if (await f.exists()) {
-          const immutable = path.startsWith("/_app/immutable/");
-          return new Response(f, { headers: { "cache-control": immutable ? "public, max-age=31536000, immutable" : "no-cache" } });
-        }
-      }
-      // A path that names a file (has an extension) and is missing is a 404, not the app shell.
-      if (/\.[a-z0-9]+$/i.test(path)) return c.text("Not found", 404);
-      return new Response(indexHtml, { headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" } });
-    });
-  }
-
-  app.notFound((c) => problemResponse(c, new AppError("NOT_FOUND", `Nothing at ${c.req.path}`)));
-  return app;
+    }
+    // A path that names a file (has an extension) and is missing is a 404, not the app shell.
+    if (/\.[a-z0-9]+$/i.test(path)) return c.text("Not found", 404);
+    return new Response(indexHtml, { headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" } });
+  });
 }

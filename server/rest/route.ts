@@ -1,36 +1,78 @@
 import type { Context } from "hono";
-import { z, type ZodType } from "zod";
+import type { z, ZodObject, ZodType } from "zod";
 import type { Ctx } from "../context";
-import { AppError, fieldErrorsFromZod, validationError } from "../errors";
+import { AppError } from "../errors";
 
 export type AppEnv = { Variables: { requestId: string; ctx: Ctx } };
 export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
 
+/** Problem statuses a route states itself; the generic ones (400, 401, 403, 413, 415, 429, 500, 503) follow from its shape. */
+export type DomainStatus = 404 | 409;
+
+type Parsed<S> = S extends ZodType ? z.output<S> : undefined;
+
+/** What a handler receives: the caller's context and its request, parsed by the route's own schemas. */
+export interface HandlerArgs<P, Q, B> {
+  ctx: Ctx;
+  params: Parsed<P>;
+  query: Parsed<Q>;
+  body: Parsed<B>;
+  c: Context<AppEnv>;
+}
+
 /**
- * One documented REST operation: the same zod schemas validate the request and produce the
- * OpenAPI document, and the handler only calls a service.
+ * One documented REST operation. The same zod schemas validate the request, type the handler's
+ * arguments and its result, and produce the OpenAPI document (docs/api.md, docs/architecture.md).
  */
-export interface RestRoute {
+export interface RestRoute<P extends ZodObject | undefined = ZodObject | undefined, Q extends ZodType | undefined = ZodType | undefined, B extends ZodType | undefined = ZodType | undefined, R extends ZodType | undefined = ZodType | undefined> {
   method: HttpMethod;
-  /** Hono path, e.g. `/api/organizations/:id`. */
+  /** Hono path, e.g. `/api/organizations/:id`; the document writes it `/api/organizations/{id}`. */
   path: string;
   summary: string;
   tag: string;
-  /** Public routes need no credentials (health, docs). */
+  /** Public routes need no credentials and are not rate limited (health); a public path has no parameters. */
   public?: boolean;
-  query?: ZodType;
-  body?: ZodType;
-  /** The body may be absent altogether (e.g. toggle without `is_active`). */
+  /** Path parameters, from `rest/params.ts`: a malformed id is a 404, like an unknown one. Required when the path has any. */
+  params?: P;
+  query?: Q;
+  /** A JSON body, validated after the size, media type and structure checks. */
+  body?: B;
+  /** The body may be absent altogether (it then reads as `{}`), e.g. toggle without `is_active`. */
   bodyOptional?: boolean;
-  response?: ZodType;
+  /** The success body (JSON); the handler's result must fit it. */
+  response?: R;
   /** Success status (default 200). */
-  status?: number;
-  /** Extra documented responses besides the problem ones, e.g. a CSV download. */
+  status?: 200 | 201;
+  /** Other media types of the success response, e.g. a CSV download: the handler returns a Response. */
   produces?: string[];
-  handler: (args: { ctx: Ctx; params: Record<string, string>; query: any; body: any; c: Context<AppEnv> }) => Promise<unknown>;
+  /**
+   * 404 when the route resolves references beyond its path (an `org_id` in the body, `org` in the
+   * query); 409 when the service can refuse a conflict. Path ids already imply 404.
+   */
+  errors?: DomainStatus[];
+  /** What else answers 413 besides the body's size, e.g. a batch over its item limit. */
+  tooLarge?: string;
+  /** Schemas the route's documentation refers to by name (`#/components/schemas/<name>`). */
+  components?: Record<string, ZodType>;
+  /** Answers other than the success and the problems, e.g. health's 503 with its own body. */
+  responses?: Record<number, { description: string; schema: ZodType }>;
+  handler: (args: HandlerArgs<P, Q, B>) => Promise<(R extends ZodType ? z.output<R> : never) | Response>;
 }
 
-export const defineRoutes = (routes: RestRoute[]) => routes;
+/** What the mounting code sees of any route: its schemas, and a handler taking parsed input. */
+export type AnyRestRoute = Omit<RestRoute, "handler"> & { handler: (args: HandlerArgs<any, any, any>) => Promise<unknown> };
+
+/**
+ * Declares a route; its handler's `params`, `query`, `body` and result are typed from its schemas.
+ * One call per route, so that each is inferred on its own.
+ */
+export function defineRoute<P extends ZodObject | undefined = undefined, Q extends ZodType | undefined = undefined, B extends ZodType | undefined = undefined, R extends ZodType | undefined = undefined>(
+  route: RestRoute<P, Q, B, R>,
+): AnyRestRoute {
+  if (/:\w/.test(route.path) && !route.params) throw new Error(`${route.method.toUpperCase()} ${route.path} must declare its path parameters`);
+  if (route.public && route.params) throw new Error(`${route.method.toUpperCase()} ${route.path}: a public path has no parameters (the rate limiter exempts it by its path)`);
+  return route as unknown as AnyRestRoute;
+}
 
 const JSON_TYPE = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
 
@@ -118,7 +160,7 @@ export function jsonStructureProblem(text: string, maxDepth = MAX_JSON_DEPTH): s
 
 /**
  * Reads a JSON body within the size limit: 413 over it, 415 when not JSON, 400 when malformed,
- * not UTF-8, nested too deep or repeating a key.
+ * not UTF-8, nested too deep or repeating a key. Undefined when an optional body is absent.
  */
 export async function readJsonBody(c: Context<AppEnv>, maxBytes: number, optional: boolean): Promise<unknown> {
   const text = await readBodyText(c, maxBytes);
@@ -138,20 +180,3 @@ export async function readJsonBody(c: Context<AppEnv>, maxBytes: number, optiona
     throw new AppError("BAD_REQUEST", "The body is not valid JSON");
   }
 }
-
-/** Validates with a zod schema, turning every issue into a field error. */
-export function parseWith<T>(schema: ZodType<T>, value: unknown, where: "body" | "query"): T {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const errors = fieldErrorsFromZod(result.error);
-  if (where === "query") for (const e of errors) if (e.path === "(body)") e.path = "(query)";
-  throw validationError(errors);
-}
-
-/** Query strings arrive as strings: a schema for an optional positive integer within bounds. */
-export const queryInt = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d{1,9}$/, "must be a whole number")
-    .transform(Number)
-    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));

@@ -90,3 +90,12 @@ describe("the hand-written usage event check", () => {
     fc.assert(fc.property(event, (raw) => void agrees(raw)), { numRuns: 3000 });
   });
 });
+
+describe("the hand-written check keeps every limit the document states", () => {
+  test("a cost string longer than 32 characters (spaces, leading zeros) is left to zod, which refuses it", () => {
+    for (const cost_usd of [" ".repeat(30) + "1.5", "0".repeat(40) + "1.5"]) {
+      expect(agrees({ ...base, cost_usd })).toBeNull();
+      expect(usageEventInput.safeParse({ ...base, cost_usd }).success).toBe(false);
+    }
+  });
+});

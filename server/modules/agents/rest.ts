@@ -1,4 +1,5 @@
-import { defineRoutes } from "../../rest/route";
+import { agentPath } from "../../rest/params";
+import { defineRoute } from "../../rest/route";
 import {
   agentAssignFields,
   agentAssignOutput,
@@ -12,17 +13,18 @@ import {
 } from "./schema";
 import * as agents from "./service";
 
-export const agentRoutes = defineRoutes([
-  {
+export const agentRoutes = [
+  defineRoute({
     method: "get",
     path: "/api/agents",
     tag: "Agents",
     summary: "List agents (filter by organization, status, text; cursor pagination)",
     query: agentListInput,
     response: agentListOutput,
+    errors: [404],
     handler: ({ ctx, query }) => agents.list({ ctx, input: query }),
-  },
-  {
+  }),
+  defineRoute({
     method: "post",
     path: "/api/agents",
     tag: "Agents",
@@ -30,42 +32,50 @@ export const agentRoutes = defineRoutes([
     body: agentCreateInput,
     response: agentOutput,
     status: 201,
+    errors: [404, 409],
     handler: ({ ctx, body }) => agents.create({ ctx, input: body }),
-  },
-  {
+  }),
+  defineRoute({
     method: "get",
     path: "/api/agents/:id",
     tag: "Agents",
     summary: "Get an agent",
+    params: agentPath,
     response: agentOutput,
-    handler: ({ ctx, params }) => agents.get({ ctx, input: { id: params.id! } }),
-  },
-  {
+    handler: ({ ctx, params }) => agents.get({ ctx, input: params }),
+  }),
+  defineRoute({
     method: "patch",
     path: "/api/agents/:id",
     tag: "Agents",
     summary: "Update an agent; `billingRate` (alias `billing_rate`) sets a custom rate, null inherits",
+    params: agentPath,
     body: agentUpdateFields,
     response: agentOutput,
-    handler: ({ ctx, params, body }) => agents.update({ ctx, input: { ...body, id: params.id! } }),
-  },
-  {
+    errors: [409],
+    handler: ({ ctx, params, body }) => agents.update({ ctx, input: { ...body, ...params } }),
+  }),
+  defineRoute({
     method: "post",
     path: "/api/agents/:id/assign-org",
     tag: "Agents",
     summary: "Move an agent to an organization (by id or slug); clears its custom rate",
+    params: agentPath,
     body: agentAssignFields,
     response: agentAssignOutput,
-    handler: ({ ctx, params, body }) => agents.assign({ ctx, input: { ...body, id: params.id! } }),
-  },
-  {
+    errors: [409],
+    handler: ({ ctx, params, body }) => agents.assign({ ctx, input: { ...body, ...params } }),
+  }),
+  defineRoute({
     method: "post",
     path: "/api/agents/:id/unassign-org",
     tag: "Agents",
     summary: "Return an agent to the internal organization",
+    params: agentPath,
     body: agentUnassignFields,
     bodyOptional: true,
     response: agentUnassignOutput,
-    handler: ({ ctx, params, body }) => agents.unassign({ ctx, input: { ...(body ?? {}), id: params.id! } }),
-  },
-]);
+    errors: [409],
+    handler: ({ ctx, params, body }) => agents.unassign({ ctx, input: { ...body, ...params } }),
+  }),
+];

@@ -4,6 +4,7 @@ import { MONTH_PATTERN } from "../../shared/time";
 
 export const monthInput = z
   .string({ error: "must be a month like 2026-03" })
+  .max(7, { error: "must be a month like 2026-03 (YYYY-MM)", abort: true })
   .regex(MONTH_PATTERN, "must be a month like 2026-03 (YYYY-MM)")
   .meta({ description: "Calendar month in UTC, YYYY-MM", examples: ["2026-03"] });
 

@@ -28,9 +28,25 @@ export function credentialBucket(kind: "key" | "session", secret: string): strin
 /** The bucket of a client address. */
 export const addressBucket = (ip: string) => `api-addr:${ip}`;
 
+/**
+ * Where one request stands in the most constraining of its buckets: the one with the fewest
+ * requests left (over its limit, the one whose window ends last). What the `RateLimit-*` response
+ * headers report.
+ */
+export interface Standing {
+  /** Requests allowed per window in that bucket. */
+  limit: number;
+  /** Requests left in its window after this one (0 when over). */
+  remaining: number;
+  /** Seconds until its window ends and the count starts again. */
+  resetSeconds: number;
+  /** Seconds to wait when any bucket is over its limit, else 0. */
+  retryAfter: number;
+}
+
 interface Request {
   buckets: Bucket[];
-  resolve: (retryAfter: number) => void;
+  resolve: (standing: Standing) => void;
   reject: (err: unknown) => void;
 }
 
@@ -80,13 +96,15 @@ async function flush(db: Db, counter: Counter): Promise<void> {
     const next = new Map<string, { position: number; retryAfter: number }>();
     for (const row of result) next.set(row.bucket, { position: Number(row.hits) - totals.get(row.bucket)!, retryAfter: Number(row.retry_after) });
     for (const r of group) {
-      let wait = 0;
+      let standing: Standing | undefined;
       for (const b of r.buckets) {
         const slot = next.get(b.bucket)!;
         slot.position += 1;
-        if (slot.position > b.limit) wait = Math.max(wait, slot.retryAfter);
+        const over = slot.position > b.limit;
+        const here: Standing = { limit: b.limit, remaining: Math.max(0, b.limit - slot.position), resetSeconds: slot.retryAfter, retryAfter: over ? slot.retryAfter : 0 };
+        standing = moreConstraining(standing, here);
       }
-      r.resolve(wait);
+      r.resolve(standing!);
     }
     if (++counter.flushes % 500 === 0) {
       await db
@@ -102,29 +120,43 @@ async function flush(db: Db, counter: Counter): Promise<void> {
   }
 }
 
+/** The standing to report of two buckets: an exceeded one first (the longest wait), else the fewest left. */
+function moreConstraining(a: Standing | undefined, b: Standing): Standing {
+  if (!a) return b;
+  if (a.retryAfter !== b.retryAfter) return a.retryAfter > b.retryAfter ? a : b;
+  if (a.remaining !== b.remaining) return a.remaining < b.remaining ? a : b;
+  return a.resetSeconds >= b.resetSeconds ? a : b;
+}
+
 /**
  * Counts one request against each bucket; returns the seconds to wait when any bucket is over its
  * limit, else 0. A window that has ended restarts with this request. Old rows are swept now and then.
  */
-export async function count({ db, buckets, windowSeconds }: { db: Db; buckets: Bucket[]; windowSeconds: number }): Promise<number> {
+export async function count(args: { db: Db; buckets: Bucket[]; windowSeconds: number }): Promise<number> {
+  return (await stand(args))?.retryAfter ?? 0;
+}
+
+/**
+ * Counts one request against each bucket and says where it stands in the most constraining one;
+ * null when no bucket is limited (every limit 0 = off).
+ */
+export async function stand({ db, buckets, windowSeconds }: { db: Db; buckets: Bucket[]; windowSeconds: number }): Promise<Standing | null> {
   const counted = buckets.filter((b) => b.limit > 0);
-  if (counted.length === 0) return 0;
+  if (counted.length === 0) return null;
   let byWindow = counters.get(db);
   if (!byWindow) counters.set(db, (byWindow = new Map()));
   let counter = byWindow.get(windowSeconds);
   if (!counter) byWindow.set(windowSeconds, (counter = { windowSeconds, queued: [], inFlight: false, flushes: 0 }));
   const group = counter;
-  return new Promise<number>((resolve, reject) => {
+  return new Promise<Standing>((resolve, reject) => {
     group.queued.push({ buckets: counted, resolve, reject });
     if (!group.inFlight) void flush(db, group);
   });
 }
 
-/** Counts one request against each bucket and throws RATE_LIMITED when any is over its limit. */
-export async function charge(args: { db: Db; buckets: Bucket[]; windowSeconds: number }): Promise<void> {
-  const wait = await count(args);
-  if (wait > 0) throw new AppError("RATE_LIMITED", `Too many requests; retry in ${wait} s`, { retryAfter: wait });
-}
+/** The RATE_LIMITED error of a standing that is over its limit. */
+export const rateLimited = (standing: Standing) =>
+  new AppError("RATE_LIMITED", `Too many requests; retry in ${standing.retryAfter} s`, { retryAfter: standing.retryAfter });
 
 /**
  * After a successful sign-in: forgets the account's attempts, un-charges this attempt from the

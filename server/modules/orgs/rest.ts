@@ -1,5 +1,7 @@
+import { z } from "zod";
+import { orgPath } from "../../rest/params";
+import { defineRoute } from "../../rest/route";
 import { agentOutput } from "../agents/schema";
-import { defineRoutes } from "../../rest/route";
 import {
   orgCreateInput,
   orgDeleteOutput,
@@ -11,10 +13,9 @@ import {
   orgUpdateFields,
 } from "./schema";
 import * as orgs from "./service";
-import { z } from "zod";
 
-export const orgRoutes = defineRoutes([
-  {
+export const orgRoutes = [
+  defineRoute({
     method: "get",
     path: "/api/organizations",
     tag: "Organizations",
@@ -22,8 +23,8 @@ export const orgRoutes = defineRoutes([
     query: orgListInput,
     response: orgListOutput,
     handler: ({ ctx, query }) => orgs.list({ ctx, input: query }),
-  },
-  {
+  }),
+  defineRoute({
     method: "post",
     path: "/api/organizations",
     tag: "Organizations",
@@ -31,41 +32,49 @@ export const orgRoutes = defineRoutes([
     body: orgCreateInput,
     response: orgOutput,
     status: 201,
+    errors: [409],
     handler: ({ ctx, body }) => orgs.create({ ctx, input: body }),
-  },
-  {
+  }),
+  defineRoute({
     method: "get",
     path: "/api/organizations/:id",
     tag: "Organizations",
     summary: "Get an organization (by id or slug) with its agents",
+    params: orgPath,
     response: orgOutput.extend({ agents: z.array(agentOutput) }),
-    handler: ({ ctx, params }) => orgs.get({ ctx, input: { id: params.id! } }),
-  },
-  {
+    handler: ({ ctx, params }) => orgs.get({ ctx, input: params }),
+  }),
+  defineRoute({
     method: "patch",
     path: "/api/organizations/:id",
     tag: "Organizations",
     summary: "Update an organization (not its slug); `effective_at` backdates a rate change",
+    params: orgPath,
     body: orgUpdateFields,
     response: orgOutput,
-    handler: ({ ctx, params, body }) => orgs.update({ ctx, input: { ...body, id: params.id! } }),
-  },
-  {
+    errors: [409],
+    handler: ({ ctx, params, body }) => orgs.update({ ctx, input: { ...body, ...params } }),
+  }),
+  defineRoute({
     method: "delete",
     path: "/api/organizations/:id",
     tag: "Organizations",
     summary: "Delete an organization that has no agents",
+    params: orgPath,
     response: orgDeleteOutput,
-    handler: ({ ctx, params }) => orgs.delete({ ctx, input: { id: params.id! } }),
-  },
-  {
+    errors: [409],
+    handler: ({ ctx, params }) => orgs.delete({ ctx, input: params }),
+  }),
+  defineRoute({
     method: "post",
     path: "/api/organizations/:id/toggle",
     tag: "Organizations",
     summary: "Activate or deactivate (explicit `is_active` sets it; no body flips it)",
+    params: orgPath,
     body: orgToggleFields,
     bodyOptional: true,
     response: orgToggleOutput,
-    handler: ({ ctx, params, body }) => orgs.toggle({ ctx, input: { ...(body ?? {}), id: params.id! } }),
-  },
-]);
+    errors: [409],
+    handler: ({ ctx, params, body }) => orgs.toggle({ ctx, input: { ...body, ...params } }),
+  }),
+];

@@ -24,7 +24,11 @@ export const orgListInput = z.object({
 
 export const orgCreateInput = z.strictObject({
   name: text(128, 1),
-  slug: z.string({ error: "must be a string" }).max(128, "must be at most 64 characters").optional(),
+  slug: z
+    .string({ error: "must be a string" })
+    .max(128, "must be at most 64 characters")
+    .meta({ description: "At most 64 lower-case letters and digits in groups separated by single dashes; default: made from the name" })
+    .optional(),
   contact_name: optionalText(128),
   contact_email: optionalEmail,
   description: optionalText(512),

@@ -1,12 +1,12 @@
 import { z } from "zod";
-import { CURRENCIES, instantOutput } from "../../shared/fields";
+import { CURRENCIES, DECIMAL_STRING_MAX, instantOutput } from "../../shared/fields";
 import { parseDecimalInput } from "../../shared/money";
 import { dayInput, modelName } from "../usage/schema";
 
 /** A price or rate input: decimal string or JSON number, ≥ 0, at most 12 decimals (stored exactly). */
 const decimal12 = (description: string, maxIntegerDigits = 6) =>
   z
-    .union([z.number(), z.string()], { error: "must be a decimal number" })
+    .union([z.number(), z.string().max(DECIMAL_STRING_MAX, `must be at most ${DECIMAL_STRING_MAX} characters`)], { error: "must be a decimal number" })
     .transform((value, ctx) => {
       const parsed = parseDecimalInput(value, 12, maxIntegerDigits);
       if (!parsed.ok) {

@@ -6,6 +6,7 @@
  * goes through zod, which decides and words the field-level messages. `tests/unit/usage-validate.test.ts`
  * checks the two agree.
  */
+import { DECIMAL_STRING_MAX } from "../../shared/fields";
 import { parseDecimalInput } from "../../shared/money";
 import { UUID_PATTERN } from "../../shared/uuid";
 import type { UsageEventInput } from "./schema";
@@ -58,7 +59,7 @@ export function fastEvent(raw: unknown): UsageEventInput | null {
   if (cache_write_tokens !== undefined && !tokens(cache_write_tokens)) return null;
   let cost: string | null | undefined;
   if (cost_usd === undefined || cost_usd === null) cost = cost_usd;
-  else if (typeof cost_usd === "number" || typeof cost_usd === "string") {
+  else if (typeof cost_usd === "number" || (typeof cost_usd === "string" && cost_usd.length <= DECIMAL_STRING_MAX)) {
     const parsed = parseDecimalInput(cost_usd, 12, 12);
     if (!parsed.ok) return null;
     cost = parsed.value;

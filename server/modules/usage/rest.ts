@@ -1,18 +1,20 @@
-import { defineRoutes } from "../../rest/route";
-import { repriceInput, repriceOutput, usageIngestBody, usageIngestOutput } from "./schema";
+import { defineRoute } from "../../rest/route";
+import { MAX_BATCH, repriceInput, repriceOutput, usageEventInput, usageIngestBody, usageIngestOutput } from "./schema";
 import * as usage from "./service";
 
-export const usageRoutes = defineRoutes([
-  {
+export const usageRoutes = [
+  defineRoute({
     method: "post",
     path: "/api/usage",
     tag: "Usage",
-    summary: "Ingest usage events (one, or a batch of up to 1000); idempotent by event id, per-item results",
+    summary: `Ingest usage events (one, or a batch of up to ${MAX_BATCH}); idempotent by event id, per-item results`,
     body: usageIngestBody,
     response: usageIngestOutput,
+    tooLarge: `a batch of more than ${MAX_BATCH} events`,
+    components: { UsageEvent: usageEventInput },
     handler: ({ ctx, body }) => usage.ingest({ ctx, input: body }),
-  },
-  {
+  }),
+  defineRoute({
     method: "post",
     path: "/api/usage/reprice",
     tag: "Usage",
@@ -20,5 +22,5 @@ export const usageRoutes = defineRoutes([
     body: repriceInput,
     response: repriceOutput,
     handler: ({ ctx, body }) => usage.reprice({ ctx, input: body }),
-  },
-]);
+  }),
+];

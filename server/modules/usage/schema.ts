@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { instantInput, uuidString } from "../../shared/fields";
+import { DECIMAL_STRING_MAX, instantInput, uuidString } from "../../shared/fields";
 import { parseDecimalInput } from "../../shared/money";
 
 /** Largest batch accepted by one ingestion call. */
@@ -14,7 +14,7 @@ const tokenCount = z
 
 /** A USD cost carried by the event: decimal string or JSON number, ≥ 0, at most 12 decimals. */
 export const costInput = z
-  .union([z.number(), z.string()], { error: "must be a decimal amount in USD" })
+  .union([z.number(), z.string().max(DECIMAL_STRING_MAX, `must be at most ${DECIMAL_STRING_MAX} characters`)], { error: "must be a decimal amount in USD" })
   .transform((value, ctx) => {
     const parsed = parseDecimalInput(value, 12, 12);
     if (!parsed.ok) {
@@ -28,8 +28,10 @@ export const costInput = z
 /** A model name: trimmed and lower-cased, so `GPT-4o` and `gpt-4o` are one model. */
 export const modelName = z
   .string({ error: "must be a model name" })
-  .transform((s) => s.trim().toLowerCase())
-  .pipe(z.string().min(1, "must not be empty").max(128, "must be at most 128 characters"))
+  .trim()
+  .toLowerCase()
+  .min(1, "must not be empty")
+  .max(128, "must be at most 128 characters")
   .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), "must not contain control characters");
 
 /**
@@ -47,8 +49,9 @@ export const usageEventInput = z.object({
   model: modelName,
   provider: z
     .string({ error: "must be a string" })
-    .transform((s) => s.trim().toLowerCase())
-    .pipe(z.string().max(64, "must be at most 64 characters"))
+    .trim()
+    .toLowerCase()
+    .max(64, "must be at most 64 characters")
     .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), "must not contain control characters")
     .nullable()
     .optional(),
@@ -61,14 +64,25 @@ export const usageEventInput = z.object({
 });
 export type UsageEventInput = z.infer<typeof usageEventInput>;
 
+/** Where the document describes one event (`usageEventInput`, registered by the usage routes). */
+export const USAGE_EVENT_REF = "#/components/schemas/UsageEvent";
+
 /**
  * The ingestion body: one event, or `{ events: [...] }`. Items are validated one by one by the
- * service so that one bad item never fails the batch; here only the envelope is checked.
+ * service so that one bad item never fails the batch; here only the envelope is checked. The
+ * document still describes each item as the `usageEventInput` the service checks it against.
  */
 export const usageIngestBody = z
-  .union([z.object({ events: z.array(z.unknown(), { error: "must be an array of events" }) }), z.looseObject({})], {
-    error: "must be one event object or { events: [...] }",
-  })
+  .union(
+    [
+      // The batch limit is the service's (a 413 naming the field, not a 400): documented here.
+      z.object({ events: z.array(z.unknown().meta({ $ref: USAGE_EVENT_REF }), { error: "must be an array of events" }).meta({ maxItems: MAX_BATCH }) }),
+      z.looseObject({}).meta({ $ref: USAGE_EVENT_REF }),
+    ],
+    {
+      error: "must be one event object or { events: [...] }",
+    },
+  )
   .superRefine((v, ctx) => {
     if ("events" in v && !Array.isArray((v as { events: unknown }).events)) {
       ctx.addIssue({ code: "custom", path: ["events"], message: "must be an array of events" });
@@ -107,6 +121,8 @@ export type UsageIngestOutput = z.infer<typeof usageIngestOutput>;
 export const dayInput = z
   .string({ error: "must be a date like 2026-03-01" })
   .regex(/^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/, "must be a date like 2026-03-01 (YYYY-MM-DD)")
+  // The pattern admits exactly 10 characters; said where the document can see it.
+  .meta({ maxLength: 10 })
   // zod runs this refinement even when the pattern failed: an unparsable string must not throw.
   .refine((s) => {
     const d = new Date(`${s}T00:00:00Z`);
