@@ -1,6 +1,8 @@
 import { openDatabase } from "../db/client";
 import { createApp } from "./app";
+import { embeddedSecretsKey } from "./auth/secret-box";
 import { loadConfig } from "./config";
+import { startJobRunner } from "./jobs/runner";
 import { ensureFirstOwner } from "./modules/auth/service";
 
 /**
@@ -10,6 +12,9 @@ import { ensureFirstOwner } from "./modules/auth/service";
 export async function startServer(overrides: Partial<ReturnType<typeof loadConfig>> = {}) {
   const config = { ...loadConfig(), ...overrides };
   const database = await openDatabase(config);
+  // The embedded database keeps its own key beside its data; PostgreSQL instances share SECRETS_KEY.
+  if (!config.secretsKey && database.driver === "pglite") config.secretsKey = embeddedSecretsKey(config.dataDir);
+  if (!config.secretsKey) console.log("SECRETS_KEY is not set: webhook endpoints cannot be created until it is (README: Configuration)");
   const firstOwner = await ensureFirstOwner(database, config);
   if (firstOwner === "created") console.log(`Created the first owner ${config.adminEmail} from ADMIN_EMAIL`);
   if (firstOwner === "not-configured") console.log("No user exists yet: open the web app to create the first owner (or set ADMIN_EMAIL and ADMIN_PASSWORD)");
@@ -21,6 +26,8 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
     // A connection silent this long is closed: a stalled or slow client cannot hold it forever.
     idleTimeout: config.idleTimeoutSeconds,
   });
+  // Background work (webhook deliveries, periodic jobs): any instance may claim any job.
+  const jobs = config.jobsEnabled ? startJobRunner({ database, config }) : null;
   /**
    * Graceful stop: refuse new connections, let in-flight requests finish (up to the grace period,
    * then close what is left), and only then close the database pool they use.
@@ -28,13 +35,16 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
   const stop = async () => {
     const finished = server.stop().then(() => true);
     const grace = Bun.sleep(config.shutdownGraceSeconds * 1000).then(() => false);
+    // Runs in flight get the same grace; those cut short go back to the queue for any instance.
+    const jobsStopped = jobs?.stop(config.shutdownGraceSeconds * 1000);
     if (!(await Promise.race([finished, grace]))) {
       console.log(`Requests still running after ${config.shutdownGraceSeconds} s; closing them`);
       await server.stop(true);
     }
+    await jobsStopped;
     await database.close();
   };
-  return { server, database, config, app, stop, url: `http://localhost:${server.port}` };
+  return { server, database, config, app, jobs, stop, url: `http://localhost:${server.port}` };
 }
 
 if (import.meta.main) {

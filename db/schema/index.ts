@@ -4,3 +4,5 @@ export * from "./agents";
 export * from "./audit";
 export * from "./billing";
 export * from "./access";
+export * from "./jobs";
+export * from "./webhooks";

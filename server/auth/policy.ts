@@ -25,6 +25,7 @@ export const ACTIONS = [
   "users.manage",
   "keys.manage",
   "audit.read",
+  "webhooks.manage",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -43,6 +44,7 @@ const ADMIN: Action[] = [
   "usage.ingest",
   "usage.reprice",
   "keys.manage",
+  "webhooks.manage",
 ];
 
 const ROLE_ACTIONS: Record<Role, ReadonlySet<Action>> = {
@@ -64,6 +66,8 @@ const PLATFORM_ONLY = new Set<Action>([
   "prices.write",
   "users.manage",
   "keys.manage",
+  // Webhook endpoints receive every organization's events.
+  "webhooks.manage",
 ]);
 
 export function can(principal: Principal, action: Action): boolean {

@@ -68,7 +68,8 @@ async function findAgent(tx: DbOrTx, ctx: Ctx, id: string, lock = false): Promis
   return row;
 }
 
-async function loadAgent(tx: DbOrTx, id: string): Promise<Agent> {
+/** An agent as the API shows it, by id, whoever may see it (for callers that already decided that). */
+export async function loadAgent(tx: DbOrTx, id: string): Promise<Agent> {
   const [row] = await selectAgents(tx).where(eq(agents.id, id));
   if (!row) throw notFound("Agent");
   return toAgent(row);
