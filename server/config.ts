@@ -54,7 +54,7 @@ export interface Config {
   webhookAllowPrivate: boolean;
   /** Time allowed for one delivery attempt, ms. */
   webhookTimeoutMs: number;
-  /** The unit of the webhook retry schedule (5, 300, 1800, 7200, 18000, 36000, 36000 units), ms. */
+  /** The unit of the webhook retry schedule (5, 300, 1800, 7200, 18000, 36000, 36000 units), ms; fractions allowed. */
   webhookRetryUnitMs: number;
   /** Days the delivery log (and its events) is kept after a delivery succeeded or failed. */
   webhookLogRetentionDays: number;
@@ -93,9 +93,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secretsKey: secretsKey(env.SECRETS_KEY),
     webhookAllowPrivate: flag(env, "WEBHOOK_ALLOW_PRIVATE", false),
     webhookTimeoutMs: whole(env, "WEBHOOK_TIMEOUT_MS", 15000),
-    webhookRetryUnitMs: whole(env, "WEBHOOK_RETRY_UNIT_MS", 1000),
+    webhookRetryUnitMs: positive(env, "WEBHOOK_RETRY_UNIT_MS", 1000),
     webhookLogRetentionDays: whole(env, "WEBHOOK_LOG_RETENTION_DAYS", 30),
   };
+}
+
+/** A positive number, fractions allowed (a schedule unit of 0.05 ms runs the whole webhook schedule in seconds). */
+function positive(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !(value > 0)) throw new Error(`${name} must be a positive number, got ${raw}`);
+  return value;
 }
 
 /** An on/off setting: 1/true/on or 0/false/off; anything else is refused rather than guessed. */

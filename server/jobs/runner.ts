@@ -134,6 +134,7 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
           console.error(`[jobs] ${job.kind} #${job.id} failed after ${job.attempts} runs: ${message}`);
         } else {
           await jobs.requeue(db, job, { delayMs: delay, attempts: job.attempts, error: message });
+          console.error(`[jobs] ${job.kind} #${job.id} run ${job.attempts} failed, next in ${delay} ms: ${message}`);
         }
       } catch (e) {
         // The claim is gone (another run finished it) or the database is unreachable: the lease
