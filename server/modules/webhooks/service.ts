@@ -62,6 +62,9 @@ function toWebhook(row: EndpointRow): Webhook {
   };
 }
 
+/** What the audit log records of an endpoint: its settings, nothing about its secret. */
+const audited = (w: Webhook) => ({ url: w.url, description: w.description, event_types: w.event_types, enabled: w.enabled });
+
 /** A new signing secret: `whsec_` and 32 random bytes in base64, the form Standard Webhooks libraries read. */
 const newSecret = () => `whsec_${randomBytes(32).toString("base64")}`;
 
@@ -109,7 +112,7 @@ export async function create({ ctx, input }: { ctx: Ctx; input: WebhookCreateInp
       .values({ id, url: input.url, description: input.description ?? null, eventTypes: input.event_types ?? null, enabled: input.enabled ?? true, secretSealed: sealed })
       .returning();
     const webhook = toWebhook(row!);
-    await audit.record(tx, ctx, { action: "webhook.create", orgId: null, targetType: "webhook", targetId: id, after: webhook });
+    await audit.record(tx, ctx, { action: "webhook.create", orgId: null, targetType: "webhook", targetId: id, after: audited(webhook) });
     return { ...webhook, secret };
   });
 }
@@ -133,7 +136,7 @@ export async function update({ ctx, input }: { ctx: Ctx; input: WebhookUpdateInp
       .where(eq(webhookEndpoints.id, row.id))
       .returning();
     const after = toWebhook(updated!);
-    await audit.recordChange(tx, ctx, { action: "webhook.update", orgId: null, targetType: "webhook", targetId: row.id, before: toWebhook(row), after });
+    await audit.recordChange(tx, ctx, { action: "webhook.update", orgId: null, targetType: "webhook", targetId: row.id, before: audited(toWebhook(row)), after: audited(after) });
     return after;
   });
 }
@@ -144,7 +147,7 @@ async function remove({ ctx, input }: { ctx: Ctx; input: { id: string } }) {
   return ctx.db.transaction(async (tx) => {
     const row = await findEndpoint(tx, input.id, true);
     await tx.delete(webhookEndpoints).where(eq(webhookEndpoints.id, row.id));
-    await audit.record(tx, ctx, { action: "webhook.delete", orgId: null, targetType: "webhook", targetId: row.id, before: toWebhook(row) });
+    await audit.record(tx, ctx, { action: "webhook.delete", orgId: null, targetType: "webhook", targetId: row.id, before: audited(toWebhook(row)) });
     return { success: true as const, id: row.id };
   });
 }
@@ -170,7 +173,8 @@ export async function rotateSecret({ ctx, input }: { ctx: Ctx; input: { id: stri
       .where(eq(webhookEndpoints.id, row.id))
       .returning();
     const webhook = toWebhook(updated!);
-    await audit.record(tx, ctx, { action: "webhook.rotate_secret", orgId: null, targetType: "webhook", targetId: row.id, after: { previous_secret_expires_at: webhook.previous_secret_expires_at } });
+    // Nothing about either secret, only that the endpoint was re-keyed and until when the old one signs.
+    await audit.record(tx, ctx, { action: "webhook.rotate", orgId: null, targetType: "webhook", targetId: row.id, after: { old_signature_until: webhook.previous_secret_expires_at } });
     return { ...webhook, secret };
   });
 }
