@@ -158,6 +158,39 @@ describe("timing", () => {
   });
 });
 
+describe("visibility and clean-up", () => {
+  test("queue stats report what is due, scheduled, running and failed, and how late the oldest due job is", async () => {
+    const { kind } = effectKind("test.stats");
+    await db.transaction((tx) =>
+      jobs.enqueueMany(tx, kind, [
+        { payload: { label: "late" }, runAt: new Date(Date.now() - 90_000) },
+        { payload: { label: "due" } },
+        { payload: { label: "later" }, delayMs: 3_600_000 },
+        { payload: { label: "claimed" }, runAt: new Date(Date.now() - 1000) },
+      ]),
+    );
+    await jobs.claim(db, { kinds: [{ kind: kind.kind, leaseMs: 60_000 }], limit: 1, instanceId: "stats" });
+    const stats = await jobs.queueStats(db);
+    const mine = stats.kinds.find((k) => k.kind === "test.stats")!;
+    expect(mine).toMatchObject({ due: 2, scheduled: 1, running: 1, failed: 0 });
+    // The claim took the oldest (90 s late); the oldest still due is about 1 s late.
+    expect(mine.lag_seconds).toBeGreaterThanOrEqual(0.9);
+    expect(mine.lag_seconds).toBeLessThan(60);
+    expect(stats.due).toBeGreaterThanOrEqual(2);
+    await db.execute(sql`delete from jobs where kind = 'test.stats'`);
+  });
+
+  test("failed jobs are kept for inspection and pruned after their retention", async () => {
+    const { kind } = effectKind("test.prune");
+    const [oldId, recentId] = await db.transaction((tx) => jobs.enqueueMany(tx, kind, [{ payload: { label: "old" } }, { payload: { label: "recent" } }]));
+    await db.execute(sql`update jobs set state = 'failed', failed_at = now() - interval '31 days' where id = ${oldId}`);
+    await db.execute(sql`update jobs set state = 'failed', failed_at = now() - interval '1 day' where id = ${recentId}`);
+    expect(await jobs.pruneFailed(db, 30 * 24 * 3600 * 1000)).toBe(1);
+    expect((await rows<{ id: string }>(db, sql`select id from jobs where kind = 'test.prune'`)).map((r) => Number(r.id))).toEqual([recentId!]);
+    await db.execute(sql`delete from jobs where kind = 'test.prune'`);
+  });
+});
+
 describe("periodic jobs", () => {
   test("run once per period across two runners", async () => {
     const everyMs = 300;

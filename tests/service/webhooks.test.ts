@@ -442,6 +442,24 @@ describe("deliveries", () => {
   });
 });
 
+describe("retention", () => {
+  test("settled deliveries older than the retention are deleted with their attempts and events; pending ones stay", async () => {
+    const endpoint = await createEndpoint({ url: "http://127.0.0.1:9/x", event_types: ["organization.created"] });
+    for (let i = 0; i < 3; i++) await makeOrg(owner);
+    const [oldSettled, recentSettled, oldPending] = (await log(endpoint.id)).map((d) => d.id);
+    await db.execute(sql`update webhook_deliveries set status = 'succeeded', completed_at = now() - interval '31 days' where id = ${oldSettled}`);
+    await db.execute(sql`update webhook_deliveries set status = 'failed', completed_at = now() - interval '29 days' where id = ${recentSettled}`);
+    await db.execute(sql`update webhook_events set created_at = now() - interval '40 days'`);
+    await db.execute(sql`insert into webhook_attempts (delivery_id, duration_ms) values (${oldSettled}, 5)`);
+    expect(await webhooks.prune(owner)).toBe(1);
+    expect((await log(endpoint.id)).map((d) => d.id).sort()).toEqual([recentSettled!, oldPending!].sort());
+    expect(await rows(db, sql`select 1 from webhook_attempts where delivery_id = ${oldSettled}`)).toEqual([]);
+    const events = await rows<{ n: number }>(db, sql`select count(*)::int as n from webhook_events`);
+    expect(Number(events[0]!.n)).toBe(2);
+    await db.execute(sql`delete from jobs`);
+  });
+});
+
 describe("where webhooks may go, checked at every attempt", () => {
   const strict: Config = { ...config, webhookAllowPrivate: false };
   beforeAll(async () => {
