@@ -40,6 +40,24 @@ export interface Config {
   loginMaxPerAccount: number;
   loginMaxPerAddress: number;
   loginWindowSeconds: number;
+  /** Whether this instance runs background jobs (JOBS_ENABLED=0: serve requests only). */
+  jobsEnabled: boolean;
+  /** How often an idle job runner looks for due jobs, ms (LISTEN/NOTIFY wakes it sooner when available). */
+  jobPollIntervalMs: number;
+  /** Jobs one instance runs at the same time. */
+  jobConcurrency: number;
+  /** Wake runners with LISTEN/NOTIFY on PostgreSQL (off behind a transaction-mode pooler, where LISTEN does not work). */
+  jobListen: boolean;
+  /** 32-byte key that seals stored secrets (webhook signing secrets); base64 or hex. */
+  secretsKey?: Uint8Array;
+  /** Webhook receivers may be loopback, private, link-local or metadata addresses, and plain http (tests, on-premises). */
+  webhookAllowPrivate: boolean;
+  /** Time allowed for one delivery attempt, ms. */
+  webhookTimeoutMs: number;
+  /** The unit of the webhook retry schedule (5, 300, 1800, 7200, 18000, 36000, 36000 units), ms; fractions allowed. */
+  webhookRetryUnitMs: number;
+  /** Days the delivery log (and its events) is kept after a delivery succeeded or failed. */
+  webhookLogRetentionDays: number;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -68,7 +86,43 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     loginMaxPerAccount: whole(env, "LOGIN_MAX_PER_ACCOUNT", 5),
     loginMaxPerAddress: whole(env, "LOGIN_MAX_PER_ADDRESS", 20),
     loginWindowSeconds: whole(env, "LOGIN_WINDOW_SECONDS", 900),
+    jobsEnabled: flag(env, "JOBS_ENABLED", true),
+    jobPollIntervalMs: whole(env, "JOB_POLL_INTERVAL_MS", 1000),
+    jobConcurrency: whole(env, "JOB_CONCURRENCY", 4),
+    jobListen: flag(env, "JOB_LISTEN", true),
+    secretsKey: secretsKey(env.SECRETS_KEY),
+    webhookAllowPrivate: flag(env, "WEBHOOK_ALLOW_PRIVATE", false),
+    webhookTimeoutMs: whole(env, "WEBHOOK_TIMEOUT_MS", 15000),
+    webhookRetryUnitMs: positive(env, "WEBHOOK_RETRY_UNIT_MS", 1000),
+    webhookLogRetentionDays: whole(env, "WEBHOOK_LOG_RETENTION_DAYS", 30),
   };
+}
+
+/** A positive number, fractions allowed (a schedule unit of 0.05 ms runs the whole webhook schedule in seconds). */
+function positive(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !(value > 0)) throw new Error(`${name} must be a positive number, got ${raw}`);
+  return value;
+}
+
+/** An on/off setting: 1/true/on or 0/false/off; anything else is refused rather than guessed. */
+function flag(env: Record<string, string | undefined>, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === "") return fallback;
+  if (["1", "true", "on", "yes"].includes(raw)) return true;
+  if (["0", "false", "off", "no"].includes(raw)) return false;
+  throw new Error(`${name} must be 1 or 0, got ${env[name]}`);
+}
+
+/** SECRETS_KEY: exactly 32 bytes, written as 64 hex digits or base64 (openssl rand -base64 32). */
+function secretsKey(raw: string | undefined): Uint8Array | undefined {
+  if (raw === undefined || raw.trim() === "") return undefined;
+  const text = raw.trim();
+  const bytes = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, "hex") : /^[A-Za-z0-9+/_-]+={0,2}$/.test(text) ? Buffer.from(text, "base64") : Buffer.alloc(0);
+  if (bytes.length !== 32) throw new Error("SECRETS_KEY must be 32 bytes, as 64 hex digits or base64 (e.g. openssl rand -base64 32)");
+  return new Uint8Array(bytes);
 }
 
 /** A positive (or, with `zero`, non-negative) whole number from the environment, or `fallback` when unset. */

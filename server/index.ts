@@ -2,7 +2,9 @@ import { existsSync } from "node:fs";
 import { join, relative } from "node:path";
 import { openDatabase } from "../db/client";
 import { createApp } from "./app";
+import { embeddedSecretsKey } from "./auth/secret-box";
 import { loadConfig } from "./config";
+import { startJobRunner } from "./jobs/runner";
 import { ensureFirstOwner } from "./modules/auth/service";
 
 /**
@@ -12,6 +14,9 @@ import { ensureFirstOwner } from "./modules/auth/service";
 export async function startServer(overrides: Partial<ReturnType<typeof loadConfig>> = {}) {
   const config = { ...loadConfig(), ...overrides };
   const database = await openDatabase(config);
+  // The embedded database keeps its own key beside its data; PostgreSQL instances share SECRETS_KEY.
+  if (!config.secretsKey && database.driver === "pglite") config.secretsKey = embeddedSecretsKey(config.dataDir);
+  if (!config.secretsKey) console.log("SECRETS_KEY is not set: webhook endpoints cannot be created until it is (README: Configuration)");
   const firstOwner = await ensureFirstOwner(database, config);
   const app = createApp({ database, config });
   const server = Bun.serve({
@@ -21,6 +26,8 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
     // A connection silent this long is closed: a stalled or slow client cannot hold it forever.
     idleTimeout: config.idleTimeoutSeconds,
   });
+  // Background work (webhook deliveries, periodic jobs): any instance may claim any job.
+  const jobs = config.jobsEnabled ? startJobRunner({ database, config }) : null;
   /**
    * Graceful stop: refuse new connections, let in-flight requests finish (up to the grace period,
    * then close what is left), and only then close the database pool they use.
@@ -28,13 +35,16 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
   const stop = async () => {
     const finished = server.stop().then(() => true);
     const grace = Bun.sleep(config.shutdownGraceSeconds * 1000).then(() => false);
+    // Runs in flight get the same grace; those cut short go back to the queue for any instance.
+    const jobsStopped = jobs?.stop(config.shutdownGraceSeconds * 1000);
     if (!(await Promise.race([finished, grace]))) {
       console.log(`Requests still running after ${config.shutdownGraceSeconds} s; closing them`);
       await server.stop(true);
     }
+    await jobsStopped;
     await database.close();
   };
-  return { server, database, config, app, stop, firstOwner, url: `http://localhost:${server.port}` };
+  return { server, database, config, app, jobs, stop, firstOwner, url: `http://localhost:${server.port}` };
 }
 
 /**

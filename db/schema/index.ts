@@ -6,3 +6,5 @@ export * from "./audit";
 export * from "./prices";
 export * from "./usage";
 export * from "./access";
+export * from "./jobs";
+export * from "./webhooks";

@@ -25,6 +25,7 @@ export const ACTIONS = [
   "users.manage",
   "keys.manage",
   "audit.read",
+  "webhooks.manage",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -49,6 +50,7 @@ const ACTION_WORDS: Record<Action, string> = {
   "users.manage": "managing users",
   "keys.manage": "managing API keys",
   "audit.read": "reading the audit log",
+  "webhooks.manage": "managing webhooks",
 };
 
 const READ: Action[] = ["org.read", "agent.read", "billing.read", "prices.read", "audit.read"];
@@ -66,6 +68,7 @@ const ADMIN: Action[] = [
   "usage.ingest",
   "usage.reprice",
   "keys.manage",
+  "webhooks.manage",
 ];
 
 const ROLE_ACTIONS: Record<Role, ReadonlySet<Action>> = {
@@ -87,7 +90,14 @@ const PLATFORM_ONLY = new Set<Action>([
   "prices.write",
   "users.manage",
   "keys.manage",
+  // Webhook endpoints receive every organization's events.
+  "webhooks.manage",
 ]);
+
+/** What an admin may do that a write key may not. */
+const USERS_ONLY = new Set<Action>(["keys.manage", "webhooks.manage"]);
+/** What ADMIN_API_KEY may do beyond a write key. */
+const ENV_KEY_EXTRA = new Set<Action>(["prices.write", "webhooks.manage"]);
 
 export function can(principal: Principal, action: Action): boolean {
   if (principal.kind === "anonymous") return false;
@@ -99,9 +109,12 @@ export function can(principal: Principal, action: Action): boolean {
   } else if (principal.permission === "read") {
     allowed = ROLE_ACTIONS.viewer.has(action);
   } else {
-    // A write key acts as an admin, but keys never manage other keys. ADMIN_API_KEY (no key id) is
-    // also for automation and first setup, which includes loading model prices and FX rates.
-    allowed = (ROLE_ACTIONS.admin.has(action) && action !== "keys.manage") || (principal.keyId === null && action === "prices.write");
+    // A write key acts as an admin, but keys never manage other keys, nor webhooks (an endpoint
+    // receives every organization's events: a leaked key must not be able to subscribe to them).
+    // ADMIN_API_KEY (no key id) is also for automation and first setup, which includes loading
+    // model prices and FX rates and configuring webhooks.
+    allowed =
+      (ROLE_ACTIONS.admin.has(action) && !USERS_ONLY.has(action)) || (principal.keyId === null && ENV_KEY_EXTRA.has(action));
   }
   if (allowed && principal.orgId !== null && PLATFORM_ONLY.has(action)) allowed = false;
   return allowed;

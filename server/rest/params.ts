@@ -22,3 +22,9 @@ export const orgPath = pathParams("Organization", { id: orgRef.meta({ descriptio
 
 /** `/api/agents/:id`. */
 export const agentPath = pathParams("Agent", { id: uuidString.meta({ description: "Agent id" }) });
+
+/** `/api/webhooks/:id`. */
+export const webhookPath = pathParams("Webhook", { id: uuidString.meta({ description: "Webhook endpoint id" }) });
+
+/** `/api/webhooks/deliveries/:id`. */
+export const deliveryPath = pathParams("Delivery", { id: uuidString.meta({ description: "Delivery id" }) });

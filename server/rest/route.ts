@@ -42,7 +42,7 @@ export interface RestRoute<P extends ZodObject | undefined = ZodObject | undefin
   /** The success body (JSON); the handler's result must fit it. */
   response?: R;
   /** Success status (default 200). */
-  status?: 200 | 201;
+  status?: 200 | 201 | 202;
   /** Other media types of the success response, e.g. a CSV download: the handler returns a Response. */
   produces?: string[];
   /**

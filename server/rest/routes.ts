@@ -5,7 +5,8 @@ import { healthRoutes } from "../modules/health/rest";
 import { orgRoutes } from "../modules/orgs/rest";
 import { priceRoutes } from "../modules/prices/rest";
 import { usageRoutes } from "../modules/usage/rest";
+import { webhookRoutes } from "../modules/webhooks/rest";
 import type { AnyRestRoute } from "./route";
 
 /** Every documented REST operation, in the order the API docs list them. */
-export const restRoutes: AnyRestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...usageRoutes, ...priceRoutes, ...auditRoutes];
+export const restRoutes: AnyRestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...usageRoutes, ...priceRoutes, ...auditRoutes, ...webhookRoutes];

@@ -7,6 +7,7 @@ import { billingRouter } from "../modules/billing/router";
 import { orgsRouter } from "../modules/orgs/router";
 import { pricesRouter } from "../modules/prices/router";
 import { usageRouter } from "../modules/usage/router";
+import { webhooksRouter } from "../modules/webhooks/router";
 import { router } from "./init";
 
 /** Every tRPC procedure. The web app imports only its type. */
@@ -20,6 +21,7 @@ export const appRouter = router({
   users: usersRouter,
   keys: keysRouter,
   audit: auditRouter,
+  webhooks: webhooksRouter,
 });
 
 export type AppRouter = typeof appRouter;

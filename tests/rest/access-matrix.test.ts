@@ -8,6 +8,8 @@ import { ctxFor, platformKey } from "../support/actors";
 import { parseCsv } from "../support/csv";
 import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
+import { webhookCreateInput } from "../../server/modules/webhooks/schema";
+import * as webhooks from "../../server/modules/webhooks/service";
 import { startTestServer } from "../support/http";
 
 /**
@@ -40,18 +42,20 @@ type Cap =
   | "prices.read"
   | "prices.write"
   | "users"
-  | "keys";
+  | "keys"
+  | "webhooks";
 
 const EVERYTHING: Cap[] = [
   "read", "org.create", "org.update", "org.delete", "org.toggle", "agent.create", "agent.update", "agent.rate", "agent.move",
-  "billing.read", "billing.export", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys",
+  "billing.read", "billing.export", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys", "webhooks",
 ];
 /** Members and viewers "read everything in scope". */
 const READER: Cap[] = ["read", "billing.read", "prices.read"];
 const ROLE_CAPS: Record<Role, Cap[]> = {
   // "everything, including users, API keys, prices and FX"
   owner: EVERYTHING,
-  // "organizations, agents, rates, billing, exports, API keys" — not users, not price/FX changes
+  // "organizations, agents, rates, billing, exports, API keys" — not users, not price/FX changes;
+  // webhooks are "managed by owners and admins"
   admin: EVERYTHING.filter((c) => c !== "users" && c !== "prices.write"),
   // "read everything in scope; create and assign agents"
   member: [...READER, "agent.create", "agent.move"],
@@ -60,13 +64,14 @@ const ROLE_CAPS: Record<Role, Cap[]> = {
 };
 const KEY_CAPS: Record<"read" | "write" | "usage", Cap[]> = {
   read: ROLE_CAPS.viewer,
-  // A write key acts as an admin, except that keys never make keys (docs/security.md).
-  write: ROLE_CAPS.admin.filter((c) => c !== "keys"),
+  // A write key acts as an admin, except that keys never make keys, nor manage webhooks ("managed by
+  // owners and admins"; docs/security.md).
+  write: ROLE_CAPS.admin.filter((c) => c !== "keys" && c !== "webhooks"),
   // "may only POST /api/usage"
   usage: ["usage.ingest"],
 };
 /** "A bound user cannot create, toggle, delete organizations or move agents", never sees costs (prices), manages no platform. */
-const NEVER_WHEN_BOUND: Cap[] = ["org.create", "org.toggle", "org.delete", "agent.move", "users", "keys", "prices.read", "prices.write", "usage.reprice"];
+const NEVER_WHEN_BOUND: Cap[] = ["org.create", "org.toggle", "org.delete", "agent.move", "users", "keys", "prices.read", "prices.write", "usage.reprice", "webhooks"];
 
 type Target = "none" | "own" | "other" | "random";
 
@@ -89,7 +94,7 @@ interface Op {
   variant?: string;
   cap: Cap;
   /** What the target names: an organization, an agent, a user, a key, or nothing. */
-  on: "none" | "org" | "agent" | "user" | "key";
+  on: "none" | "org" | "agent" | "user" | "key" | "webhook" | "delivery";
   /** Changes its target, so every cell gets a fresh one. */
   mutates?: boolean;
   /** A batch with per-item results: an invisible target is a rejected item in a 200, not a 404. */
@@ -103,7 +108,7 @@ interface Op {
 function capsOf(actor: Actor): Cap[] {
   if (actor.kind === "user") return ROLE_CAPS[actor.role!];
   // ADMIN_API_KEY is also for first setup, which includes loading prices and FX rates.
-  if (actor.kind === "env-key") return [...KEY_CAPS.write, "prices.write"];
+  if (actor.kind === "env-key") return [...KEY_CAPS.write, "prices.write", "webhooks"];
   if (actor.kind === "key") return KEY_CAPS[actor.permission!];
   return [];
 }
@@ -133,6 +138,10 @@ const orgA = await makeOrg(platform, { name: "Tenant Alpha" });
 const orgB = await makeOrg(platform, { name: "Tenant Bravo" });
 const agentA = await makeAgent(platform, { org_id: orgA.id });
 const agentB = await makeAgent(platform, { org_id: orgB.id });
+let hooks = 0;
+const makeWebhook = () => webhooks.create({ ctx: platform, input: webhookCreateInput.parse({ url: `https://hooks.example.com/matrix/${hooks++}` }) });
+const webhookA = await makeWebhook();
+const webhookB = await makeWebhook();
 const userOwn = await makeUser(database, "viewer");
 const userOther = await makeUser(database, "viewer", orgB.id);
 
@@ -177,6 +186,12 @@ async function resolveTarget(op: Op, actor: Actor, target: Target): Promise<stri
       return own ? userOwn.id : userOther.id;
     case "key":
       return (await makeKey(database, "read", own ? orgA.id : orgB.id)).id;
+    case "webhook":
+      // Webhooks belong to no organization: "own" and "other" are simply two endpoints.
+      if (!op.mutates) return own ? webhookA.id : webhookB.id;
+      return (await makeWebhook()).id;
+    case "delivery":
+      return (await webhooks.sendTest({ ctx: platform, input: { id: (await makeWebhook()).id } })).id;
     default:
       return null;
   }
@@ -239,6 +254,15 @@ const ops: Op[] = [
   { key: "REST PUT /api/fx-rates", cap: "prices.write", on: "none", run: (a) => rest("PUT", "/api/fx-rates", fxBody)(a) },
   { key: "REST GET /api/audit", variant: "all", cap: "read", on: "none", run: (a) => rest("GET", "/api/audit?limit=500")(a) },
   { key: "REST GET /api/audit", variant: "by org", cap: "read", on: "org", run: (a, id) => rest("GET", `/api/audit?org=${id}&limit=50`)(a) },
+  { key: "REST GET /api/webhooks", cap: "webhooks", on: "none", run: (a) => rest("GET", "/api/webhooks")(a) },
+  { key: "REST POST /api/webhooks", cap: "webhooks", on: "none", success: 201, run: (a) => rest("POST", "/api/webhooks", { url: "https://hooks.example.com/new" })(a) },
+  { key: "REST GET /api/webhooks/:id", cap: "webhooks", on: "webhook", run: (a, id) => rest("GET", `/api/webhooks/${id}`)(a) },
+  { key: "REST PATCH /api/webhooks/:id", cap: "webhooks", on: "webhook", mutates: true, run: (a, id) => rest("PATCH", `/api/webhooks/${id}`, { description: fresh("d") })(a) },
+  { key: "REST DELETE /api/webhooks/:id", cap: "webhooks", on: "webhook", mutates: true, run: (a, id) => rest("DELETE", `/api/webhooks/${id}`)(a) },
+  { key: "REST POST /api/webhooks/:id/rotate-secret", cap: "webhooks", on: "webhook", mutates: true, run: (a, id) => rest("POST", `/api/webhooks/${id}/rotate-secret`)(a) },
+  { key: "REST POST /api/webhooks/:id/test", cap: "webhooks", on: "webhook", success: 202, run: (a, id) => rest("POST", `/api/webhooks/${id}/test`)(a) },
+  { key: "REST GET /api/webhooks/:id/deliveries", cap: "webhooks", on: "webhook", run: (a, id) => rest("GET", `/api/webhooks/${id}/deliveries`)(a) },
+  { key: "REST POST /api/webhooks/deliveries/:id/retry", cap: "webhooks", on: "delivery", success: 202, run: (a, id) => rest("POST", `/api/webhooks/deliveries/${id}/retry`)(a) },
 
   // tRPC
   { key: "tRPC orgs.list", cap: "read", on: "none", run: (a) => q(a, "orgs.list", {}) },
@@ -288,6 +312,15 @@ const ops: Op[] = [
   { key: "tRPC keys.revoke", cap: "keys", on: "key", mutates: true, run: (a, id) => m(a, "keys.revoke", { id }) },
   { key: "tRPC audit.list", variant: "all", cap: "read", on: "none", run: (a) => q(a, "audit.list", { limit: 500 }) },
   { key: "tRPC audit.list", variant: "by org", cap: "read", on: "org", run: (a, id) => q(a, "audit.list", { org: id, limit: 50 }) },
+  { key: "tRPC webhooks.list", cap: "webhooks", on: "none", run: (a) => q(a, "webhooks.list") },
+  { key: "tRPC webhooks.get", cap: "webhooks", on: "webhook", run: (a, id) => q(a, "webhooks.get", { id }) },
+  { key: "tRPC webhooks.create", cap: "webhooks", on: "none", run: (a) => m(a, "webhooks.create", { url: "https://hooks.example.com/new" }) },
+  { key: "tRPC webhooks.update", cap: "webhooks", on: "webhook", mutates: true, run: (a, id) => m(a, "webhooks.update", { id, description: fresh("d") }) },
+  { key: "tRPC webhooks.delete", cap: "webhooks", on: "webhook", mutates: true, run: (a, id) => m(a, "webhooks.delete", { id }) },
+  { key: "tRPC webhooks.rotateSecret", cap: "webhooks", on: "webhook", mutates: true, run: (a, id) => m(a, "webhooks.rotateSecret", { id }) },
+  { key: "tRPC webhooks.test", cap: "webhooks", on: "webhook", run: (a, id) => m(a, "webhooks.test", { id }) },
+  { key: "tRPC webhooks.deliveries", cap: "webhooks", on: "webhook", run: (a, id) => q(a, "webhooks.deliveries", { id }) },
+  { key: "tRPC webhooks.retry", cap: "webhooks", on: "delivery", run: (a, id) => m(a, "webhooks.retry", { id }) },
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import { call, makeKey, makeUser, PASSWORD, type Reply, signIn, trpc, uniqueEmai
 import { ctxFor, platformKey } from "../support/actors";
 import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
+import { webhookCreateInput } from "../../server/modules/webhooks/schema";
+import * as webhooks from "../../server/modules/webhooks/service";
 import { startTestServer } from "../support/http";
 
 const database = await testDatabase();
@@ -48,6 +50,7 @@ interface Case {
 }
 
 const orgRate = async () => makeOrg(platform, { billing_rate_per_agent: "10.00" });
+const hook = async () => webhooks.create({ ctx: platform, input: webhookCreateInput.parse({ url: `https://hooks.example.com/audited/${crypto.randomUUID()}` }) });
 const ok = (r: Reply) => {
   expect(r.status).toBeLessThan(300);
   return r;
@@ -206,6 +209,62 @@ const cases: Case[] = [
             reply,
             expected: { action: "fx.update", before: { rates: [{ currency: "GBP", effective_from: day, rate: "0.8" }] }, after: { rates: [{ currency: "GBP", effective_from: day, rate: "0.81" }] } },
           };
+        },
+      },
+      {
+        key: rest ? "REST POST /api/webhooks" : "tRPC webhooks.create",
+        run: async (mark) => {
+          const url = `https://hooks.example.com/new/${crypto.randomUUID()}`;
+          await mark();
+          const reply = ok(await send("POST", "/api/webhooks", "webhooks.create", { url }));
+          return { reply, expected: { action: "webhook.create", org_id: null, target_id: reply.body.id, before: null, after: { url, description: null, event_types: null, enabled: true } } };
+        },
+      },
+      {
+        key: rest ? "REST PATCH /api/webhooks/:id" : "tRPC webhooks.update",
+        run: async (mark) => {
+          const h = await hook();
+          const change = { enabled: false, event_types: ["agent.created"] };
+          await mark();
+          const reply = ok(await (rest ? call(base, env, "PATCH", `/api/webhooks/${h.id}`, change) : trpc(base, env, "mutation", "webhooks.update", { id: h.id, ...change })));
+          return { reply, expected: { action: "webhook.update", target_id: h.id, before: { enabled: true, event_types: null }, after: { enabled: false, event_types: ["agent.created"] } } };
+        },
+      },
+      {
+        key: rest ? "REST DELETE /api/webhooks/:id" : "tRPC webhooks.delete",
+        run: async (mark) => {
+          const h = await hook();
+          await mark();
+          const reply = ok(await send("DELETE", `/api/webhooks/${h.id}`, "webhooks.delete", { id: h.id }));
+          return { reply, expected: { action: "webhook.delete", target_id: h.id, before: { url: h.url, description: null, event_types: null, enabled: true }, after: null } };
+        },
+      },
+      {
+        key: rest ? "REST POST /api/webhooks/:id/rotate-secret" : "tRPC webhooks.rotateSecret",
+        run: async (mark) => {
+          const h = await hook();
+          await mark();
+          const reply = ok(await send("POST", `/api/webhooks/${h.id}/rotate-secret`, "webhooks.rotateSecret", { id: h.id }));
+          return { reply, expected: { action: "webhook.rotate", target_id: h.id, before: null, after: { old_signature_until: reply.body.previous_secret_expires_at } } };
+        },
+      },
+      {
+        key: rest ? "REST POST /api/webhooks/:id/test" : "tRPC webhooks.test",
+        run: async (mark) => {
+          const h = await hook();
+          await mark();
+          const reply = ok(await send("POST", `/api/webhooks/${h.id}/test`, "webhooks.test", { id: h.id }));
+          return { reply, expected: { action: "webhook.test", target_id: h.id, after: { event_id: reply.body.event_id } } };
+        },
+      },
+      {
+        key: rest ? "REST POST /api/webhooks/deliveries/:id/retry" : "tRPC webhooks.retry",
+        run: async (mark) => {
+          const h = await hook();
+          const delivery = await webhooks.sendTest({ ctx: platform, input: { id: h.id } });
+          await mark();
+          const reply = ok(await send("POST", `/api/webhooks/deliveries/${delivery.id}/retry`, "webhooks.retry", { id: delivery.id }));
+          return { reply, expected: { action: "webhook.retry", target_type: "webhook_delivery", target_id: delivery.id, after: { event_id: delivery.event_id, endpoint_id: h.id } } };
         },
       },
     ];

@@ -20,8 +20,22 @@ const agent = (await api.post("/api/agents", { name: "Doc Agent", org_id: org.id
 const readKey = (await makeKey(database, "read")).key;
 const usageKey = (await makeKey(database, "usage")).key;
 
+const webhook = (await api.post("/api/webhooks", { url: "https://hooks.example.com/doc" })).body;
+const delivery = (await api.post(`/api/webhooks/${webhook.id}/test`)).body;
+
 /** The path of an operation with its parameters filled: real ids unless given. */
-const fill = (path: string, id?: string) => path.replace("{id}", id ?? (path.startsWith("/api/agents") ? agent.id : org.slug));
+const fill = (path: string, id?: string) =>
+  path.replace(
+    "{id}",
+    id ??
+      (path.startsWith("/api/agents")
+        ? agent.id
+        : path.startsWith("/api/webhooks/deliveries")
+          ? delivery.id
+          : path.startsWith("/api/webhooks")
+            ? webhook.id
+            : org.slug),
+  );
 const documented = (op: any) => Object.keys(op.responses).map(Number);
 
 describe("the OpenAPI document", () => {
@@ -155,6 +169,8 @@ describe("every answer an operation gives is one it documents", () => {
     "POST /api/usage/reprice": { from: "2026-01-01", to: "2026-01-31" },
     "PUT /api/model-prices": { prices: [{ model: "doc-model", effective_from: "2026-01-01", input_per_m: "1", output_per_m: "2" }] },
     "PUT /api/fx-rates": { rates: [{ currency: "EUR", effective_from: "2026-01-01", rate: "0.9" }] },
+    "POST /api/webhooks": { url: "https://hooks.example.com/probe" },
+    "PATCH /api/webhooks/{id}": { description: "probed" },
   };
   type Operation = (typeof operations)[number];
   type Probe = { what: string; status?: number; init: (o: Operation) => { path: string; headers: Record<string, string>; body?: string } | null };

@@ -17,7 +17,15 @@ export const user = (role: Role, orgId: string | null = null): Principal => ({
 
 // Rate limits are on, as in production, but high enough that no test is throttled unless it
 // lowers them (tests/rest/limits.test.ts).
-export const TEST_CONFIG = { ...loadConfig({}), adminApiKey: "test-admin-key", port: 0, rateLimitPerKey: 1_000_000, rateLimitPerAddress: 1_000_000 };
+// Webhook signing secrets are sealed with SECRETS_KEY: tests use a fixed one.
+export const TEST_CONFIG = {
+  ...loadConfig({}),
+  adminApiKey: "test-admin-key",
+  port: 0,
+  rateLimitPerKey: 1_000_000,
+  rateLimitPerAddress: 1_000_000,
+  secretsKey: new Uint8Array(32).fill(7),
+};
 
 /** A service context for `principal` on `database`. */
 export function ctxFor(database: Database, principal: Principal = platformKey): Ctx {

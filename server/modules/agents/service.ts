@@ -52,7 +52,8 @@ function selectAgents(tx: DbOrTx) {
   return tx.select(agentColumns).from(agents).innerJoin(organizations, eq(organizations.id, agents.orgId));
 }
 
-async function loadAgent(tx: DbOrTx, id: string): Promise<Agent> {
+/** An agent as the API shows it, by id, whoever may see it (for callers that already decided that). */
+export async function loadAgent(tx: DbOrTx, id: string): Promise<Agent> {
   const [row] = await selectAgents(tx).where(eq(agents.id, id));
   if (!row) throw notFound("Agent");
   return toAgent(row);
@@ -138,7 +139,7 @@ export async function create({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
         .returning();
       await periods.startAgent(tx, row!, org);
       const agent = await loadAgent(tx, row!.id);
-      await audit.record(tx, ctx, { action: "agent.create", orgId: org.id, targetType: "agent", targetId: row!.id, after: agent });
+      await audit.record(tx, ctx, { action: "agent.create", orgId: org.id, targetType: "agent", targetId: row!.id, after: agent }, agent);
       return agent;
     });
   } catch (err) {
@@ -222,7 +223,7 @@ export async function assign({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
         targetId: row.id,
         before: { org_id: row.orgId, billing_rate: row.billingRate },
         after: { org_id: target.id, billing_rate: null },
-      });
+      }, agent);
       return { success: true as const, reassigned: true, previousOrgId: row.orgId, orgId: target.id, rateCleared, agent };
     });
   } catch (err) {

@@ -9,6 +9,7 @@ import { decodeCursor, encodeCursor } from "../../shared/cursor";
 import { prefixPattern } from "../../shared/like";
 import { isUuid } from "../../shared/uuid";
 import { findOrgIdForHistory } from "../tenancy/service";
+import * as events from "../events/service";
 import type { AuditEvent, auditListInput } from "./schema";
 
 export interface AuditEntry {
@@ -47,11 +48,15 @@ export async function recordChange(
   const { updated_at: _b, ...before } = entry.before;
   const { updated_at: _a, ...after } = entry.after;
   const diff = changedFields(before, after);
-  if (Object.keys(diff.after).length > 0) await record(tx, ctx, { ...entry, ...diff });
+  if (Object.keys(diff.after).length > 0) await record(tx, ctx, { ...entry, ...diff }, entry.after);
 }
 
-/** Writes one audit entry inside the caller's transaction, so it exists exactly when the change does. */
-export async function record(tx: DbOrTx, ctx: Ctx, entry: AuditEntry): Promise<void> {
+/**
+ * Writes one audit entry inside the caller's transaction, so it exists exactly when the change
+ * does; and, when the change is one that webhooks report, its event in the same transaction
+ * (events/audit-events.ts). `current` is the changed object as it is now; a change that is a webhook event must pass it.
+ */
+export async function record(tx: DbOrTx, ctx: Ctx, entry: AuditEntry, current?: Record<string, unknown>): Promise<void> {
   const p = ctx.principal;
   const actor = entry.actor ?? {
     kind: p.kind === "anonymous" ? ("system" as const) : p.kind,
@@ -70,6 +75,7 @@ export async function record(tx: DbOrTx, ctx: Ctx, entry: AuditEntry): Promise<v
     after: entry.after ?? null,
     requestId: ctx.requestId,
   });
+  await events.emitAudited(tx, entry, current);
 }
 
 /** Cost-bearing field names a bound principal never receives, wherever they appear (unpriced counts and FX are about token cost too). */

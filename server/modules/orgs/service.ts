@@ -142,7 +142,7 @@ export async function create({ ctx, input }: { ctx: Ctx; input: OrgCreateInput }
           .returning();
         await periods.startOrg(tx, row!);
         const org = toOrg(row!, 0);
-        await audit.record(tx, ctx, { action: "organization.create", orgId: row!.id, targetType: "organization", targetId: row!.id, after: org });
+        await audit.record(tx, ctx, { action: "organization.create", orgId: row!.id, targetType: "organization", targetId: row!.id, after: org }, org);
         return org;
       });
     } catch (err) {
@@ -250,15 +250,14 @@ export async function toggle({ ctx, input }: { ctx: Ctx; input: z.infer<typeof o
       return { id: row.id, is_active: row.isActive };
     }
     await periods.changeOrg(tx, row, { isActive: next }, input.effective_at ?? new Date());
-    await tx.update(organizations).set({ isActive: next, updatedAt: new Date() }).where(eq(organizations.id, row.id));
-    await audit.record(tx, ctx, {
-      action: "organization.toggle",
-      orgId: row.id,
-      targetType: "organization",
-      targetId: row.id,
-      before: { is_active: row.isActive },
-      after: { is_active: next },
-    });
+    const [updated] = await tx.update(organizations).set({ isActive: next, updatedAt: new Date() }).where(eq(organizations.id, row.id)).returning();
+    const [{ count } = { count: 0 }] = await tx.select({ count: sql<number>`count(*)::int` }).from(agents).where(eq(agents.orgId, row.id));
+    await audit.record(
+      tx,
+      ctx,
+      { action: "organization.toggle", orgId: row.id, targetType: "organization", targetId: row.id, before: { is_active: row.isActive }, after: { is_active: next } },
+      toOrg(updated!, count),
+    );
     return { id: row.id, is_active: next };
   });
 }

@@ -1,0 +1,7 @@
+import type { JobHandler } from "../kinds";
+import { jobsPruneHandler } from "./jobs-prune";
+import { webhookDeliverHandler } from "./webhook-deliver";
+import { webhookPruneHandler } from "./webhook-prune";
+
+/** The handler of every kind in kinds.ts: what the runner of each instance runs. */
+export const JOB_HANDLERS: JobHandler[] = [webhookDeliverHandler, webhookPruneHandler, jobsPruneHandler];

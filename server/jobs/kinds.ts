@@ -1,0 +1,104 @@
+import { z, type ZodType } from "zod";
+import type { DbOrTx } from "../../db/client";
+import type { Config } from "../config";
+import type { Ctx } from "../context";
+
+/**
+ * The registry of background job kinds (docs/architecture.md, "Background jobs"). A kind is
+ * declared here — name, payload schema, retry schedule, time limit, period — so that services can
+ * enqueue it without importing its handler; its handler lives in `handlers/` and is listed in
+ * `handlers/index.ts`.
+ */
+export interface JobKind<P = unknown> {
+  /** Dotted name stored in `jobs.kind`; never rename one that may still be queued. */
+  kind: string;
+  payload: ZodType<P>;
+  /**
+   * Delays before the next claim after a run that threw, ms: `[1000, 10000]` = up to three runs.
+   * When they are used up the job is kept as `failed`.
+   */
+  retryDelaysMs: readonly number[];
+  /** Time one run may take before its signal aborts it, ms. The claim's lease is this plus a margin. */
+  timeoutMs: (config: Config) => number;
+  /** A periodic kind: one job per period of this length (aligned to the epoch), across all instances. */
+  everyMs?: number;
+}
+
+export function jobKind<P>(definition: JobKind<P>): JobKind<P> {
+  return definition;
+}
+
+/** What a handler receives for one run of one job. */
+export interface JobRun<P> {
+  payload: P;
+  job: {
+    id: number;
+    kind: string;
+    /** 1 for the first run since the job was queued (or rescheduled by its handler). */
+    attempt: number;
+    runAt: Date;
+    createdAt: Date;
+    /** Why the previous run failed, if it did. */
+    lastError: string | null;
+  };
+  /** A system context: no principal (audit entries name the system), the server's config and database. */
+  ctx: Ctx;
+  /** Aborted when the run exceeds its time limit or the instance stops. */
+  signal: AbortSignal;
+  /**
+   * Marks the job done inside `tx`, the transaction holding the run's own writes: they commit
+   * together or not at all, and only if this instance still holds the claim (a run whose lease ran
+   * out and was taken over by another instance rolls back). This is what makes a job's database
+   * effects happen exactly once. A handler that does not call it is completed after it returns.
+   */
+  complete(tx: DbOrTx): Promise<void>;
+  /** Runs the job again after `delayMs` (inside `tx`, like `complete`): for handlers that keep their own schedule. */
+  reschedule(tx: DbOrTx, delayMs: number): Promise<void>;
+}
+
+export interface JobHandler<P = any> {
+  kind: JobKind<P>;
+  run(job: JobRun<P>): Promise<void>;
+}
+
+export function jobHandler<P>(kind: JobKind<P>, run: (job: JobRun<P>) => Promise<void>): JobHandler<P> {
+  return { kind, run };
+}
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+
+/**
+ * One attempt to deliver one webhook delivery (docs/guardrails.md). The webhook retry schedule
+ * is the delivery's own (the handler reschedules); these delays are for runs that fail on our side
+ * (the database unreachable).
+ */
+export const webhookDeliver = jobKind({
+  kind: "webhook.deliver",
+  payload: z.object({ delivery_id: z.uuid(), manual: z.boolean().optional() }),
+  retryDelaysMs: [SECOND, 10 * SECOND, MINUTE, 5 * MINUTE, 30 * MINUTE],
+  // The request's own limit, plus resolving the address and recording the attempt.
+  timeoutMs: (config) => config.webhookTimeoutMs + 2 * SECOND,
+});
+
+/** Deletes delivery logs (and their events) older than WEBHOOK_LOG_RETENTION_DAYS. */
+export const webhookPrune = jobKind({
+  kind: "webhook.prune",
+  payload: z.object({}),
+  retryDelaysMs: [MINUTE, 10 * MINUTE],
+  timeoutMs: () => 10 * MINUTE,
+  everyMs: HOUR,
+});
+
+/** Deletes failed jobs kept for inspection for more than 30 days. */
+export const jobsPrune = jobKind({
+  kind: "jobs.prune",
+  payload: z.object({}),
+  retryDelaysMs: [MINUTE, 10 * MINUTE],
+  timeoutMs: () => 10 * MINUTE,
+  everyMs: HOUR,
+});
+
+/** Every declared kind; `handlers/index.ts` must have exactly one handler for each (tests/db/jobs.test.ts). */
+export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune];

@@ -1,0 +1,226 @@
+import type { Database } from "../../db/client";
+import { ANONYMOUS } from "../auth/principal";
+import type { Config } from "../config";
+import type { Ctx } from "../context";
+import { JOB_HANDLERS } from "./handlers";
+import type { JobHandler, JobKind, JobRun } from "./kinds";
+import * as jobs from "./service";
+
+/** How much longer than a run's time limit its claim lasts before another instance may take the job. */
+export const LEASE_MARGIN_MS = 5000;
+/** The NOTIFY channel the `jobs_notify` trigger signals when a due job is enqueued. */
+const CHANNEL = "orgdesk_jobs";
+
+export interface JobRunner {
+  instanceId: string;
+  /** Look for due jobs now (e.g. after enqueueing outside a transaction). */
+  wake(): void;
+  /** Stops claiming; waits up to `graceMs` for runs in flight, then aborts them (they go back to the queue). */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface RunnerOptions {
+  database: Database;
+  config: Config;
+  /** The kinds this runner runs (default: every registered handler). */
+  handlers?: JobHandler[];
+  instanceId?: string;
+  /** How much longer than a run's limit its claim lasts (default LEASE_MARGIN_MS). */
+  leaseMarginMs?: number;
+}
+
+const maxAttempts = (kind: JobKind<unknown>) => kind.retryDelaysMs.length + 1;
+
+/**
+ * An error's message and its causes' (the driver's error is the cause of Drizzle's), without the
+ * SQL and bound parameters Drizzle puts in its own message (parameters can hold personal data).
+ */
+function errorText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e && parts.length < 4; e = (e as { cause?: unknown }).cause) {
+    const message = e instanceof Error ? e.message : String(e);
+    parts.push(message.startsWith("Failed query:") ? "query failed" : message.split(/\nparams:/)[0]!);
+    if (!(e instanceof Error)) break;
+  }
+  return parts.join(": ").slice(0, 2000);
+}
+
+/**
+ * Starts the poll loop of one instance: it claims due jobs of its kinds (up to JOB_CONCURRENCY at
+ * a time), enqueues periodic jobs whose period has come, and sleeps for JOB_POLL_INTERVAL_MS when
+ * there is nothing to do — less when LISTEN/NOTIFY (JOB_LISTEN) reports a new job or a run ends.
+ */
+export function startJobRunner(options: RunnerOptions): JobRunner {
+  const { database, config } = options;
+  const db = database.db;
+  const handlers = options.handlers ?? JOB_HANDLERS;
+  const byKind = new Map(handlers.map((h) => [h.kind.kind, h]));
+  if (byKind.size !== handlers.length) throw new Error("Two job handlers for one kind");
+  const instanceId = options.instanceId ?? `${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const claimable = handlers.map((h) => ({ kind: h.kind.kind, leaseMs: h.kind.timeoutMs(config) + (options.leaseMarginMs ?? LEASE_MARGIN_MS) }));
+  const periodic = handlers.filter((h) => h.kind.everyMs !== undefined).map((h) => ({ kind: h.kind.kind, everyMs: h.kind.everyMs! }));
+
+  const inflight = new Map<number, { controller: AbortController; done: Promise<void> }>();
+  let stopping = false;
+  let wakePending = false;
+  let wakeUp: (() => void) | null = null;
+  const wake = () => {
+    wakePending = true;
+    wakeUp?.();
+  };
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (wakePending || stopping) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        wakeUp = null;
+        resolve();
+      }
+      wakeUp = done;
+    });
+
+  const systemCtx = (jobId: number): Ctx => ({ db, config, principal: ANONYMOUS, requestId: `job-${jobId}`, ip: "" });
+
+  async function run(job: jobs.ClaimedJob, handler: JobHandler, controller: AbortController) {
+    const kind = handler.kind;
+    const limit = kind.timeoutMs(config);
+    const timer = setTimeout(() => controller.abort(new Error(`The run took longer than its ${limit} ms limit`)), limit);
+    try {
+      if (job.attempts > maxAttempts(kind)) {
+        // Claimed again after its lease ran out as often as its retries allow: its runs never finish.
+        await jobs.fail(db, job, `Gave up after ${job.attempts - 1} runs that did not finish${job.lastError ? `; last error: ${job.lastError}` : ""}`);
+        return;
+      }
+      const parsed = kind.payload.safeParse(job.payload);
+      if (!parsed.success) {
+        await jobs.fail(db, job, `The payload does not match the kind's schema: ${parsed.error.message.slice(0, 500)}`);
+        return;
+      }
+      let settled = false;
+      const context: JobRun<unknown> = {
+        payload: parsed.data,
+        job: { id: job.id, kind: job.kind, attempt: job.attempts, runAt: job.runAt, createdAt: job.createdAt, lastError: job.lastError },
+        ctx: systemCtx(job.id),
+        signal: controller.signal,
+        complete: async (tx) => {
+          await jobs.complete(tx, job);
+          settled = true;
+        },
+        reschedule: async (tx, delayMs) => {
+          await jobs.requeue(tx, job, { delayMs, attempts: 0, error: null });
+          settled = true;
+        },
+      };
+      const aborted = new Promise<never>((_, reject) => {
+        if (controller.signal.aborted) reject(controller.signal.reason);
+        controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
+      });
+      aborted.catch(() => {});
+      // A handler that ignores its signal still gives its slot back when the limit passes; if it
+      // finishes later, its claim is gone and its transaction cannot commit.
+      await Promise.race([handler.run(context), aborted]);
+      if (!settled) await jobs.complete(db, job);
+    } catch (err) {
+      if (err instanceof jobs.JobClaimLost) {
+        console.error(`[jobs] ${job.kind} #${job.id}: its claim was taken over by another run; this run's effects were rolled back`);
+        return;
+      }
+      const message = errorText(err);
+      const delay = kind.retryDelaysMs[job.attempts - 1];
+      try {
+        if (delay === undefined) {
+          await jobs.fail(db, job, message);
+          console.error(`[jobs] ${job.kind} #${job.id} failed after ${job.attempts} runs: ${message}`);
+        } else {
+          await jobs.requeue(db, job, { delayMs: delay, attempts: job.attempts, error: message });
+          console.error(`[jobs] ${job.kind} #${job.id} run ${job.attempts} failed, next in ${delay} ms: ${message}`);
+        }
+      } catch (e) {
+        // The claim is gone (another run finished it) or the database is unreachable: the lease
+        // runs out and the job is claimed again.
+        if (!(e instanceof jobs.JobClaimLost)) console.error(`[jobs] ${job.kind} #${job.id}: could not record the failure: ${errorText(e)}`);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function start(job: jobs.ClaimedJob) {
+    const handler = byKind.get(job.kind)!;
+    const controller = new AbortController();
+    const done = run(job, handler, controller).finally(() => {
+      inflight.delete(job.id);
+      wake();
+    });
+    inflight.set(job.id, { controller, done });
+  }
+
+  let unlisten: (() => Promise<unknown>) | null = null;
+  async function listen() {
+    if (!config.jobListen) return;
+    try {
+      if (database.driver === "pglite") {
+        unlisten = await database.lite!.listen(CHANNEL, wake);
+      } else {
+        const subscription = await database.pg!.listen(CHANNEL, wake);
+        unlisten = () => subscription.unlisten();
+      }
+    } catch (err) {
+      console.error(`[jobs] LISTEN ${CHANNEL} failed; relying on polling every ${config.jobPollIntervalMs} ms: ${errorText(err)}`);
+    }
+  }
+
+  async function loop() {
+    await listen();
+    let registered = false;
+    let nextPeriodicCheck = 0;
+    let failures = 0;
+    while (!stopping) {
+      wakePending = false;
+      let full = false;
+      try {
+        if (!registered) {
+          await jobs.registerSchedules(db, periodic);
+          registered = true;
+        }
+        if (periodic.length > 0 && Date.now() >= nextPeriodicCheck) {
+          nextPeriodicCheck = Date.now() + config.jobPollIntervalMs;
+          await jobs.enqueueDuePeriodic(db, periodic.map((p) => p.kind));
+        }
+        const free = config.jobConcurrency - inflight.size;
+        if (free > 0) {
+          const claimed = await jobs.claim(db, { kinds: claimable, limit: free, instanceId });
+          for (const job of claimed) start(job);
+          full = claimed.length === free;
+        }
+        failures = 0;
+      } catch (err) {
+        failures++;
+        if (failures === 1 || failures % 60 === 0) console.error(`[jobs] polling failed (${failures}×): ${errorText(err)}`);
+      }
+      if (stopping) break;
+      // More may be due when a full batch came back; otherwise wait for the interval, a
+      // notification or a free slot.
+      if (full && inflight.size < config.jobConcurrency) continue;
+      await sleep(failures > 0 ? Math.max(config.jobPollIntervalMs, 1000) : config.jobPollIntervalMs);
+    }
+  }
+
+  const looping = loop();
+
+  return {
+    instanceId,
+    wake,
+    async stop(graceMs = config.shutdownGraceSeconds * 1000) {
+      stopping = true;
+      wake();
+      await looping;
+      await unlisten?.().catch(() => {});
+      const running = () => Promise.allSettled([...inflight.values()].map((r) => r.done));
+      if (inflight.size > 0) await Promise.race([running(), Bun.sleep(graceMs)]);
+      for (const r of inflight.values()) r.controller.abort(new Error("The instance is stopping"));
+      await running();
+    },
+  };
+}
