@@ -15,6 +15,10 @@ import { buildOpenApi, renderDocsPage } from "./rest/openapi";
 import { type AppEnv, parseWith, readBodyText, readJsonBody, type RestRoute } from "./rest/route";
 import { restRoutes } from "./rest/routes";
 import { appRouter } from "./trpc/router";
+import * as reads from "./modules/reads/service";
+import { metricsHandler, observeRequests } from "./observability/http";
+import { configureLogging, log } from "./observability/log";
+import { createMetrics } from "./observability/metrics";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -63,7 +67,7 @@ export function problemResponse(c: Context<AppEnv>, err: unknown): Response {
   // Anything that did not start as an AppError or a validation error came from below (database,
   // driver, a bug): log it, without the request's headers or body.
   if (!(err instanceof AppError) && !(err instanceof ZodError)) {
-    console.error(`[${requestId}] ${c.req.method} ${c.req.path}: ${describeError(err)}`);
+    log.error("unexpected error", { request_id: requestId, method: c.req.method, path: c.req.path, error: describeError(err) });
   }
   const problem = toProblem(appError, requestId);
   const headers: Record<string, string> = { "content-type": "application/problem+json" };
@@ -84,7 +88,12 @@ const SECURITY_HEADERS: Record<string, string> = {
 export function createApp(deps: Deps) {
   const app = new Hono<AppEnv>();
   const { config } = deps;
+  configureLogging({ level: config.logLevel, secrets: [config.adminApiKey, config.metricsToken, config.adminPassword] });
+  const metrics = deps.metrics ?? createMetrics(deps.database);
 
+  // First: times the request and logs it once the response, error responses included, is final.
+  app.use("*", observeRequests(metrics, new Set(Object.keys(appRouter._def.procedures))));
+  app.get("/metrics", metricsHandler(metrics, config.metricsToken));
   app.use("*", async (c, next) => {
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
@@ -119,6 +128,9 @@ export function createApp(deps: Deps) {
     if (session) buckets.push({ bucket: limits.credentialBucket("session", session), limit: config.rateLimitPerKey });
     await limits.charge({ db: deps.database.db, buckets, windowSeconds: config.rateLimitWindowSeconds });
     await next();
+    // Read-your-writes with a replica: remember where this caller's write left the primary.
+    const ctx = c.get("ctx");
+    if (deps.database.replica && ctx && !["GET", "HEAD", "OPTIONS"].includes(c.req.method) && c.res.status < 400) await reads.noteWrite(ctx);
   };
   app.use("/api/*", limited);
   app.use("/trpc/*", limited);
@@ -131,6 +143,7 @@ export function createApp(deps: Deps) {
     requestId: c.get("requestId"),
     ip: clientIp(c, config.trustProxy),
     resHeaders,
+    metrics,
     secure: c.req.url.startsWith("https:") || (config.trustProxy && c.req.header("x-forwarded-proto") === "https"),
   });
 
@@ -197,6 +210,7 @@ export function createApp(deps: Deps) {
       endpoint: "/trpc",
       createContext: async (opts, c) => {
         const ctx = baseCtx(c as Context<AppEnv>, opts.resHeaders);
+        (c as Context<AppEnv>).set("ctx", ctx);
         try {
           ctx.principal = await resolvePrincipal(ctx, c.req.raw);
         } catch (err) {

@@ -40,6 +40,20 @@ export interface Config {
   loginMaxPerAccount: number;
   loginMaxPerAddress: number;
   loginWindowSeconds: number;
+  /** A URL reaching PostgreSQL directly when `databaseUrl` goes through a pooler: migrations use it. */
+  databaseDirectUrl?: string;
+  /** A streaming replica that serves report reads (docs/scaling.md, Read replica). */
+  databaseReplicaUrl?: string;
+  /** Reports go to the primary while the replica is further behind than this, seconds. */
+  replicaMaxLagSeconds: number;
+  /** `transaction` when `databaseUrl` is a pooler in transaction mode (PgBouncer). */
+  databasePoolMode: "session" | "transaction";
+  /** Named prepared statements (default: on, except in transaction pool mode). */
+  databasePrepare?: boolean;
+  /** Bearer token for `GET /metrics`; unset = no metrics endpoint (404). */
+  metricsToken?: string;
+  /** Least severe log level written: debug, info, warn or error. */
+  logLevel: "debug" | "info" | "warn" | "error";
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -68,7 +82,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     loginMaxPerAccount: whole(env, "LOGIN_MAX_PER_ACCOUNT", 5),
     loginMaxPerAddress: whole(env, "LOGIN_MAX_PER_ADDRESS", 20),
     loginWindowSeconds: whole(env, "LOGIN_WINDOW_SECONDS", 900),
+    databaseDirectUrl: env.DATABASE_DIRECT_URL || undefined,
+    databaseReplicaUrl: env.DATABASE_REPLICA_URL || undefined,
+    replicaMaxLagSeconds: whole(env, "DATABASE_REPLICA_MAX_LAG_S", 30),
+    databasePoolMode: oneOf(env, "DATABASE_POOL_MODE", ["session", "transaction"] as const, "session"),
+    databasePrepare: env.DATABASE_PREPARE === undefined || env.DATABASE_PREPARE === "" ? undefined : oneOf(env, "DATABASE_PREPARE", ["true", "false"] as const, "true") === "true",
+    metricsToken: env.METRICS_TOKEN || undefined,
+    logLevel: oneOf(env, "LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
   };
+}
+
+/** One of `values` from the environment, or `fallback` when unset. */
+function oneOf<const T extends readonly string[]>(env: Record<string, string | undefined>, name: string, values: T, fallback: T[number]): T[number] {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!(values as readonly string[]).includes(raw)) throw new Error(`${name} must be one of ${values.join(", ")}, got ${raw}`);
+  return raw as T[number];
 }
 
 /** A positive (or, with `zero`, non-negative) whole number from the environment, or `fallback` when unset. */

@@ -1,6 +1,7 @@
 import type { Database, Db } from "../db/client";
 import type { Principal } from "./auth/principal";
 import type { Config } from "./config";
+import type { Metrics } from "./observability/metrics";
 
 /** Per-request context handed to every service function. */
 export interface Ctx {
@@ -15,10 +16,14 @@ export interface Ctx {
   resHeaders?: Headers;
   /** The request reached us over https (directly or through a proxy): cookies get `Secure`. */
   secure?: boolean;
+  /** This instance's metrics (absent in service tests that build a context by hand). */
+  metrics?: Metrics;
 }
 
 /** Process-wide dependencies the app is built from. */
 export interface Deps {
   database: Database;
   config: Config;
+  /** Created by the app when not given; the entry point passes its own to the job runner too. */
+  metrics?: Metrics;
 }

@@ -2,6 +2,9 @@ import { openDatabase } from "../db/client";
 import { createApp } from "./app";
 import { loadConfig } from "./config";
 import { ensureFirstOwner } from "./modules/auth/service";
+import * as reads from "./modules/reads/service";
+import { configureLogging, log } from "./observability/log";
+import { createMetrics } from "./observability/metrics";
 
 /**
  * Entry point: read the environment, open and migrate the database, serve HTTP. Exported so the
@@ -9,11 +12,15 @@ import { ensureFirstOwner } from "./modules/auth/service";
  */
 export async function startServer(overrides: Partial<ReturnType<typeof loadConfig>> = {}) {
   const config = { ...loadConfig(), ...overrides };
+  configureLogging({ level: config.logLevel, secrets: [config.adminApiKey, config.metricsToken, config.adminPassword] });
   const database = await openDatabase(config);
   const firstOwner = await ensureFirstOwner(database, config);
-  if (firstOwner === "created") console.log(`Created the first owner ${config.adminEmail} from ADMIN_EMAIL`);
-  if (firstOwner === "not-configured") console.log("No user exists yet: open the web app to create the first owner (or set ADMIN_EMAIL and ADMIN_PASSWORD)");
-  const app = createApp({ database, config });
+  if (firstOwner === "created") log.info(`Created the first owner ${config.adminEmail} from ADMIN_EMAIL`);
+  if (firstOwner === "not-configured") log.info("No user exists yet: open the web app to create the first owner (or set ADMIN_EMAIL and ADMIN_PASSWORD)");
+  const metrics = createMetrics(database);
+  const replica = database.replica;
+  if (replica) metrics.observeReplica(() => reads.replicaStatus(replica));
+  const app = createApp({ database, config, metrics });
   const server = Bun.serve({
     port: config.port,
     hostname: process.env.HOST || "0.0.0.0",
@@ -29,23 +36,24 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
     const finished = server.stop().then(() => true);
     const grace = Bun.sleep(config.shutdownGraceSeconds * 1000).then(() => false);
     if (!(await Promise.race([finished, grace]))) {
-      console.log(`Requests still running after ${config.shutdownGraceSeconds} s; closing them`);
+      log.warn(`Requests still running after ${config.shutdownGraceSeconds} s; closing them`);
       await server.stop(true);
     }
     await database.close();
   };
-  return { server, database, config, app, stop, url: `http://localhost:${server.port}` };
+  return { server, database, config, app, metrics, stop, url: `http://localhost:${server.port}` };
 }
 
 if (import.meta.main) {
   const { url, stop, database, config } = await startServer();
-  console.log(`Orgdesk listening on ${url} (database: ${database.driver === "pglite" ? `embedded PGlite in ${config.dataDir}` : "PostgreSQL"})`);
+  const where = database.driver === "pglite" ? `embedded PGlite in ${config.dataDir}` : `PostgreSQL${database.replica ? " with a read replica" : ""}`;
+  log.info(`Orgdesk listening on ${url} (database: ${where})`);
   let stopping = false;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, async () => {
       if (stopping) return;
       stopping = true;
-      console.log(`${signal}: finishing in-flight requests…`);
+      log.info(`${signal}: finishing in-flight requests…`);
       await stop();
       process.exit(0);
     });

@@ -4,3 +4,4 @@ export * from "./agents";
 export * from "./audit";
 export * from "./billing";
 export * from "./access";
+export * from "./reads";

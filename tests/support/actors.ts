@@ -2,6 +2,7 @@ import type { Database } from "../../db/client";
 import type { Principal, Role } from "../../server/auth/principal";
 import { loadConfig } from "../../server/config";
 import type { Ctx } from "../../server/context";
+import { noteSecret } from "./log-capture";
 
 /** Principals for service tests; the policy decides what each may do, as in production. */
 export const platformKey: Principal = { kind: "api_key", keyId: null, prefix: "env", permission: "write", orgId: null };
@@ -18,6 +19,7 @@ export const user = (role: Role, orgId: string | null = null): Principal => ({
 // Rate limits are on, as in production, but high enough that no test is throttled unless it
 // lowers them (tests/rest/limits.test.ts).
 export const TEST_CONFIG = { ...loadConfig({}), adminApiKey: "test-admin-key", port: 0, rateLimitPerKey: 1_000_000, rateLimitPerAddress: 1_000_000 };
+noteSecret(TEST_CONFIG.adminApiKey, "ADMIN_API_KEY of in-process test servers");
 
 /** A service context for `principal` on `database`. */
 export function ctxFor(database: Database, principal: Principal = platformKey): Ctx {

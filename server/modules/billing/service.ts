@@ -6,6 +6,7 @@ import { validationError } from "../../errors";
 import { dec, round, sub, sum } from "../../shared/money";
 import { addMonths, monthEnd, monthOf, monthsBetween, monthStart } from "../../shared/time";
 import { findOrg } from "../orgs/service";
+import { forReports } from "../reads/service";
 import { buildLine, fxForMonth, type Line, marginPct, type MonthFigures, sumLines, sumMonths, toCsv, toUsd, type UsageTotals } from "./lines";
 import { type AgentHistory, agentRevenue, type OrgHistory, type Period, secondsOf } from "./proration";
 import type { AgentMonthOutput, BillingRange } from "./schema";
@@ -322,6 +323,7 @@ async function computeFor(ctx: Ctx, ref: string, input: BillingRange) {
  */
 export async function summary({ ctx, input }: { ctx: Ctx; input: BillingRange & { id: string } }) {
   authorize(ctx.principal, "billing.read");
+  ctx = await forReports(ctx);
   const { org, range, computed } = await computeFor(ctx, input.id, input);
   return {
     organization_id: org.id,
@@ -336,6 +338,7 @@ export async function summary({ ctx, input }: { ctx: Ctx; input: BillingRange & 
 /** One line per agent and month (agents that have since moved away included), by month then name. */
 export async function records({ ctx, input }: { ctx: Ctx; input: BillingRange & { id: string } }) {
   authorize(ctx.principal, "billing.read");
+  ctx = await forReports(ctx);
   const { org, range, computed } = await computeFor(ctx, input.id, input);
   return {
     organization_id: org.id,
@@ -349,6 +352,7 @@ export async function records({ ctx, input }: { ctx: Ctx; input: BillingRange & 
 /** The `records` of a range as a downloadable file: CSV (one row per record, same fields) or JSON. */
 export async function exportFile({ ctx, input }: { ctx: Ctx; input: BillingRange & { id: string; format: "csv" | "json" } }) {
   authorize(ctx.principal, "billing.export");
+  ctx = await forReports(ctx);
   const { org, range, computed } = await computeFor(ctx, input.id, input);
   const recs = computed.lines.map((l) => recordOf(ctx, l));
   const base = `billing-${org.slug}-${range.from}_${range.to}`;
@@ -368,6 +372,7 @@ export { exportFile as export };
  */
 export async function overview({ ctx, input }: { ctx: Ctx; input: { month?: string } }) {
   authorize(ctx.principal, "billing.read");
+  ctx = await forReports(ctx);
   const now = new Date();
   const month = input.month ?? monthOf(now);
   const range = resolveRange({ from: month, to: month }, now);
