@@ -47,13 +47,13 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
 if (import.meta.main) {
   const { url, stop, database, config } = await startServer();
   const where = database.driver === "pglite" ? `embedded PGlite in ${config.dataDir}` : `PostgreSQL${database.replica ? " with a read replica" : ""}`;
-  log.info(`Orgdesk listening on ${url} (database: ${where})`);
+  log.lifecycle(`Orgdesk listening on ${url} (database: ${where})`);
   let stopping = false;
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, async () => {
       if (stopping) return;
       stopping = true;
-      log.info(`${signal}: finishing in-flight requests…`);
+      log.lifecycle(`${signal}: finishing in-flight requests…`);
       await stop();
       process.exit(0);
     });

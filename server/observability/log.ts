@@ -26,9 +26,11 @@ export function configureLogging(options: { level?: LogLevel; secrets?: (string 
   for (const s of options.secrets ?? []) if (s && s.length >= 4) secrets.add(JSON.stringify(s).slice(1, -1));
 }
 
-/** Where lines go (standard output by default); tests send them to a file they scan for secrets. */
-export function setLogSink(write: (line: string) => void) {
+/** Where lines go (standard output by default); tests send them to a file they scan for secrets. Returns the previous one. */
+export function setLogSink(write: (line: string) => void): (line: string) => void {
+  const previous = sink;
   sink = write;
+  return previous;
 }
 
 export function redact(line: string): string {
@@ -37,8 +39,8 @@ export function redact(line: string): string {
   return out;
 }
 
-function write(level: LogLevel, msg: string, fields: LogFields = {}) {
-  if (RANK[level] < threshold) return;
+function write(level: LogLevel, msg: string, fields: LogFields = {}, always = false) {
+  if (RANK[level] < threshold && !always) return;
   sink(redact(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields })));
 }
 
@@ -47,5 +49,7 @@ export const log = {
   info: (msg: string, fields?: LogFields) => write("info", msg, fields),
   warn: (msg: string, fields?: LogFields) => write("warn", msg, fields),
   error: (msg: string, fields?: LogFields) => write("error", msg, fields),
+  /** Start-up and shutdown announcements: info lines written whatever the level. */
+  lifecycle: (msg: string, fields?: LogFields) => write("info", msg, fields, true),
   enabled: (level: LogLevel) => RANK[level] >= threshold,
 };

@@ -90,7 +90,6 @@ export function createMetrics(database?: Pick<Database, "pool" | "replica">): Me
     Math.max(0, p.transactionsOpen + p.queriesInFlight - p.size),
   );
 
-  const scrapeErrors = new Counter({ name: "orgdesk_metrics_collect_errors_total", help: "Series that could not be read during a scrape", labelNames: ["series"], registers });
   const ingested = new Counter({ name: "orgdesk_usage_events_total", help: "Usage events received, by source and outcome (accepted, duplicate, rejected)", labelNames: ["source", "outcome"], registers });
 
   // prom-client collects every series of a scrape at once; the depth gauge starts the one queue read
@@ -125,6 +124,16 @@ export function createMetrics(database?: Pick<Database, "pool" | "replica">): Me
       if (!queue) return;
       this.reset();
       for (const q of queue) this.set({ kind: q.kind }, q.lagSeconds);
+    },
+  });
+  const scrapeErrors = new Counter({
+    name: "orgdesk_metrics_collect_errors_total",
+    help: "Series that could not be read during a scrape",
+    labelNames: ["series"],
+    registers,
+    // After this scrape's queue read, so a failure shows in the scrape it happened in.
+    async collect() {
+      await queueRead;
     },
   });
   const jobRuns = new Counter({ name: "orgdesk_job_runs_total", help: "Background job runs by kind and result", labelNames: ["kind", "result"], registers });
