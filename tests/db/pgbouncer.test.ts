@@ -6,7 +6,7 @@ import { MIGRATIONS_DIR, openPostgres, rows } from "../../db/client";
 import { sql } from "drizzle-orm";
 import { ADMIN_URL, TEST_DB_KIND, urlFor } from "../support/db";
 import { multiInstanceScenarios } from "../support/multi-instance";
-import { pgbouncerInstalled, startPgBouncer } from "../support/pgbouncer";
+import { type PgBouncer, pgbouncerInstalled, startPgBouncer } from "../support/pgbouncer";
 import { startProcess } from "../support/server-process";
 
 /**
@@ -24,7 +24,14 @@ describe.skipIf(!onPostgres || !pgbouncerInstalled())("two instances through PgB
   const name = `orgdesk_t_${process.pid}_bouncer${crypto.randomUUID().slice(0, 6)}`;
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
   const direct = openPostgres(urlFor(name), { max: 4 });
+  const bouncers: PgBouncer[] = [];
+  const bouncer = async (options: Parameters<typeof startPgBouncer>[0] = {}) => {
+    const b = await startPgBouncer(options);
+    bouncers.push(b);
+    return b;
+  };
   afterAll(async () => {
+    await Promise.all(bouncers.map((b) => b.stop()));
     await direct.close();
     await admin.unsafe(`drop database if exists "${name}" with (force)`);
     await admin.end();
@@ -33,8 +40,8 @@ describe.skipIf(!onPostgres || !pgbouncerInstalled())("two instances through PgB
   multiInstanceScenarios(async () => {
     // An empty database: both instances migrate it through the pooler at the same time.
     await admin.unsafe(`create database "${name}"`);
-    const bouncer = await startPgBouncer({ poolSize: 8, statementTimeoutMs: 15000 });
-    const env = { DATABASE_URL: bouncer.url(name), DATABASE_POOL_MODE: "transaction", ADMIN_API_KEY: KEY, WEB_DIR: "" };
+    const pooler = await bouncer({ poolSize: 8, statementTimeoutMs: 15000 });
+    const env = { DATABASE_URL: pooler.url(name), DATABASE_POOL_MODE: "transaction", ADMIN_API_KEY: KEY, WEB_DIR: "" };
     const [a, b] = await Promise.all([startProcess("server/index.ts", env), startProcess("server/index.ts", env)]);
     return { a: { ...a, key: KEY }, b: { ...b, key: KEY }, database: direct };
   });
@@ -46,8 +53,8 @@ describe.skipIf(!onPostgres || !pgbouncerInstalled())("two instances through PgB
   });
 
   test("the pooler's server connections carry the statement timeout it sets, not one sent by the client", async () => {
-    const bouncer = await startPgBouncer({ statementTimeoutMs: 1234 });
-    const through = postgres(bouncer.url(name), { max: 1, prepare: false, onnotice: () => {}, fetch_types: false });
+    const pooler = await bouncer({ statementTimeoutMs: 1234 });
+    const through = postgres(pooler.url(name), { max: 1, prepare: false, onnotice: () => {}, fetch_types: false });
     try {
       const [row] = await through`show statement_timeout`;
       expect(row!.statement_timeout).toBe("1234ms");
@@ -57,8 +64,8 @@ describe.skipIf(!onPostgres || !pgbouncerInstalled())("two instances through PgB
   });
 
   test("without DATABASE_POOL_MODE=transaction the server does not start through the pooler: PgBouncer refuses the startup settings", async () => {
-    const bouncer = await startPgBouncer();
-    const start = startProcess("server/index.ts", { DATABASE_URL: bouncer.url(name), DATABASE_DIRECT_URL: urlFor(name), ADMIN_API_KEY: KEY, WEB_DIR: "" }, 30_000);
+    const pooler = await bouncer();
+    const start = startProcess("server/index.ts", { DATABASE_URL: pooler.url(name), DATABASE_DIRECT_URL: urlFor(name), ADMIN_API_KEY: KEY, WEB_DIR: "" }, 30_000);
     await expect(start).rejects.toThrow(/unsupported startup parameter: statement_timeout/);
   });
 });

@@ -1,4 +1,3 @@
-import { afterAll } from "bun:test";
 import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +7,8 @@ import { freeStablePort } from "./private-postgres";
  * A private PgBouncer in transaction pooling mode in front of the machine's PostgreSQL, started and
  * stopped by the test that needs it (Debian's `pgbouncer`; `.ci/run` installs it). Its
  * configuration lives in a temporary directory; every database name is passed through to
- * 127.0.0.1:5432. PgBouncer refuses to run as root, so as root it switches to `postgres`.
+ * 127.0.0.1:5432. The caller stops it (an `afterAll` at the level of its `describe`; a hook
+ * registered from inside another hook or a test would not run when expected). PgBouncer refuses to run as root, so as root it switches to `postgres`.
  */
 const BIN = process.env.PGBOUNCER_BIN ?? "/usr/sbin/pgbouncer";
 const isRoot = process.getuid?.() === 0;
@@ -81,7 +81,6 @@ pidfile = ${join(dir, "pgbouncer.pid")}
     if (child.exitCode === null) child.kill("SIGKILL");
     rmSync(dir, { recursive: true, force: true });
   };
-  afterAll(stop);
   process.once("exit", () => {
     if (!stopped) child.kill("SIGKILL");
   });
