@@ -109,6 +109,11 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
     // replayed its error onto the next query (tests/db/connection-startup.test.ts).
     fetch_types: false,
     prepare: options.prepare ?? !pooled,
+    // No pipelining behind a transaction pooler: PgBouncer before 1.21 hands the server connection
+    // to another client at the first ReadyForQuery, and the answer to a statement already sent
+    // behind it arrives "when not linked" — that server is closed and the statement never answers.
+    // 0 relies on our postgres.js patch (transactions still reserve their connection).
+    ...(pooled ? { max_pipeline: 0 } : {}),
     connection: {
       application_name: "orgdesk",
       ...(options.statementTimeoutMs && !pooled ? { statement_timeout: options.statementTimeoutMs } : {}),

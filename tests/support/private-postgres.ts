@@ -25,6 +25,15 @@ export function must(cmd: string[]): string {
   return res.out;
 }
 
+/** Runs `fn` after the test file (under `bun test`) or when the process exits (in a script). */
+export function onTeardown(fn: () => void | Promise<void>) {
+  try {
+    afterAll(fn);
+  } catch {
+    process.once("exit", () => void fn());
+  }
+}
+
 /** The kernel's range of ports for outgoing connections, from /proc (Linux's default otherwise). */
 export function ephemeralPortRange(): [number, number] {
   const path = "/proc/sys/net/ipv4/ip_local_port_range";
@@ -108,7 +117,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     },
   };
   pg.start();
-  afterAll(() => pg.destroy());
+  onTeardown(() => pg.destroy());
   process.once("exit", () => pg.destroy());
   return pg;
 }

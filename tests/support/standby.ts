@@ -1,8 +1,7 @@
-import { afterAll } from "bun:test";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
-import { BIN, freeStablePort, must, type PrivatePostgres, postgresOwnedDir, run, startPrivatePostgres } from "./private-postgres";
+import { BIN, freeStablePort, must, onTeardown, type PrivatePostgres, postgresOwnedDir, run, startPrivatePostgres } from "./private-postgres";
 
 /**
  * A primary and a streaming hot standby made for one test file: a private primary cluster
@@ -76,7 +75,7 @@ export async function startPrimaryAndStandby(): Promise<{ primary: PrivatePostgr
     if (run(ctl("status")).ok) run(ctl("-m", "immediate", "-w", "stop"));
     rmSync(dir, { recursive: true, force: true });
   };
-  afterAll(destroy);
+  onTeardown(destroy);
   process.once("exit", destroy);
   return { primary, standby };
 }
