@@ -118,5 +118,6 @@ export async function forReports(ctx: Ctx): Promise<Ctx> {
   const reason = await route(ctx);
   const onReplica = reason === "replica";
   ctx.metrics?.reportRead(onReplica ? "replica" : "primary", reason);
+  log.debug("report read", { request_id: ctx.requestId, database: onReplica ? "replica" : "primary", reason });
   return onReplica ? { ...ctx, db: ctx.database.replica!.db } : ctx;
 }
