@@ -62,6 +62,8 @@ export interface Replica {
   pool: PoolStats;
   /** `performance.now()` of the last statement the replica failed; 0 when none. */
   failedAt: number;
+  /** Statements the replica failed and the primary ran instead, since start. */
+  failovers: number;
   close(): Promise<void>;
 }
 
@@ -169,8 +171,11 @@ function counted(pg: postgres.Sql, pool: PoolStats): postgres.Sql {
  */
 export function openReplica(url: string, primary: postgres.Sql, options: PostgresOptions = {}): Replica {
   const { pg, pool, close } = openPostgres(url, { ...options, connectTimeoutSeconds: Math.min(options.connectTimeoutSeconds ?? 2, 2) });
-  const replica: Replica = { db: undefined as unknown as Db, pg: pg!, url, pool: pool!, failedAt: 0, close };
-  const client = failingOver(counted(pg!, pool!), primary, () => (replica.failedAt = performance.now()));
+  const replica: Replica = { db: undefined as unknown as Db, pg: pg!, url, pool: pool!, failedAt: 0, failovers: 0, close };
+  const client = failingOver(counted(pg!, pool!), primary, () => {
+    replica.failedAt = performance.now();
+    replica.failovers++;
+  });
   replica.db = drizzlePostgres(client, { schema }) as unknown as Db;
   return replica;
 }

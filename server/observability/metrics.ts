@@ -160,6 +160,16 @@ export function createMetrics(database?: Pick<Database, "pool" | "replica">): Me
       },
     });
   };
+  new Counter({
+    name: "orgdesk_db_replica_failovers_total",
+    help: "Statements the read replica failed (down, restarting, recovery conflict) that ran again on the primary",
+    registers,
+    collect() {
+      if (!database?.replica) return;
+      this.reset();
+      this.inc(database.replica.failovers);
+    },
+  });
   const reportReads = new Counter({ name: "orgdesk_report_reads_total", help: "Report reads by the database that served them and why", labelNames: ["database", "reason"], registers });
 
   // A few process figures. prom-client's default set is not used: under Bun its event-loop and
