@@ -27,6 +27,10 @@ export function routeTemplate(c: Context, procedures: ReadonlySet<string>): stri
   return "(unmatched)";
 }
 
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+/** A client may send any token as a method; anything else is one label, not a series per token. */
+const methodLabel = (method: string) => (METHODS.has(method) ? method : "OTHER");
+
 /**
  * Times every request, counts it by route template and status, and writes one JSON log line: time,
  * request id, method, route, status, duration and the kind of caller. Goes first, so it sees the
@@ -41,11 +45,12 @@ export function observeRequests(metrics: Metrics, procedures: ReadonlySet<string
       const seconds = (performance.now() - started) / 1000;
       const route = routeTemplate(c, procedures);
       const status = c.res?.status ?? 500;
-      metrics.request(c.req.method, route, status, seconds);
+      const method = methodLabel(c.req.method);
+      metrics.request(method, route, status, seconds);
       const principal = (c.get("ctx") as { principal?: { kind: string } } | undefined)?.principal?.kind ?? "anonymous";
       (status >= 500 ? log.error : log.info)("request", {
         request_id: c.get("requestId"),
-        method: c.req.method,
+        method,
         route,
         status,
         duration_ms: Math.round(seconds * 100_000) / 100,

@@ -23,6 +23,21 @@ afterAll(() => server.stop(true));
 const base = `http://127.0.0.1:${server.port}`;
 const api = client(base, ADMIN_KEY);
 
+/** Sends raw HTTP/1.1 and resolves with the answer when the server closes. */
+const rawRequest = (text: string) =>
+  new Promise<string>((resolve) => {
+    let answer = "";
+    void Bun.connect({
+      hostname: "127.0.0.1",
+      port: server.port!,
+      socket: {
+        open: (socket) => void socket.write(text),
+        data: (_socket, data) => void (answer += data.toString()),
+        close: () => resolve(answer),
+      },
+    });
+  });
+
 describe("GET /metrics", () => {
   test("answers 401 without the bearer token or with a wrong one, and 404 when no token is configured", async () => {
     expect((await fetch(`${base}/metrics`)).status).toBe(401);
@@ -82,12 +97,18 @@ describe("GET /metrics", () => {
     for (const id of [org.id, other.id, agent.id]) expect(text).not.toContain(id);
   });
 
-  test("unknown paths and tRPC procedures share one series each instead of one per path", async () => {
+  test("unknown paths, tRPC procedures and methods share one series each instead of one per value", async () => {
     const before = await scrape(base, TOKEN);
     const statuses: number[] = [];
     for (const path of ["/api/nothing/1", "/api/nothing/2", "/trpc/no.such.procedure", "/trpc/orgs.list,orgs.list?batch=1&input=" + encodeURIComponent('{"0":{},"1":{}}')]) statuses.push((await api.get(path)).status);
+    // fetch sends only the usual methods; other ones the server accepts arrive over a raw socket.
+    for (const method of ["PROPFIND", "M-SEARCH"]) await rawRequest(`${method} /api/organizations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
     const after = await scrape(base, TOKEN);
     expect(delta(before, after, "orgdesk_http_requests_total", { method: "GET", route: "/api/(unknown)", status: "404" })).toBe(2);
+    // Any method token a client invents is one label.
+    const other = [...after.keys()].filter((k) => k.startsWith("orgdesk_http_requests_total") && k.includes('method="OTHER"'));
+    expect(other.reduce((n, k) => n + (after.get(k) ?? 0) - (before.get(k) ?? 0), 0)).toBe(2);
+    expect([...after.keys()].some((k) => k.includes("PROPFIND") || k.includes("M-SEARCH"))).toBe(false);
     expect(delta(before, after, "orgdesk_http_requests_total", { method: "GET", route: "/trpc/(unknown)", status: "404" })).toBe(1);
     expect(delta(before, after, "orgdesk_http_requests_total", { method: "GET", route: "/trpc/(batch)", status: String(statuses[3]) })).toBe(1);
     expect(statuses[3]).toBe(200);
