@@ -93,7 +93,6 @@ export function createApp(deps: Deps) {
 
   // First: times the request and logs it once the response, error responses included, is final.
   app.use("*", observeRequests(metrics, new Set(Object.keys(appRouter._def.procedures))));
-  app.get("/metrics", metricsHandler(metrics, config.metricsToken));
   app.use("*", async (c, next) => {
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
@@ -109,6 +108,9 @@ export function createApp(deps: Deps) {
       c.res.headers.set("strict-transport-security", "max-age=31536000; includeSubDomains");
     }
   });
+
+  // Prometheus scrapes: outside /api, so never rate-limited (docs/operations.md, Metrics).
+  app.get("/metrics", metricsHandler(metrics, config.metricsToken));
 
   app.onError((err, c) => {
     const res = problemResponse(c, err);

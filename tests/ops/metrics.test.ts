@@ -40,7 +40,10 @@ const rawRequest = (text: string) =>
 
 describe("GET /metrics", () => {
   test("answers 401 without the bearer token or with a wrong one, and 404 when no token is configured", async () => {
-    expect((await fetch(`${base}/metrics`)).status).toBe(401);
+    const denied = await fetch(`${base}/metrics`);
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get("content-type")).toBe("application/problem+json");
+    expect(denied.headers.get("x-request-id")).toBeTruthy();
     expect((await fetch(`${base}/metrics`, { headers: { authorization: "Bearer wrong-token-entirely" } })).status).toBe(401);
     // The API key is not the metrics token.
     expect((await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).status).toBe(401);
