@@ -24,8 +24,48 @@ export interface Database {
   pg?: postgres.Sql;
   /** Connection URL (PostgreSQL only). */
   url?: string;
+  /**
+   * A URL that reaches PostgreSQL itself, not a transaction pooler (PostgreSQL only): for work that
+   * needs a session of its own (LISTEN, session-level locks). Same as `url` when none was given.
+   */
+  directUrl?: string;
+  /** Where LISTEN works (PostgreSQL only): the URL itself, or behind a transaction pooler only a direct URL; none = poll. */
+  listenUrl?: string;
   /** PGlite instance (embedded only). */
   lite?: PGlite;
+  /** What the pool is doing now (PostgreSQL only; docs/operations.md, Metrics). */
+  pool?: PoolStats;
+  /** A streaming replica for report reads (`DATABASE_REPLICA_URL`), when configured. */
+  replica?: Replica;
+  close(): Promise<void>;
+}
+
+/**
+ * What can be measured of a postgres.js pool from outside it (the driver exposes no counters):
+ * queries handed to the pool and not yet answered (running, or waiting for a connection), and
+ * transactions open (each holds one connection until it ends).
+ */
+export interface PoolStats {
+  /** Connections the pool may open. */
+  size: number;
+  queriesInFlight: number;
+  transactionsOpen: number;
+}
+
+/**
+ * A read-only handle on a hot standby, and its own pool's figures. A statement that fails on the
+ * replica for a reason of the replica's (unreachable, shutting down, a recovery conflict) runs again
+ * on the primary and `failedAt` records when, so the reader can stop sending reads there for a while.
+ */
+export interface Replica {
+  db: Db;
+  pg: postgres.Sql;
+  url: string;
+  pool: PoolStats;
+  /** `performance.now()` of the last statement the replica failed; 0 when none. */
+  failedAt: number;
+  /** Statements the replica failed and the primary ran instead, since start. */
+  failovers: number;
   close(): Promise<void>;
 }
 
@@ -41,10 +81,23 @@ export interface PostgresOptions {
    * instead of piling up; postgres.js reconnects on the next query once it is back.
    */
   connectTimeoutSeconds?: number;
+  /**
+   * `transaction`: the URL points at a pooler in transaction mode (PgBouncer): no named prepared
+   * statements (PgBouncer before 1.21 cannot route them) and no session settings in the startup
+   * packet (PgBouncer refuses `statement_timeout` there); set the timeout on the database role or
+   * in the pooler instead (docs/operations.md, PgBouncer).
+   */
+  poolMode?: "session" | "transaction";
+  /** Named prepared statements; default on, off in transaction pool mode (`DATABASE_PREPARE`). */
+  prepare?: boolean;
+  /** See `Database.directUrl`. */
+  directUrl?: string;
 }
 
 export function openPostgres(url: string, options: PostgresOptions = {}): Database {
-  const pg = postgres(url, {
+  const pooled = options.poolMode === "transaction";
+  const pool: PoolStats = { size: options.max ?? 10, queriesInFlight: 0, transactionsOpen: 0 };
+  const raw = postgres(url, {
     max: options.max ?? 10,
     connect_timeout: options.connectTimeoutSeconds ?? 5,
     // Connections idle for a minute are closed, so a pool does not hold dead sockets after the
@@ -59,13 +112,146 @@ export function openPostgres(url: string, options: PostgresOptions = {}): Databa
     // terminated during that fetch (a database restart) left a rejected promise nobody awaited and
     // replayed its error onto the next query (tests/db/connection-startup.test.ts).
     fetch_types: false,
+    prepare: options.prepare ?? !pooled,
+    // No pipelining behind a transaction pooler: PgBouncer before 1.21 hands the server connection
+    // to another client at the first ReadyForQuery, and the answer to a statement already sent
+    // behind it arrives "when not linked" — that server is closed and the statement never answers.
+    // 0 relies on our postgres.js patch (transactions still reserve their connection).
+    ...(pooled ? { max_pipeline: 0 } : {}),
     connection: {
       application_name: "orgdesk",
-      ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+      ...(options.statementTimeoutMs && !pooled ? { statement_timeout: options.statementTimeoutMs } : {}),
     },
   });
+  const pg = counted(raw, pool);
   const db = drizzlePostgres(pg, { schema }) as unknown as Db;
-  return { db, driver: "postgres", pg, url, close: () => pg.end({ timeout: 5 }) };
+  return {
+    db,
+    driver: "postgres",
+    pg: raw,
+    url,
+    directUrl: options.directUrl ?? url,
+    // Behind a transaction pooler LISTEN would land on whichever server connection the pooler picks
+    // and miss notifications: only a direct URL can listen.
+    listenUrl: pooled ? options.directUrl : url,
+    pool,
+    close: () => raw.end({ timeout: 5 }),
+  };
+}
+
+/**
+ * The postgres.js client as Drizzle sees it, counting into `pool` the queries it hands over until
+ * each is answered, and the transactions until each ends. Drizzle runs every statement through
+ * `unsafe` and every transaction through `begin`; statements inside a transaction use the
+ * transaction's own connection and are counted as the transaction.
+ */
+function counted(pg: postgres.Sql, pool: PoolStats): postgres.Sql {
+  return new Proxy(pg, {
+    get(target, prop, receiver) {
+      if (prop === "unsafe") {
+        return (...args: Parameters<postgres.Sql["unsafe"]>) => {
+          const query = target.unsafe(...args) as unknown as { resolve: (x: unknown) => void; reject: (x: unknown) => void };
+          const { resolve, reject } = query;
+          pool.queriesInFlight++;
+          let settled = false;
+          const done = () => {
+            if (!settled) pool.queriesInFlight--;
+            settled = true;
+          };
+          query.resolve = (x) => (done(), resolve(x));
+          query.reject = (x) => (done(), reject(x));
+          return query;
+        };
+      }
+      if (prop === "begin") {
+        return async (...args: unknown[]) => {
+          pool.transactionsOpen++;
+          try {
+            return await (target.begin as (...a: unknown[]) => Promise<unknown>)(...args);
+          } finally {
+            pool.transactionsOpen--;
+          }
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
+}
+
+/**
+ * A pool on a hot standby for report reads: short connection timeout (a replica that does not
+ * answer must not hold a report up: the report goes to the primary), never migrated.
+ */
+export function openReplica(url: string, primary: postgres.Sql, options: PostgresOptions = {}): Replica {
+  const { pg, pool, close } = openPostgres(url, { ...options, connectTimeoutSeconds: Math.min(options.connectTimeoutSeconds ?? 2, 2) });
+  const replica: Replica = { db: undefined as unknown as Db, pg: pg!, url, pool: pool!, failedAt: 0, failovers: 0, close };
+  const client = failingOver(counted(pg!, pool!), primary, () => {
+    replica.failedAt = performance.now();
+    replica.failovers++;
+  });
+  replica.db = drizzlePostgres(client, { schema }) as unknown as Db;
+  return replica;
+}
+
+/** Driver errors and SQLSTATEs that say the replica, not the statement, is at fault. */
+const REPLICA_FAULTS = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "ETIMEDOUT", "CONNECT_TIMEOUT", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED"]);
+export function isReplicaFault(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string") return false;
+  // 08: connection exceptions; 57P01-57P03: shutting down or starting; 40001 on a standby: a
+  // query cancelled by a conflict with recovery (replay needed the rows it read).
+  return REPLICA_FAULTS.has(code) || code.startsWith("08") || code === "57P01" || code === "57P02" || code === "57P03" || code === "40001";
+}
+
+/**
+ * The replica's client as Drizzle sees it: each statement (`unsafe`) and each transaction (`begin`)
+ * runs on the replica and, when the replica fails it (`isReplicaFault`), once more on the primary.
+ */
+function failingOver(replica: postgres.Sql, primary: postgres.Sql, failed: () => void): postgres.Sql {
+  return new Proxy(replica, {
+    get(target, prop, receiver) {
+      if (prop === "unsafe") {
+        return (...args: Parameters<postgres.Sql["unsafe"]>) => {
+          let values = false;
+          const on = (client: postgres.Sql) => {
+            const query = client.unsafe(...args);
+            return values ? query.values() : query;
+          };
+          const run = async () => {
+            try {
+              return await on(target);
+            } catch (err) {
+              if (!isReplicaFault(err)) throw err;
+              failed();
+              return await on(primary);
+            }
+          };
+          const pending = {
+            values() {
+              values = true;
+              return pending;
+            },
+            then(resolve: (x: unknown) => unknown, reject: (e: unknown) => unknown) {
+              return run().then(resolve, reject);
+            },
+          };
+          return pending;
+        };
+      }
+      if (prop === "begin") {
+        return async (...args: unknown[]) => {
+          try {
+            return await (target.begin as (...a: unknown[]) => Promise<unknown>)(...args);
+          } catch (err) {
+            if (!isReplicaFault(err)) throw err;
+            failed();
+            return (primary.begin as (...a: unknown[]) => Promise<unknown>)(...args);
+          }
+        };
+      }
+      return Reflect.get(target, prop, receiver);
+    },
+  });
 }
 
 export const PGLITE_EXTENSIONS = { btree_gist };
@@ -83,19 +269,28 @@ export async function openPglite(dataDir?: string, loadDataDir?: Blob | File): P
 }
 
 /**
- * Applies the committed migrations (those of `migrationsFolder` not applied yet). On PostgreSQL an
- * advisory lock serialises instances that start at the same time, so only one of them migrates.
+ * Applies the committed migrations (those of `migrationsFolder` not applied yet). On PostgreSQL they run in one transaction that first takes a
+ * transaction-level advisory lock: instances starting at the same time wait for each other, and
+ * the next one finds nothing left to do. Transaction-level, so that it also works through a
+ * transaction pooler, where consecutive statements of one client may reach different server
+ * sessions and a session lock would stay behind on one of them (docs/operations.md).
  */
 export async function migrate(database: Database, migrationsFolder = MIGRATIONS_DIR): Promise<void> {
   if (database.driver === "pglite") {
     await migratePglite(database.db as never, { migrationsFolder });
     return;
   }
-  // A dedicated single connection: the advisory lock belongs to the session that takes it.
-  const conn = postgres(database.url!, { max: 1, onnotice: () => {}, fetch_types: false });
+  const conn = postgres(database.directUrl ?? database.url!, { max: 1, onnotice: () => {}, fetch_types: false, prepare: false });
   try {
-    await conn`select pg_advisory_lock(7426331)`;
-    await migratePostgres(drizzlePostgres(conn, { schema }), { migrationsFolder });
+    await conn.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(7426331)`;
+      // Drizzle's migrator opens a transaction of its own with `begin`; inside ours it is a savepoint.
+      // (The transaction's handle lacks the pool's `options`, which Drizzle reads its parsers from.)
+      const inside = new Proxy(tx, {
+        get: (target, prop, receiver) => (prop === "begin" ? target.savepoint : prop === "options" ? conn.options : Reflect.get(target, prop, receiver)),
+      });
+      await migratePostgres(drizzlePostgres(inside as unknown as postgres.Sql, { schema }), { migrationsFolder });
+    });
   } finally {
     await conn.end({ timeout: 5 });
   }
@@ -104,19 +299,32 @@ export async function migrate(database: Database, migrationsFolder = MIGRATIONS_
 /** Opens the configured database: PostgreSQL when a URL is given, otherwise PGlite in dataDir. */
 export async function openDatabase(config: {
   databaseUrl?: string;
+  databaseDirectUrl?: string;
+  databaseReplicaUrl?: string;
+  databasePoolMode?: "session" | "transaction";
+  databasePrepare?: boolean;
   dataDir: string;
   statementTimeoutMs?: number;
   databaseConnectTimeoutSeconds?: number;
   databasePoolSize?: number;
 }): Promise<Database> {
-  const database = config.databaseUrl
-    ? openPostgres(config.databaseUrl, {
-        statementTimeoutMs: config.statementTimeoutMs,
-        connectTimeoutSeconds: config.databaseConnectTimeoutSeconds,
-        max: config.databasePoolSize,
-      })
-    : await openPglite(config.dataDir);
+  const options: PostgresOptions = {
+    statementTimeoutMs: config.statementTimeoutMs,
+    connectTimeoutSeconds: config.databaseConnectTimeoutSeconds,
+    max: config.databasePoolSize,
+    poolMode: config.databasePoolMode,
+    prepare: config.databasePrepare,
+  };
+  const database = config.databaseUrl ? openPostgres(config.databaseUrl, { ...options, directUrl: config.databaseDirectUrl }) : await openPglite(config.dataDir);
   await migrate(database);
+  if (config.databaseUrl && config.databaseReplicaUrl) {
+    const replica = openReplica(config.databaseReplicaUrl, database.pg!, options);
+    const closePrimary = database.close;
+    database.replica = replica;
+    database.close = async () => {
+      await Promise.all([closePrimary(), replica.close()]);
+    };
+  }
   return database;
 }
 
@@ -146,5 +354,29 @@ export async function ping(db: Db): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Subscribes to a notification channel: PGlite's own, or a dedicated PostgreSQL connection to
+ * `listenUrl` (closed by the returned function). Null when this database cannot listen (behind a
+ * transaction pooler without a direct URL): callers then rely on polling.
+ */
+export async function listen(database: Database, channel: string, onNotify: () => void): Promise<(() => Promise<void>) | null> {
+  if (database.driver === "pglite") {
+    const stop = await database.lite!.listen(channel, onNotify);
+    return async () => void (await stop());
+  }
+  if (!database.listenUrl) return null;
+  const conn = postgres(database.listenUrl, { max: 1, onnotice: () => {}, fetch_types: false, prepare: false, connection: { application_name: "orgdesk-listen" } });
+  try {
+    const subscription = await conn.listen(channel, onNotify);
+    return async () => {
+      await subscription.unlisten().catch(() => {});
+      await conn.end({ timeout: 5 });
+    };
+  } catch (err) {
+    await conn.end({ timeout: 1 }).catch(() => {});
+    throw err;
   }
 }

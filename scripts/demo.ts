@@ -15,6 +15,8 @@ process.env.DATA_DIR ||= join(root, "data", "demo");
 process.env.ADMIN_API_KEY ||= "demo-admin-key";
 process.env.ADMIN_EMAIL ||= "owner@orgdesk.demo";
 process.env.ADMIN_PASSWORD ||= "orgdesk-demo";
+// The demo terminal shows how to sign in; request log lines (LOG_LEVEL=info) would bury it.
+process.env.LOG_LEVEL ||= "warn";
 delete process.env.DATABASE_URL;
 
 // The demo is for trying the current sources: a build older than them is rebuilt too.

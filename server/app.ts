@@ -10,11 +10,15 @@ import { readCookie, SESSION_COOKIE } from "./auth/secrets";
 import * as limits from "./modules/limits/service";
 import { ANONYMOUS } from "./auth/principal";
 import type { Ctx, Deps } from "./context";
-import { AppError, ERRORS, toAppError, toProblem } from "./errors";
+import { AppError, causes, ERRORS, toAppError, toProblem } from "./errors";
 import { mountRest } from "./rest/mount";
 import { type AppEnv, readBodyText } from "./rest/route";
 import { restRoutes } from "./rest/routes";
 import { appRouter } from "./trpc/router";
+import * as reads from "./modules/reads/service";
+import { metricsHandler, observeRequests } from "./observability/http";
+import { configureLogging, log } from "./observability/log";
+import { createMetrics, type Metrics } from "./observability/metrics";
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -35,22 +39,14 @@ function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
  * the bound parameters (Drizzle puts them in its message; they can hold secrets and personal data).
  */
 export function describeError(err: unknown): string {
+  if (err === null || typeof err !== "object") return String(err).slice(0, 500);
   const lines: string[] = [];
-  const seen = new Set<unknown>();
-  let e: unknown = err;
-  while (e && !seen.has(e) && lines.length < 5) {
-    seen.add(e);
-    if (e instanceof Error || (typeof e === "object" && "message" in e)) {
-      const x = e as Error & { code?: unknown };
-      const message = String(x.message ?? "").split(/\nparams:/)[0]!.slice(0, 2000);
-      // Only the frames: the stack's first lines repeat the message, parameters included.
-      const stack = (x.stack ?? "").split("\n").filter((l) => /^\s+at /.test(l)).slice(0, 6).join("\n");
-      lines.push(`${x.name ?? "Error"}${typeof x.code === "string" ? ` [${x.code}]` : ""}: ${message}${stack ? "\n" + stack : ""}`);
-      e = (e as { cause?: unknown }).cause;
-    } else {
-      lines.push(String(e).slice(0, 500));
-      break;
-    }
+  for (const x of causes(err)) {
+    if (lines.length === 5) break;
+    const message = String(x.message ?? "").split(/\nparams:/)[0]!.slice(0, 2000);
+    // Only the frames: the stack's first lines repeat the message, parameters included.
+    const stack = String(x.stack ?? "").split("\n").filter((l) => /^\s+at /.test(l)).slice(0, 6).join("\n");
+    lines.push(`${String(x.name ?? "Error")}${typeof x.code === "string" ? ` [${x.code}]` : ""}: ${message}${stack ? "\n" + stack : ""}`);
   }
   return lines.join("\ncaused by ");
 }
@@ -62,7 +58,7 @@ export function problemResponse(c: Context<AppEnv>, err: unknown): Response {
   // Anything that did not start as an AppError or a validation error came from below (database,
   // driver, a bug): log it, without the request's headers or body.
   if (!(err instanceof AppError) && !(err instanceof ZodError)) {
-    console.error(`[${requestId}] ${c.req.method} ${c.req.path}: ${describeError(err)}`);
+    log.error("unexpected error", { request_id: requestId, method: c.req.method, path: c.req.path, error: describeError(err) });
   }
   const problem = toProblem(appError, requestId);
   const headers: Record<string, string> = { "content-type": "application/problem+json" };
@@ -82,8 +78,15 @@ const SECURITY_HEADERS: Record<string, string> = {
 /** Builds the HTTP application: REST adapters, tRPC, API docs and the web app, with one error path. */
 export function createApp(deps: Deps) {
   const app = new Hono<AppEnv>();
-  const ctxOf = requestCtx(deps);
+  const { config } = deps;
+  configureLogging({ level: config.logLevel, secrets: [config.adminApiKey, config.metricsToken, config.adminPassword] });
+  const metrics = deps.metrics ?? createMetrics(deps.database);
+  const ctxOf = requestCtx(deps, metrics);
+  // First: times the request and logs it once the response, error responses included, is final.
+  app.use("*", observeRequests(metrics, new Set(Object.keys(appRouter._def.procedures))));
   app.use("*", requestIdAndHeaders());
+  // Prometheus scrapes: outside /api, so never rate-limited (docs/operations.md, Metrics).
+  app.get("/metrics", metricsHandler(metrics, config.metricsToken));
   app.onError((err, c) => {
     const res = problemResponse(c, err);
     // E.g. clearing a dead session's cookie on the 401 it caused.
@@ -145,6 +148,9 @@ function rateLimiting({ database, config }: Deps, unlimited: Set<string>): Middl
     }
     await next();
     if (standing) setRateLimitHeaders(c.res.headers, standing);
+    // Read-your-writes with a replica: remember where this caller's write left the primary.
+    const ctx = c.get("ctx");
+    if (database.replica && ctx && !["GET", "HEAD", "OPTIONS"].includes(c.req.method) && c.res.status < 400) await reads.noteWrite(ctx);
   };
 }
 
@@ -155,7 +161,7 @@ function setRateLimitHeaders(headers: Headers, standing: limits.Standing) {
 }
 
 /** The service context of a request, before its caller is known. */
-function requestCtx({ database, config }: Deps) {
+function requestCtx({ database, config }: Deps, metrics: Metrics) {
   return (c: Context<AppEnv>, resHeaders: Headers = new Headers()): Ctx => ({
     db: database.db,
     config,
@@ -163,6 +169,8 @@ function requestCtx({ database, config }: Deps) {
     requestId: c.get("requestId"),
     ip: clientIp(c, config.trustProxy),
     resHeaders,
+    replica: database.replica,
+    metrics,
     secure: c.req.url.startsWith("https:") || (config.trustProxy && c.req.header("x-forwarded-proto") === "https"),
   });
 }
@@ -185,6 +193,7 @@ function mountTrpc(app: Hono<AppEnv>, { config }: Deps, ctxOf: ReturnType<typeof
       endpoint: "/trpc",
       createContext: async (opts, c) => {
         const ctx = ctxOf(c as Context<AppEnv>, opts.resHeaders);
+        (c as Context<AppEnv>).set("ctx", ctx);
         try {
           ctx.principal = await resolvePrincipal(ctx, c.req.raw);
         } catch (err) {

@@ -58,6 +58,20 @@ export interface Config {
   webhookRetryUnitMs: number;
   /** Days the delivery log (and its events) is kept after a delivery succeeded or failed. */
   webhookLogRetentionDays: number;
+  /** A URL reaching PostgreSQL directly when `databaseUrl` goes through a pooler: migrations use it. */
+  databaseDirectUrl?: string;
+  /** A streaming replica that serves report reads (docs/scaling.md, Read replica). */
+  databaseReplicaUrl?: string;
+  /** Reports go to the primary while the replica is further behind than this, seconds. */
+  replicaMaxLagSeconds: number;
+  /** `transaction` when `databaseUrl` is a pooler in transaction mode (PgBouncer). */
+  databasePoolMode: "session" | "transaction";
+  /** Named prepared statements (default: on, except in transaction pool mode). */
+  databasePrepare?: boolean;
+  /** Bearer token for `GET /metrics`; unset = no metrics endpoint (404). */
+  metricsToken?: string;
+  /** Least severe log level written: debug, info, warn or error. */
+  logLevel: "debug" | "info" | "warn" | "error";
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -95,6 +109,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhookTimeoutMs: whole(env, "WEBHOOK_TIMEOUT_MS", 15000),
     webhookRetryUnitMs: positive(env, "WEBHOOK_RETRY_UNIT_MS", 1000),
     webhookLogRetentionDays: whole(env, "WEBHOOK_LOG_RETENTION_DAYS", 30),
+    databaseDirectUrl: env.DATABASE_DIRECT_URL || undefined,
+    databaseReplicaUrl: env.DATABASE_REPLICA_URL || undefined,
+    replicaMaxLagSeconds: whole(env, "DATABASE_REPLICA_MAX_LAG_S", 30),
+    databasePoolMode: oneOf(env, "DATABASE_POOL_MODE", ["session", "transaction"] as const, "session"),
+    databasePrepare: env.DATABASE_PREPARE === undefined || env.DATABASE_PREPARE === "" ? undefined : oneOf(env, "DATABASE_PREPARE", ["true", "false"] as const, "true") === "true",
+    metricsToken: env.METRICS_TOKEN || undefined,
+    logLevel: oneOf(env, "LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
   };
 }
 
@@ -123,6 +144,14 @@ function secretsKey(raw: string | undefined): Uint8Array | undefined {
   const bytes = /^[0-9a-f]{64}$/i.test(text) ? Buffer.from(text, "hex") : /^[A-Za-z0-9+/_-]+={0,2}$/.test(text) ? Buffer.from(text, "base64") : Buffer.alloc(0);
   if (bytes.length !== 32) throw new Error("SECRETS_KEY must be 32 bytes, as 64 hex digits or base64 (e.g. openssl rand -base64 32)");
   return new Uint8Array(bytes);
+}
+
+/** One of `values` from the environment, or `fallback` when unset. */
+function oneOf<const T extends readonly string[]>(env: Record<string, string | undefined>, name: string, values: T, fallback: T[number]): T[number] {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!(values as readonly string[]).includes(raw)) throw new Error(`${name} must be one of ${values.join(", ")}, got ${raw}`);
+  return raw as T[number];
 }
 
 /** A positive (or, with `zero`, non-negative) whole number from the environment, or `fallback` when unset. */

@@ -1,6 +1,7 @@
-import type { Database, Db } from "../db/client";
+import type { Database, Db, Replica } from "../db/client";
 import type { Principal } from "./auth/principal";
 import type { Config } from "./config";
+import type { Metrics } from "./observability/metrics";
 
 /** Per-request context handed to every service function. */
 export interface Ctx {
@@ -14,10 +15,16 @@ export interface Ctx {
   resHeaders?: Headers;
   /** The request reached us over https (directly or through a proxy): cookies get `Secure`. */
   secure?: boolean;
+  /** The streaming replica report reads may use (docs/scaling.md); absent without one. */
+  replica?: Replica;
+  /** This instance's metrics (absent in service tests that build a context by hand). */
+  metrics?: Metrics;
 }
 
 /** Process-wide dependencies the app is built from. */
 export interface Deps {
   database: Database;
   config: Config;
+  /** Created by the app when not given; the entry point passes its own to the job runner too. */
+  metrics?: Metrics;
 }

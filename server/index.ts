@@ -5,7 +5,11 @@ import { createApp } from "./app";
 import { embeddedSecretsKey } from "./auth/secret-box";
 import { loadConfig } from "./config";
 import { startJobRunner } from "./jobs/runner";
+import { queueStats } from "./jobs/service";
 import { ensureFirstOwner } from "./modules/auth/service";
+import * as reads from "./modules/reads/service";
+import { configureLogging, log } from "./observability/log";
+import { createMetrics } from "./observability/metrics";
 
 /**
  * Entry point: read the environment, open and migrate the database, serve HTTP. Exported so the
@@ -13,12 +17,19 @@ import { ensureFirstOwner } from "./modules/auth/service";
  */
 export async function startServer(overrides: Partial<ReturnType<typeof loadConfig>> = {}) {
   const config = { ...loadConfig(), ...overrides };
+  configureLogging({ level: config.logLevel, secrets: [config.adminApiKey, config.metricsToken, config.adminPassword] });
   const database = await openDatabase(config);
   // The embedded database keeps its own key beside its data; PostgreSQL instances share SECRETS_KEY.
   if (!config.secretsKey && database.driver === "pglite") config.secretsKey = embeddedSecretsKey(config.dataDir);
-  if (!config.secretsKey) console.log("SECRETS_KEY is not set: webhook endpoints cannot be created until it is (README: Configuration)");
+  if (!config.secretsKey) log.warn("SECRETS_KEY is not set: webhook endpoints cannot be created until it is (README: Configuration)");
   const firstOwner = await ensureFirstOwner(database, config);
-  const app = createApp({ database, config });
+  const metrics = createMetrics(database);
+  const replica = database.replica;
+  if (replica) metrics.observeReplica(() => reads.replicaStatus(replica));
+  metrics.observeJobQueue(async () =>
+    (await queueStats(database.db)).kinds.map((k) => ({ kind: k.kind, depth: k.due + k.running, lagSeconds: k.lag_seconds })),
+  );
+  const app = createApp({ database, config, metrics });
   const server = Bun.serve({
     port: config.port,
     hostname: process.env.HOST || "0.0.0.0",
@@ -27,7 +38,7 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
     idleTimeout: config.idleTimeoutSeconds,
   });
   // Background work (webhook deliveries, periodic jobs): any instance may claim any job.
-  const jobs = config.jobsEnabled ? startJobRunner({ database, config }) : null;
+  const jobs = config.jobsEnabled ? startJobRunner({ database, config, metrics }) : null;
   /**
    * Graceful stop: refuse new connections, let in-flight requests finish (up to the grace period,
    * then close what is left), and only then close the database pool they use.
@@ -38,13 +49,13 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
     // Runs in flight get the same grace; those cut short go back to the queue for any instance.
     const jobsStopped = jobs?.stop(config.shutdownGraceSeconds * 1000);
     if (!(await Promise.race([finished, grace]))) {
-      console.log(`Requests still running after ${config.shutdownGraceSeconds} s; closing them`);
+      log.warn(`Requests still running after ${config.shutdownGraceSeconds} s; closing them`);
       await server.stop(true);
     }
     await jobsStopped;
     await database.close();
   };
-  return { server, database, config, app, jobs, stop, firstOwner, url: `http://localhost:${server.port}` };
+  return { server, database, config, app, jobs, metrics, stop, firstOwner, url: `http://localhost:${server.port}` };
 }
 
 /**
@@ -54,11 +65,12 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
 export async function main() {
   const { url, stop, database, config, firstOwner } = await startServer();
   const web = config.webDir && existsSync(join(config.webDir, "index.html")) ? config.webDir : undefined;
-  console.log(`Orgdesk listening on ${url} (database: ${database.driver === "pglite" ? `embedded PGlite in ${config.dataDir}` : "PostgreSQL"})`);
-  console.log(web ? `Web console: ${url}/ (from ${relative(process.cwd(), web) || "."})` : "No web console: serving the API only (`bun run start` builds it; WEB_DIR names a built one)");
-  if (firstOwner === "created") console.log(`Created the first owner ${config.adminEmail} from ADMIN_EMAIL`);
+  const where = database.driver === "pglite" ? `embedded PGlite in ${config.dataDir}` : `PostgreSQL${database.replica ? " with a read replica" : ""}`;
+  log.lifecycle(`Orgdesk listening on ${url} (database: ${where})`);
+  log.lifecycle(web ? `Web console: ${url}/ (from ${relative(process.cwd(), web) || "."})` : "No web console: serving the API only (`bun run start` builds it; WEB_DIR names a built one)");
+  if (firstOwner === "created") log.lifecycle(`Created the first owner ${config.adminEmail} from ADMIN_EMAIL`);
   if (firstOwner === "not-configured") {
-    console.log(
+    log.lifecycle(
       web
         ? `No user exists yet: open ${url}/ to create the first owner (or set ADMIN_EMAIL and ADMIN_PASSWORD)`
         : "No user exists yet: set ADMIN_EMAIL and ADMIN_PASSWORD to create the first owner, or serve the web console to create it there",
@@ -69,7 +81,7 @@ export async function main() {
     process.on(signal, async () => {
       if (stopping) return;
       stopping = true;
-      console.log(`${signal}: finishing in-flight requests…`);
+      log.lifecycle(`${signal}: finishing in-flight requests…`);
       await stop();
       process.exit(0);
     });

@@ -8,3 +8,4 @@ export * from "./usage";
 export * from "./access";
 export * from "./jobs";
 export * from "./webhooks";
+export * from "./reads";

@@ -1,7 +1,10 @@
 import type { Database } from "../../db/client";
+import { log } from "../observability/log";
+import type { Metrics } from "../observability/metrics";
 import { ANONYMOUS } from "../auth/principal";
 import type { Config } from "../config";
 import type { Ctx } from "../context";
+import { causes } from "../errors";
 import { JOB_HANDLERS } from "./handlers";
 import type { JobHandler, JobKind, JobRun } from "./kinds";
 import * as jobs from "./service";
@@ -27,6 +30,8 @@ export interface RunnerOptions {
   instanceId?: string;
   /** How much longer than a run's limit its claim lasts (default LEASE_MARGIN_MS). */
   leaseMarginMs?: number;
+  /** Where runs are counted (docs/operations.md, Metrics); handlers see it as `ctx.metrics`. */
+  metrics?: Metrics;
 }
 
 const maxAttempts = (kind: JobKind<unknown>) => kind.retryDelaysMs.length + 1;
@@ -36,11 +41,12 @@ const maxAttempts = (kind: JobKind<unknown>) => kind.retryDelaysMs.length + 1;
  * SQL and bound parameters Drizzle puts in its own message (parameters can hold personal data).
  */
 function errorText(err: unknown): string {
+  if (err === null || typeof err !== "object") return String(err).slice(0, 2000);
   const parts: string[] = [];
-  for (let e: unknown = err; e && parts.length < 4; e = (e as { cause?: unknown }).cause) {
-    const message = e instanceof Error ? e.message : String(e);
+  for (const e of causes(err)) {
+    if (parts.length === 4) break;
+    const message = String(e.message ?? e);
     parts.push(message.startsWith("Failed query:") ? "query failed" : message.split(/\nparams:/)[0]!);
-    if (!(e instanceof Error)) break;
   }
   return parts.join(": ").slice(0, 2000);
 }
@@ -51,7 +57,7 @@ function errorText(err: unknown): string {
  * there is nothing to do — less when LISTEN/NOTIFY (JOB_LISTEN) reports a new job or a run ends.
  */
 export function startJobRunner(options: RunnerOptions): JobRunner {
-  const { database, config } = options;
+  const { database, config, metrics } = options;
   const db = database.db;
   const handlers = options.handlers ?? JOB_HANDLERS;
   const byKind = new Map(handlers.map((h) => [h.kind.kind, h]));
@@ -80,7 +86,7 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
       wakeUp = done;
     });
 
-  const systemCtx = (jobId: number): Ctx => ({ db, config, principal: ANONYMOUS, requestId: `job-${jobId}`, ip: "" });
+  const systemCtx = (jobId: number): Ctx => ({ db, config, principal: ANONYMOUS, requestId: `job-${jobId}`, ip: "", metrics });
 
   async function run(job: jobs.ClaimedJob, handler: JobHandler, controller: AbortController) {
     const kind = handler.kind;
@@ -90,11 +96,13 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
       if (job.attempts > maxAttempts(kind)) {
         // Claimed again after its lease ran out as often as its retries allow: its runs never finish.
         await jobs.fail(db, job, `Gave up after ${job.attempts - 1} runs that did not finish${job.lastError ? `; last error: ${job.lastError}` : ""}`);
+        metrics?.jobRun(kind.kind, "gave_up");
         return;
       }
       const parsed = kind.payload.safeParse(job.payload);
       if (!parsed.success) {
         await jobs.fail(db, job, `The payload does not match the kind's schema: ${parsed.error.message.slice(0, 500)}`);
+        metrics?.jobRun(kind.kind, "gave_up");
         return;
       }
       let settled = false;
@@ -121,9 +129,10 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
       // finishes later, its claim is gone and its transaction cannot commit.
       await Promise.race([handler.run(context), aborted]);
       if (!settled) await jobs.complete(db, job);
+      metrics?.jobRun(kind.kind, "succeeded");
     } catch (err) {
       if (err instanceof jobs.JobClaimLost) {
-        console.error(`[jobs] ${job.kind} #${job.id}: its claim was taken over by another run; this run's effects were rolled back`);
+        log.warn(`[jobs] ${job.kind} #${job.id}: its claim was taken over by another run; this run's effects were rolled back`);
         return;
       }
       const message = errorText(err);
@@ -131,15 +140,17 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
       try {
         if (delay === undefined) {
           await jobs.fail(db, job, message);
-          console.error(`[jobs] ${job.kind} #${job.id} failed after ${job.attempts} runs: ${message}`);
+          metrics?.jobRun(kind.kind, "gave_up");
+          log.error(`[jobs] ${job.kind} #${job.id} failed after ${job.attempts} runs: ${message}`);
         } else {
           await jobs.requeue(db, job, { delayMs: delay, attempts: job.attempts, error: message });
-          console.error(`[jobs] ${job.kind} #${job.id} run ${job.attempts} failed, next in ${delay} ms: ${message}`);
+          metrics?.jobRun(kind.kind, "failed");
+          log.warn(`[jobs] ${job.kind} #${job.id} run ${job.attempts} failed, next in ${delay} ms: ${message}`);
         }
       } catch (e) {
         // The claim is gone (another run finished it) or the database is unreachable: the lease
         // runs out and the job is claimed again.
-        if (!(e instanceof jobs.JobClaimLost)) console.error(`[jobs] ${job.kind} #${job.id}: could not record the failure: ${errorText(e)}`);
+        if (!(e instanceof jobs.JobClaimLost)) log.error(`[jobs] ${job.kind} #${job.id}: could not record the failure: ${errorText(e)}`);
       }
     } finally {
       clearTimeout(timer);
@@ -160,14 +171,10 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
   async function listen() {
     if (!config.jobListen) return;
     try {
-      if (database.driver === "pglite") {
-        unlisten = await database.lite!.listen(CHANNEL, wake);
-      } else {
-        const subscription = await database.pg!.listen(CHANNEL, wake);
-        unlisten = () => subscription.unlisten();
-      }
+      unlisten = await jobs.listen(database, CHANNEL, wake);
+      if (!unlisten) log.info(`[jobs] no direct database URL to LISTEN on behind the pooler; polling every ${config.jobPollIntervalMs} ms`);
     } catch (err) {
-      console.error(`[jobs] LISTEN ${CHANNEL} failed; relying on polling every ${config.jobPollIntervalMs} ms: ${errorText(err)}`);
+      log.warn(`[jobs] LISTEN ${CHANNEL} failed; relying on polling every ${config.jobPollIntervalMs} ms: ${errorText(err)}`);
     }
   }
 
@@ -197,7 +204,7 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
         failures = 0;
       } catch (err) {
         failures++;
-        if (failures === 1 || failures % 60 === 0) console.error(`[jobs] polling failed (${failures}×): ${errorText(err)}`);
+        if (failures === 1 || failures % 60 === 0) log.error(`[jobs] polling failed (${failures}×): ${errorText(err)}`);
       }
       if (stopping) break;
       // More may be due when a full batch came back; otherwise wait for the interval, a

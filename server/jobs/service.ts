@@ -1,6 +1,5 @@
 import { and, asc, eq, inArray, lt, or, type SQL, sql } from "drizzle-orm";
-import type { Db, DbOrTx } from "../../db/client";
-import { rows } from "../../db/client";
+import { type Database, type Db, type DbOrTx, listen as listenTo, rows } from "../../db/client";
 import { jobSchedules, jobs } from "../../db/schema";
 import type { JobKind } from "./kinds";
 
@@ -267,3 +266,6 @@ export async function pruneFailed(db: Db, olderThanMs: number): Promise<number> 
     if (deleted.length < 1000) return total;
   }
 }
+
+/** Wakes `onNotify` when a job is enqueued (the jobs_notify trigger); null when this database cannot listen. */
+export const listen = (database: Database, channel: string, onNotify: () => void) => listenTo(database, channel, onNotify);

@@ -5,10 +5,12 @@ import { keyCreateInput } from "../../server/modules/keys/schema";
 import * as users from "../../server/modules/users/service";
 import { userCreateInput } from "../../server/modules/users/schema";
 import { ctxFor, user } from "./actors";
+import { noteSecret } from "./log-capture";
 
 let seq = 0;
 export const uniqueEmail = (label = "user") => `${label}-${Date.now().toString(36)}${(seq++).toString(36)}@example.test`;
 export const PASSWORD = "correct horse battery";
+noteSecret(PASSWORD, "the fixtures' password");
 
 const owners = new WeakMap<Database, Promise<Principal>>();
 
@@ -29,6 +31,7 @@ export async function makeUser(database: Database, role: Role, orgId: string | n
   const email = options.email ?? uniqueEmail(role);
   const password = options.password ?? PASSWORD;
   const ctx = ctxFor(database, await fixtureOwner(database));
+  noteSecret(password, `password of ${email}`);
   const created = await users.create({ ctx, input: userCreateInput.parse({ email, password, role, org_id: orgId }) });
   return { ...created, password };
 }
@@ -36,7 +39,9 @@ export async function makeUser(database: Database, role: Role, orgId: string | n
 /** Creates a real API key through the service (as a platform owner); returns the secret once. */
 export async function makeKey(database: Database, permission: KeyPermission, orgId: string | null = null) {
   const ctx = ctxFor(database, await fixtureOwner(database));
-  return keys.create({ ctx, input: keyCreateInput.parse({ name: `${permission} key ${seq++}`, permission, org_id: orgId }) });
+  const created = await keys.create({ ctx, input: keyCreateInput.parse({ name: `${permission} key ${seq++}`, permission, org_id: orgId }) });
+  noteSecret(created.key, `API key ${created.prefix}`);
+  return created;
 }
 
 export type Credentials = { key: string } | { cookie: string } | null;

@@ -2,6 +2,7 @@ import type { Database } from "../../db/client";
 import type { Principal, Role } from "../../server/auth/principal";
 import { loadConfig } from "../../server/config";
 import type { Ctx } from "../../server/context";
+import { noteSecret } from "./log-capture";
 
 /** Principals for service tests; the policy decides what each may do, as in production. */
 export const platformKey: Principal = { kind: "api_key", keyId: null, prefix: "env", permission: "write", orgId: null };
@@ -26,6 +27,7 @@ export const TEST_CONFIG = {
   rateLimitPerAddress: 1_000_000,
   secretsKey: new Uint8Array(32).fill(7),
 };
+noteSecret(TEST_CONFIG.adminApiKey, "ADMIN_API_KEY of in-process test servers");
 
 /** A service context for `principal` on `database`. */
 export function ctxFor(database: Database, principal: Principal = platformKey): Ctx {

@@ -8,20 +8,30 @@ import { join } from "node:path";
  * directory, on a free port, started, stopped and crashed by the test itself. The machine's shared
  * cluster (other tests, CI) is never touched.
  */
-const BIN = process.env.PG_BIN ?? "/usr/lib/postgresql/15/bin";
+export const BIN = process.env.PG_BIN ?? "/usr/lib/postgresql/15/bin";
 
 const isRoot = process.getuid?.() === 0;
 
-function run(cmd: string[]): { ok: boolean; out: string } {
+/** Runs a PostgreSQL tool (as `postgres` when we are root). */
+export function run(cmd: string[]): { ok: boolean; out: string } {
   const full = isRoot ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd;
   const res = Bun.spawnSync(full, { stdout: "pipe", stderr: "pipe" });
   return { ok: res.exitCode === 0, out: `${res.stdout.toString()}${res.stderr.toString()}` };
 }
 
-function must(cmd: string[]): string {
+export function must(cmd: string[]): string {
   const res = run(cmd);
   if (!res.ok) throw new Error(`${cmd.join(" ")} failed:\n${res.out}`);
   return res.out;
+}
+
+/** Runs `fn` after the test file (under `bun test`) or when the process exits (in a script). */
+export function onTeardown(fn: () => void | Promise<void>) {
+  try {
+    afterAll(fn);
+  } catch {
+    process.once("exit", () => void fn());
+  }
 }
 
 /** The kernel's range of ports for outgoing connections, from /proc (Linux's default otherwise). */
@@ -64,13 +74,19 @@ export interface PrivatePostgres {
   destroy(): void;
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
-  const dir = mkdtempSync(join(tmpdir(), "orgdesk-pg-"));
+/** A new temporary directory the PostgreSQL tools may write (owned by `postgres` when we are root). */
+export function postgresOwnedDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   if (isRoot) {
     const uid = Number(Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString().trim());
     const gid = Number(Bun.spawnSync(["id", "-g", "postgres"]).stdout.toString().trim());
     chownSync(dir, uid, gid);
   }
+  return dir;
+}
+
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const dir = postgresOwnedDir("orgdesk-pg-");
   const data = join(dir, "data");
   must([`${BIN}/initdb`, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--no-locale"]);
   const port = freeStablePort();
@@ -101,7 +117,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     },
   };
   pg.start();
-  afterAll(() => pg.destroy());
+  onTeardown(() => pg.destroy());
   process.once("exit", () => pg.destroy());
   return pg;
 }

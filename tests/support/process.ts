@@ -1,6 +1,6 @@
 import { afterAll } from "bun:test";
 import { resolve } from "node:path";
-import { captureOutput, listeningPort } from "./server-process";
+import { captureOutput, listeningPort, noteConfiguredSecrets } from "./server-process";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -20,6 +20,7 @@ export interface ServerProcess {
  * `preload` is a test module Bun loads before the server (test instrumentation).
  */
 export async function spawnServer(env: Record<string, string>, options: { preload?: string } = {}): Promise<ServerProcess> {
+  noteConfiguredSecrets(env);
   const proc = Bun.spawn(["bun", ...(options.preload ? ["--preload", options.preload] : []), "server/index.ts"], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", HOST: "127.0.0.1", PORT: "0", ...env },

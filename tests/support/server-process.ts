@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { captureLog, noteSecret } from "./log-capture";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 
@@ -18,6 +19,7 @@ export interface ServerProcess {
  * from the line the server prints when it listens (`… listening on http://host:PORT …`).
  */
 export async function startProcess(script: string, env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
+  noteConfiguredSecrets(env);
   const child = Bun.spawn(["bun", "run", script], {
     cwd: ROOT,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...env },
@@ -45,17 +47,31 @@ export async function startProcess(script: string, env: Record<string, string>, 
 
 type Child = { stdout: ReadableStream<Uint8Array>; stderr: ReadableStream<Uint8Array>; exitCode: number | null; kill(signal?: number | string): void };
 
-/** Collects everything a child writes to stdout and stderr; the returned function reads it so far. */
+/** The secrets a server process is configured with, for the run's log scan (tests/support/log-capture.ts). */
+export function noteConfiguredSecrets(env: Record<string, string | undefined>) {
+  for (const name of ["ADMIN_API_KEY", "ADMIN_PASSWORD", "METRICS_TOKEN"]) noteSecret(env[name], name);
+}
+
+/**
+ * Collects everything a child writes to stdout and stderr; the returned function reads it so far.
+ * Complete lines also go to the run's server log, which is scanned for secrets at the end.
+ */
 export function captureOutput(child: Child): () => string {
   let log = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
     const reader = stream.getReader();
+    let partial = "";
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      log += decoder.decode(value, { stream: true });
+      const text = decoder.decode(value, { stream: true });
+      log += text;
+      const lines = (partial + text).split("\n");
+      partial = lines.pop()!;
+      if (lines.length) captureLog(lines.join("\n"));
     }
+    captureLog(partial);
   };
   void pump(child.stdout);
   void pump(child.stderr);

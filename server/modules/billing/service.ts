@@ -7,6 +7,7 @@ import type { Ctx } from "../../context";
 import { validationError } from "../../errors";
 import { dec, round, sub, sum } from "../../shared/money";
 import { addMonths, monthEnd, monthOf, monthsBetween, monthStart } from "../../shared/time";
+import { forReports } from "../reads/service";
 import { findOrg } from "../tenancy/service";
 import { buildLine, fxForMonth, type Line, marginPct, type MonthFigures, sumLines, sumMonths, toCsv, toUsd, type UsageTotals } from "./lines";
 import { type AgentHistory, agentRevenue, type OrgHistory, type Period, secondsOf } from "./proration";
@@ -385,6 +386,7 @@ async function computeFor(ctx: Ctx, ref: string, input: BillingRange) {
  */
 export async function summary({ ctx, input }: { ctx: Ctx; input: BillingRange & { id: string } }) {
   authorize(ctx.principal, "billing.read");
+  ctx = await forReports(ctx);
   const { org, range, computed } = await computeFor(ctx, input.id, input);
   return {
     organization_id: org.id,
@@ -399,6 +401,7 @@ export async function summary({ ctx, input }: { ctx: Ctx; input: BillingRange & 
 /** One line per agent and month (agents that have since moved away included), by month then name. */
 export async function records({ ctx, input }: { ctx: Ctx; input: BillingRange & { id: string } }) {
   authorize(ctx.principal, "billing.read");
+  ctx = await forReports(ctx);
   const { org, range, computed } = await computeFor(ctx, input.id, input);
   return {
     organization_id: org.id,
@@ -412,6 +415,7 @@ export async function records({ ctx, input }: { ctx: Ctx; input: BillingRange & 
 /** The `records` of a range as a downloadable file: CSV (one row per record, same fields) or JSON. */
 export async function exportFile({ ctx, input }: { ctx: Ctx; input: BillingRange & { id: string; format: "csv" | "json" } }) {
   authorize(ctx.principal, "billing.export");
+  ctx = await forReports(ctx);
   const { org, range, computed } = await computeFor(ctx, input.id, input);
   const recs = computed.lines.map((l) => recordOf(ctx, l));
   const base = `billing-${org.slug}-${range.from}_${range.to}`;
@@ -431,6 +435,7 @@ export { exportFile as export };
  */
 export async function overview({ ctx, input }: { ctx: Ctx; input: { month?: string } }) {
   authorize(ctx.principal, "billing.read");
+  ctx = await forReports(ctx);
   const now = new Date();
   const month = input.month ?? monthOf(now);
   const range = resolveRange({ from: month, to: month }, now);
@@ -447,6 +452,7 @@ export async function overview({ ctx, input }: { ctx: Ctx; input: { month?: stri
  */
 export async function orgView({ ctx, input }: { ctx: Ctx; input: BillingRange & { id: string } }) {
   authorize(ctx.principal, "billing.read");
+  ctx = await forReports(ctx);
   const { org, range, computed } = await computeFor(ctx, input.id, input);
   return {
     organization_id: org.id,
@@ -466,6 +472,7 @@ export async function orgView({ ctx, input }: { ctx: Ctx; input: BillingRange & 
  */
 export async function dashboard({ ctx, input }: { ctx: Ctx; input: BillingRange }) {
   authorize(ctx.principal, "billing.read");
+  ctx = await forReports(ctx);
   const now = new Date();
   const range = resolveRange(input, now);
   return { from: range.from, to: range.to, months: await overviews(ctx, range, now) };

@@ -6,6 +6,7 @@ import { agentAssignments, agents, modelPrices, usageEvents, usageMonthRollups }
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
+import type { IngestionSource } from "../../observability/metrics";
 import { trimDecimal } from "../../shared/money";
 import * as audit from "../audit/service";
 import { fastEvent } from "./fast-validate";
@@ -234,7 +235,7 @@ async function duplicatesAmong(db: DbOrTx, items: Prepared[]): Promise<Set<strin
  * organization-bound caller may only send events of agents that were in its organization at
  * `occurred_at`.
  */
-export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknown[] } }): Promise<UsageIngestOutput> {
+export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: { events: unknown[] }; source?: IngestionSource }): Promise<UsageIngestOutput> {
   authorize(ctx.principal, "usage.ingest");
   if (input.events.length > MAX_BATCH) {
     throw new AppError("PAYLOAD_TOO_LARGE", `A batch holds at most ${MAX_BATCH} events; this one has ${input.events.length}. Split it.`, {
@@ -282,6 +283,7 @@ export async function ingest({ ctx, input }: { ctx: Ctx; input: { events: unknow
     else if (first) rejected.push({ ...first, index: item.index });
   }
   rejected.sort((a, b) => a.index - b.index);
+  ctx.metrics?.ingestion(source, { accepted, duplicates, rejected: rejected.length });
   // Whether a model has a price is about token cost, which an organization-bound caller never sees.
   return { accepted, duplicates, ...(seesCosts(ctx.principal) ? { unpriced } : {}), rejected };
 }

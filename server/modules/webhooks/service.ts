@@ -404,6 +404,8 @@ export async function deliver(run: JobRun<{ delivery_id: string; manual?: boolea
     const succeeded = status !== null && status >= 200 && status < 300 && outcome.error === null;
     const gone = status === 410;
     const delayUnits = manual || !endpoint.enabled ? undefined : RETRY_SCHEDULE_UNITS[attemptCount - 1];
+    // A 410 or a manual attempt that fails is a failure; running out of scheduled retries is giving up.
+    ctx.metrics?.webhookDelivery(succeeded ? "delivered" : gone || manual ? "failed" : delayUnits === undefined ? "gave_up" : "retry_scheduled");
     if (succeeded || gone || delayUnits === undefined) {
       await tx
         .update(webhookDeliveries)

@@ -5,6 +5,7 @@ import type { Page } from "playwright-core";
 import type { Database } from "../../../db/client";
 import { testDatabase } from "../../support/db";
 import { startTestServer } from "../../support/http";
+import { noteSecret } from "../../support/log-capture";
 import { launchBrowser } from "./browser";
 import { ensureWebBuild, ROOT } from "./web-build";
 
@@ -25,6 +26,11 @@ export async function startApp(): Promise<{
   const database = await testDatabase();
   const { base, api } = startTestServer(database, { webDir });
   const browser = await launchBrowser();
+  // Session tokens the browser receives join the run's secrets, which no server log may contain
+  // (tests/support/log-capture.ts).
+  browser.context.on("response", async (response) => {
+    for (const m of ((await response.headerValue("set-cookie").catch(() => null)) ?? "").matchAll(/orgdesk_session=([^;,\s]+)/g)) noteSecret(m[1], "a browser session cookie");
+  });
   afterAll(() => browser.close(), 30_000);
   const newPage = async (viewport?: { width: number; height: number }) => {
     const page = await browser.context.newPage();
