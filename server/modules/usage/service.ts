@@ -8,6 +8,7 @@ import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
 import type { IngestionSource } from "../../observability/metrics";
 import { trimDecimal } from "../../shared/money";
+import { UUID_PATTERN } from "../../shared/uuid";
 import * as audit from "../audit/service";
 import { fastEvent } from "./fast-validate";
 import { MAX_BATCH, type repriceInput, type UsageEventInput, usageEventInput, type UsageIngestOutput } from "./schema";
@@ -79,7 +80,10 @@ const utcDay = (instant: SQL) => sql`(${instant} at time zone 'UTC')::date`;
 interface Prepared {
   index: number;
   id: string;
+  /** The agent's Orgdesk id: as sent, or resolved from `agent_ref` before the statement runs. */
   agent_id: string;
+  /** An external reference still to resolve (docs/integrations.md, "How an agent is found"), else null. */
+  agent_ref: string | null;
   model: string;
   provider: string | null;
   input_tokens: number;
@@ -113,7 +117,7 @@ const INPUT_RECORD = sql`x(idx int, ${sql.join(
 /** Hash of the content as the client sent it (an omitted `occurred_at` stays omitted, so a re-send matches). */
 function contentHash(e: UsageEventInput): string {
   const canonical = [
-    e.agent_id.toLowerCase(),
+    e.agent_id !== undefined ? e.agent_id.toLowerCase() : `ref:${e.agent_external_id}`,
     e.model,
     e.provider ?? null,
     e.input_tokens,
@@ -163,7 +167,8 @@ function validateBatch(events: unknown[], now: Date): Checked {
     const prepared: Prepared = {
       index,
       id: e.id,
-      agent_id: e.agent_id.toLowerCase(),
+      agent_id: e.agent_id?.toLowerCase() ?? "",
+      agent_ref: e.agent_id === undefined ? e.agent_external_id! : null,
       model: e.model,
       provider: e.provider ?? null,
       input_tokens: e.input_tokens,
@@ -190,6 +195,34 @@ interface StoredRow {
   attributable: boolean;
   inserted: boolean;
   unpriced: boolean;
+}
+
+/**
+ * Resolves the external references of `items` in one query: a reference names the agent whose
+ * external id it is, else the agent whose Orgdesk id it is (a runtime may know either); never a
+ * name. Returns the items it could not resolve. Whether the caller may see the agent is the
+ * ingestion statement's to decide, so an agent of another tenant is refused exactly like an unknown one.
+ */
+async function resolveRefs(db: DbOrTx, items: Prepared[]): Promise<Prepared[]> {
+  const refs = [...new Set(items.flatMap((i) => (i.agent_ref === null ? [] : [i.agent_ref])))];
+  if (refs.length === 0) return [];
+  const uuids = refs.filter((r) => UUID_PATTERN.test(r)).map((r) => r.toLowerCase());
+  const found = await rows<{ id: string; external_id: string | null }>(
+    db,
+    sql`select ${agents.id}::text as id, ${agents.externalId} as external_id from ${agents}
+        where ${agents.externalId} in (select jsonb_array_elements_text(${JSON.stringify(refs)}::jsonb))
+           or ${agents.id} in (select jsonb_array_elements_text(${JSON.stringify(uuids)}::jsonb)::uuid)`,
+  );
+  const byExternal = new Map(found.filter((r) => r.external_id !== null).map((r) => [r.external_id!, r.id]));
+  const byId = new Set(found.map((r) => r.id));
+  const unresolved: Prepared[] = [];
+  for (const item of items) {
+    if (item.agent_ref === null) continue;
+    const id = byExternal.get(item.agent_ref) ?? (byId.has(item.agent_ref.toLowerCase()) ? item.agent_ref.toLowerCase() : null);
+    if (id) item.agent_id = id;
+    else unresolved.push(item);
+  }
+  return unresolved;
 }
 
 /** Runs the ingestion statement for `items` in one transaction, with one audit entry when it stored anything. */
@@ -242,7 +275,7 @@ export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: 
       errors: [{ path: "events", message: `must contain at most ${MAX_BATCH} events` }],
     });
   }
-  const { items, repeats, rejected } = validateBatch(input.events, new Date());
+  const { items: checked, repeats, rejected } = validateBatch(input.events, new Date());
   // The fate of each stored or refused id: null when it is stored (now or before), else its rejection.
   const fate = new Map<string, Rejection | null>();
   const reject = (r: Rejection) => {
@@ -252,13 +285,17 @@ export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: 
   let accepted = 0;
   let unpriced = 0;
   let duplicates = 0;
+  const unresolved = new Set(await resolveRefs(ctx.db, checked));
+  for (const item of unresolved) reject({ index: item.index, id: item.id, code: "unknown_agent", message: `agent_external_id: no agent ${item.agent_ref}` });
+  const items = unresolved.size === 0 ? checked : checked.filter((i) => !unresolved.has(i));
   if (items.length > 0) {
     const byIndex = new Map(items.map((i) => [i.index, i]));
     const notInserted: Prepared[] = [];
     for (const r of await store(ctx, items, tenantOrgId(ctx.principal))) {
       const item = byIndex.get(Number(r.idx))!;
       if (!r.agent_visible || (r.has_org && !r.attributable)) {
-        reject({ index: item.index, id: item.id, code: "unknown_agent", message: `agent_id: no agent ${item.agent_id}` });
+        const message = item.agent_ref === null ? `agent_id: no agent ${item.agent_id}` : `agent_external_id: no agent ${item.agent_ref}`;
+        reject({ index: item.index, id: item.id, code: "unknown_agent", message });
       } else if (!r.has_org) {
         reject({ index: item.index, id: item.id, code: "before_agent_created", message: `occurred_at: ${item.occurred_at} is before the agent was created` });
       } else if (r.inserted) {
