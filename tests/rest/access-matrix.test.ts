@@ -8,6 +8,7 @@ import { ctxFor, platformKey } from "../support/actors";
 import { parseCsv } from "../support/csv";
 import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
+import { standardLoggingPayload } from "../support/fixtures/litellm";
 import { webhookCreateInput } from "../../server/modules/webhooks/schema";
 import * as webhooks from "../../server/modules/webhooks/service";
 import { startTestServer } from "../support/http";
@@ -219,6 +220,23 @@ const usageEvent = (agentId: string) => ({
 const usageEventByExternalId = (agentId: string) => ({
   events: [{ id: fresh("evt"), agent_external_id: externalIdOf(agentId), model: "matrix-model", input_tokens: 100, output_tokens: 50, cost_usd: "0.0100" }],
 });
+/** The same usage as LiteLLM's callback reports it, the agent named by its key alias. */
+const litellmPayload = (agentId: string) => standardLoggingPayload({ id: fresh("call").replaceAll(" ", "-"), alias: externalIdOf(agentId), model: "matrix-model", endTime: Date.now() / 1000 });
+/** One OTLP JSON chat span with usage, naming its agent by external id. */
+const otlpChat = (agentId: string) => {
+  const hex = (bytes: number) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const attr = (key: string, value: string | number) => ({ key, value: typeof value === "number" ? { intValue: String(value) } : { stringValue: value } });
+  const attributes = [attr("gen_ai.operation.name", "chat"), attr("gen_ai.agent.id", externalIdOf(agentId)!), attr("gen_ai.request.model", "matrix-model"), attr("gen_ai.usage.input_tokens", 100), attr("gen_ai.usage.output_tokens", 50)];
+  const end = String(BigInt(Date.now()) * 1_000_000n);
+  return { resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [{ traceId: hex(16), spanId: hex(8), name: "chat", endTimeUnixNano: end, attributes }] }] }] };
+};
+/** A visible agent's span is billed (an empty OTLP response); an invisible one is a rejected span, alike for another tenant's and an unknown agent. */
+function verifyOtlp(actor: Actor, target: Target, reply: Reply): string | null {
+  const visible = target === "own" || (target === "other" && !actor.bound);
+  const rejected = reply.body?.partialSuccess?.rejectedSpans;
+  if (visible) return rejected === undefined ? null : `expected the span billed: ${JSON.stringify(reply.body)}`;
+  return rejected === "1" && /no agent/.test(reply.body.partialSuccess.errorMessage) ? null : `expected one rejected span: ${JSON.stringify(reply.body)}`;
+}
 /** A visible agent's event is stored; an invisible one (other tenant, unknown) is rejected alike. */
 function verifyIngest(actor: Actor, target: Target, reply: Reply): string | null {
   const visible = target === "own" || (target === "other" && !actor.bound);
@@ -255,6 +273,8 @@ const ops: Op[] = [
   { key: "REST GET /api/billing/overview", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/billing/overview")(a) },
   { key: "REST POST /api/usage", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEvent(id!))(a) },
   { key: "REST POST /api/usage", variant: "by external id", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEventByExternalId(id!))(a) },
+  { key: "REST POST /api/integrations/litellm", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/integrations/litellm", [litellmPayload(id!)])(a) },
+  { key: "REST POST /api/otel/v1/traces", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyOtlp, run: (a, id) => rest("POST", "/api/otel/v1/traces", otlpChat(id!))(a) },
   { key: "REST POST /api/usage/reprice", cap: "usage.reprice", on: "none", run: (a) => rest("POST", "/api/usage/reprice", { from: "2026-01-01", to: "2026-01-31" })(a) },
   { key: "REST GET /api/model-prices", cap: "prices.read", on: "none", run: (a) => rest("GET", "/api/model-prices")(a) },
   { key: "REST PUT /api/model-prices", cap: "prices.write", on: "none", run: (a) => rest("PUT", "/api/model-prices", priceBody)(a) },

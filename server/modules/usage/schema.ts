@@ -134,6 +134,20 @@ export const usageIngestOutput = z.object({
 });
 export type UsageIngestOutput = z.infer<typeof usageIngestOutput>;
 
+/** OTLP's ExportTraceServiceResponse in its JSON form: empty, or the spans that could not be attributed. */
+export const otlpResponseOutput = z.object({
+  partialSuccess: z
+    .object({
+      rejectedSpans: z.string().meta({ description: "int64 as a decimal string, as OTLP JSON writes it" }),
+      errorMessage: z.string(),
+    })
+    .optional(),
+});
+
+export const litellmIngestOutput = usageIngestOutput.extend({
+  skipped: z.number().int().meta({ description: "Payloads of failed calls (status other than success): never billed" }),
+});
+
 /** A UTC day, YYYY-MM-DD. */
 export const dayInput = z
   .string({ error: "must be a date like 2026-03-01" })

@@ -2,7 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { alias, type AnyPgColumn } from "drizzle-orm/pg-core";
 import type { z } from "zod";
 import { type DbOrTx, rows } from "../../../db/client";
-import { agentAssignments, agents, modelPrices, usageEvents, usageMonthRollups } from "../../../db/schema";
+import { agentAssignments, agents, modelPrices, otelPendingSpans, otelSpans, usageEvents, usageMonthRollups } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
@@ -11,6 +11,8 @@ import { trimDecimal } from "../../shared/money";
 import { UUID_PATTERN } from "../../shared/uuid";
 import * as audit from "../audit/service";
 import { fastEvent } from "./fast-validate";
+import { litellmBatch, MAX_LITELLM_PAYLOADS, parseLitellmBody } from "./litellm";
+import type { BillableEvent, MappedSpan } from "./otlp";
 import { MAX_BATCH, type repriceInput, type UsageEventInput, usageEventInput, type UsageIngestOutput } from "./schema";
 
 /**
@@ -323,6 +325,167 @@ export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: 
   ctx.metrics?.ingestion(source, { accepted, duplicates, rejected: rejected.length });
   // Whether a model has a price is about token cost, which an organization-bound caller never sees.
   return { accepted, duplicates, ...(seesCosts(ctx.principal) ? { unpriced } : {}), rejected };
+}
+
+/**
+ * Ingests the body of LiteLLM's `generic_api` callback (docs/integrations.md): the payloads of any
+ * of its three log formats become usage events (`litellm:<id>`, agent by key alias or end user,
+ * fresh input derived) that go through `ingest`. Failed calls are counted in `skipped`, never
+ * billed; a rejection's index is the payload's position in the body.
+ */
+export async function ingestLitellm({ ctx, input }: { ctx: Ctx; input: { body: string } }): Promise<UsageIngestOutput & { skipped: number }> {
+  authorize(ctx.principal, "usage.ingest");
+  const payloads = parseLitellmBody(input.body);
+  if (payloads.length > MAX_LITELLM_PAYLOADS) {
+    throw new AppError("PAYLOAD_TOO_LARGE", `A request holds at most ${MAX_LITELLM_PAYLOADS} payloads; this one has ${payloads.length}. Lower LiteLLM's batch size.`);
+  }
+  const { events, positions, skipped } = litellmBatch(payloads);
+  const result = await ingest({ ctx, input: { events }, source: "litellm" });
+  return { ...result, rejected: result.rejected.map((r) => ({ ...r, index: positions[r.index]! })), skipped };
+}
+
+/** How long a billable span may wait for an ancestor that names its agent before it counts as unattributed. */
+export const OTEL_ATTRIBUTION_WINDOW_MS = 30 * 60 * 1000;
+/** How far up a trace the agent of a span is looked for. */
+const MAX_SPAN_DEPTH = 64;
+
+export interface OtlpIngestResult {
+  accepted: number;
+  duplicates: number;
+  /** Billable spans of this request now waiting for an ancestor that names their agent. */
+  pending: number;
+  /** Billable spans of this request that can never be attributed (no agent anywhere, an unknown agent, no model). */
+  rejectedSpans: number;
+  /** The first causes of the rejections. */
+  errorMessage: string;
+}
+
+type Resolution = { trace_id: string; span_id: string; agent_ref: string | null; parent_span_id: string | null; found: boolean };
+
+/**
+ * Ingests OpenTelemetry spans (docs/integrations.md, "OpenTelemetry"). In one transaction, with the
+ * request's traces locked (so a child and its parent arriving in two concurrent requests cannot
+ * miss each other): every span is remembered with its parent and agent id; the agent of each
+ * billable span of the request, and of every span of these traces still waiting, is looked up the
+ * chain of ancestors; the billable spans whose ancestor has not arrived yet are kept waiting. Then
+ * the attributed spans are ingested like any event (`otel:<traceId>:<spanId>`, so re-exports are
+ * duplicates) and the waiting ones now billed are let go. Spans without usage bill nothing.
+ */
+export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: MappedSpan[] } }): Promise<OtlpIngestResult> {
+  authorize(ctx.principal, "usage.ingest");
+  const spans = input.spans;
+  const result: OtlpIngestResult = { accepted: 0, duplicates: 0, pending: 0, rejectedSpans: 0, errorMessage: "" };
+  if (spans.length === 0) return result;
+  const causes: string[] = [];
+  const rejectSpan = (message: string) => {
+    result.rejectedSpans++;
+    if (causes.length < 3 && !causes.includes(message)) causes.push(message);
+  };
+  const key = (traceId: string, spanId: string) => `${traceId}:${spanId}`;
+  const billable = new Map(spans.filter((s) => s.event).map((s) => [key(s.traceId, s.spanId), s]));
+  const traces = [...new Set(spans.map((s) => s.traceId))].sort();
+
+  const os = otelSpans;
+  const op = otelPendingSpans;
+  const plan = await ctx.db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext('otel:' || t.v)) from jsonb_array_elements_text(${JSON.stringify(traces)}::jsonb) as t(v) order by t.v`);
+    const skeleton = JSON.stringify(spans.map((s) => ({ t: s.traceId, s: s.spanId, p: s.parentSpanId || null, a: s.agentRef })));
+    await tx.execute(sql`
+      insert into ${os} (${names([os.traceId, os.spanId, os.parentSpanId, os.agentRef])})
+      select distinct on (x.t, x.s) x.t, x.s, x.p, x.a from jsonb_to_recordset(${skeleton}::jsonb) as x(t text, s text, p text, a text)
+      order by x.t, x.s
+      on conflict do nothing`);
+    const waiting = await rows<{ trace_id: string; span_id: string; event: string }>(
+      tx,
+      sql`select ${op.traceId} as trace_id, ${op.spanId} as span_id, ${op.event} as event from ${op}
+          where ${op.traceId} in (select jsonb_array_elements_text(${JSON.stringify(traces)}::jsonb))`,
+    );
+    const targets = [...billable.values()].map((s) => ({ t: s.traceId, s: s.spanId })).concat(waiting.map((w) => ({ t: w.trace_id, s: w.span_id })));
+    const s0 = alias(otelSpans, "s0");
+    const p0 = alias(otelSpans, "p0");
+    const resolved = await rows<Resolution>(
+      tx,
+      sql`
+        with recursive targets as (
+          select distinct x.t, x.s from jsonb_to_recordset(${JSON.stringify(targets)}::jsonb) as x(t text, s text)
+        ),
+        walk as (
+          select x.t, x.s as target, ${s0.spanId} as span_id, ${s0.parentSpanId} as parent_span_id, ${s0.agentRef} as agent_ref, 0 as depth
+          from targets x join ${otelSpans} ${s0} on ${s0.traceId} = x.t and ${s0.spanId} = x.s
+          union all
+          select w.t, w.target, ${p0.spanId}, ${p0.parentSpanId}, ${p0.agentRef}, w.depth + 1
+          from walk w join ${otelSpans} ${p0} on ${p0.traceId} = w.t and ${p0.spanId} = w.parent_span_id
+          where w.agent_ref is null and w.depth < ${MAX_SPAN_DEPTH}
+        )
+        select distinct on (w.t, w.target) w.t as trace_id, w.target as span_id, w.agent_ref, w.parent_span_id, true as found
+        from walk w order by w.t, w.target, w.depth desc`,
+    );
+    const byTarget = new Map(resolved.map((r) => [key(r.trace_id, r.span_id), r]));
+    const events: Record<string, unknown>[] = [];
+    const eventSpans: { key: string; fromRequest: boolean }[] = [];
+    const stillWaiting: { t: string; s: string; e: string }[] = [];
+    const billEvent = (event: BillableEvent, agentRef: string, k: string, fromRequest: boolean) => {
+      events.push({ ...event, agent_external_id: agentRef, model: event.model ?? "", occurred_at: event.occurred_at || undefined });
+      eventSpans.push({ key: k, fromRequest });
+    };
+    for (const [k, span] of billable) {
+      const r = byTarget.get(k);
+      const ref = r?.agent_ref ?? null;
+      if (ref) billEvent(span.event!, ref, k, true);
+      else if (span.resourceAgentRef) billEvent(span.event!, span.resourceAgentRef, k, true);
+      else if (r && r.parent_span_id === null) rejectSpan(`span ${span.spanId}: no gen_ai.agent.id on it or any ancestor, and no orgdesk.agent.id on its resource`);
+      else {
+        stillWaiting.push({ t: span.traceId, s: span.spanId, e: JSON.stringify(span.event) });
+        result.pending++;
+      }
+    }
+    for (const w of waiting) {
+      const k = key(w.trace_id, w.span_id);
+      if (billable.has(k)) continue; // re-sent in this request: decided above
+      const ref = byTarget.get(k)?.agent_ref;
+      if (ref) billEvent(JSON.parse(w.event) as BillableEvent, ref, k, false);
+    }
+    if (stillWaiting.length > 0) {
+      await tx.execute(sql`
+        insert into ${op} (${names([op.traceId, op.spanId, op.event])})
+        select x.t, x.s, x.e from jsonb_to_recordset(${JSON.stringify(stillWaiting)}::jsonb) as x(t text, s text, e text)
+        order by x.t, x.s
+        on conflict do nothing`);
+    }
+    return { events, eventSpans };
+  });
+
+  if (plan.events.length > 0) {
+    const ingested = await ingest({ ctx, input: { events: plan.events }, source: "otlp" });
+    const refused = new Map(ingested.rejected.map((r) => [r.index, r]));
+    const released: { t: string; s: string }[] = [];
+    plan.eventSpans.forEach((span, index) => {
+      const rejection = refused.get(index);
+      if (rejection) {
+        // A waiting span whose ancestor names an agent it may not bill stays waiting (and becomes unattributed).
+        if (span.fromRequest) rejectSpan(rejection.message);
+      } else if (!span.fromRequest) {
+        const [t, s] = span.key.split(":");
+        released.push({ t: t!, s: s! });
+      }
+    });
+    result.accepted = ingested.accepted;
+    result.duplicates = ingested.duplicates;
+    if (released.length > 0) {
+      await ctx.db.execute(sql`
+        delete from ${op} where (${op.traceId}, ${op.spanId}) in (select x.t, x.s from jsonb_to_recordset(${JSON.stringify(released)}::jsonb) as x(t text, s text))`);
+    }
+  }
+  result.errorMessage = result.rejectedSpans > 0 ? `${result.rejectedSpans} span(s) rejected: ${causes.join("; ")}` : "";
+  return result;
+}
+
+/** Billable OpenTelemetry spans that waited longer than the attribution window for an ancestor naming their agent. */
+export async function unattributedSpans({ ctx }: { ctx: Ctx }): Promise<number> {
+  authorize(ctx.principal, "usage.ingest");
+  const cutoff = new Date(Date.now() - OTEL_ATTRIBUTION_WINDOW_MS).toISOString();
+  const [row] = await rows<{ n: string }>(ctx.db, sql`select count(*)::text as n from ${otelPendingSpans} where ${otelPendingSpans.receivedAt} < ${cutoff}::timestamptz`);
+  return Number(row!.n);
 }
 
 /**
