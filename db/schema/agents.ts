@@ -13,6 +13,11 @@ export const agents = pgTable(
     name: text("name").notNull(),
     email: text("email"),
     description: text("description"),
+    /**
+     * The id the agent's runtime knows it by (an OpenTelemetry `gen_ai.agent.id`, a LiteLLM key
+     * alias); unique among all agents, so every ingestion path resolves it to one agent.
+     */
+    externalId: text("external_id"),
     /** The agent's own state; the effective status also depends on its organization. */
     status: text("status").$type<AgentStatus>().notNull().default("active"),
     /** Custom monthly rate in the current organization's currency; null inherits the org default. */
@@ -27,6 +32,8 @@ export const agents = pgTable(
     uniqueIndex("agents_org_name_live_key").on(t.orgId, sql`lower(${t.name})`).where(sql`${t.status} = 'active'`),
     uniqueIndex("agents_org_email_live_key").on(t.orgId, sql`lower(${t.email})`).where(sql`${t.email} is not null and ${t.status} = 'active'`),
     index("agents_org_idx").on(t.orgId),
+    uniqueIndex("agents_external_id_key").on(t.externalId),
+    check("agents_external_id_check", sql`char_length(${t.externalId}) between 1 and 128`),
     check("agents_status_check", sql`${t.status} in ('active', 'archived')`),
     check("agents_rate_check", sql`${t.billingRate} is null or ${t.billingRate} >= 0`),
   ],

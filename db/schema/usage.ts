@@ -84,3 +84,38 @@ export const usageMonthRollups = pgTable(
     check("usage_month_rollups_month_check", sql`extract(day from ${t.month}) = 1`),
   ],
 );
+
+/**
+ * What Orgdesk remembers of recent OpenTelemetry spans to find a span's agent: the span, its
+ * parent and the `gen_ai.agent.id` it carries (docs/integrations.md, "Which agent a span bills").
+ * Exporters send spans as they end, children before their parents and often in other requests,
+ * so a billable span's nearest ancestor with an agent id may arrive later.
+ */
+export const otelSpans = pgTable(
+  "otel_spans",
+  {
+    traceId: text("trace_id").notNull(),
+    spanId: text("span_id").notNull(),
+    /** Null for a root span. */
+    parentSpanId: text("parent_span_id"),
+    agentRef: text("agent_ref"),
+    receivedAt: instant("received_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.traceId, t.spanId] }), index("otel_spans_received_idx").on(t.receivedAt)],
+);
+
+/**
+ * Billable spans waiting for an ancestor that names their agent: accepted, not billed, not lost.
+ * `event` is the usage event they bill, without its agent. After 30 minutes a waiting span counts
+ * as unattributed; it is still billed if its ancestor comes later.
+ */
+export const otelPendingSpans = pgTable(
+  "otel_pending_spans",
+  {
+    traceId: text("trace_id").notNull(),
+    spanId: text("span_id").notNull(),
+    event: text("event").notNull(),
+    receivedAt: instant("received_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.traceId, t.spanId] }), index("otel_pending_spans_received_idx").on(t.receivedAt)],
+);

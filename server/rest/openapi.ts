@@ -50,10 +50,10 @@ const PROBLEMS: Record<number, string> = {
  */
 export function problemStatuses(route: AnyRestRoute): number[] {
   const statuses = new Set(route.public ? [] : [401, 403, 429, 500, 503]);
-  if (route.query || route.body) statuses.add(400);
+  if (route.query || route.body || route.rawBody) statuses.add(400);
   if (route.params || route.errors?.includes(404)) statuses.add(404);
   if (route.errors?.includes(409)) statuses.add(409);
-  if (route.body) {
+  if (route.body || route.rawBody) {
     statuses.add(413);
     statuses.add(415);
   }
@@ -99,6 +99,15 @@ export function routeConfig(route: AnyRestRoute): RouteConfig {
       ...(route.params ? { params: route.params } : {}),
       ...(route.query ? { query: route.query as never } : {}),
       ...(route.body ? { body: { required: !route.bodyOptional, content: { "application/json": { schema: route.body } } } } : {}),
+      ...(route.rawBody
+        ? {
+            body: {
+              required: true,
+              description: route.rawBody.description,
+              content: Object.fromEntries(route.rawBody.types.map((t) => [t, { schema: { type: "string" as const, format: "binary", maxLength: MAX_SAFE } }])),
+            },
+          }
+        : {}),
     },
     responses: responsesOf(route),
   };
@@ -208,7 +217,12 @@ export function renderDocsPage(doc: OpenApiDocument): string {
       const params = ((op.parameters ?? []) as any[])
         .map((p) => `<li><code>${esc(p.name)}</code> <em>${p.in}${p.required ? ", required" : ""}</em>${p.description ? ` — ${esc(p.description)}` : ""}</li>`)
         .join("");
-      const body = op.requestBody ? `<h4>Request body</h4><pre>${esc(JSON.stringify(op.requestBody.content["application/json"].schema, null, 2))}</pre>` : "";
+      const json = op.requestBody?.content["application/json"];
+      const body = !op.requestBody
+        ? ""
+        : json
+          ? `<h4>Request body</h4><pre>${esc(JSON.stringify(json.schema, null, 2))}</pre>`
+          : `<h4>Request body</h4><p>${esc(op.requestBody.description ?? Object.keys(op.requestBody.content).join(", "))}</p>`;
       const okStatus = Object.keys(op.responses)[0]!;
       const ok = op.responses[okStatus].content?.["application/json"];
       const response = ok ? `<h4>Response ${okStatus}</h4><pre>${esc(JSON.stringify(ok.schema, null, 2))}</pre>` : "";

@@ -37,6 +37,12 @@ export interface RestRoute<P extends ZodObject | undefined = ZodObject | undefin
   query?: Q;
   /** A JSON body, validated after the size, media type and structure checks. */
   body?: B;
+  /**
+   * A body the handler reads itself (through `c`), in one of these media types, described in the
+   * document by its text: OTLP protobuf, newline-delimited JSON. Its size limit, encoding and
+   * format are the handler's to check (413, 415, 400), with the same problems as a JSON body.
+   */
+  rawBody?: { types: string[]; description: string };
   /** The body may be absent altogether (it then reads as `{}`), e.g. toggle without `is_active`. */
   bodyOptional?: boolean;
   /** The success body (JSON); the handler's result must fit it. */
@@ -109,6 +115,55 @@ export async function readBodyText(c: Context<AppEnv>, maxBytes: number): Promis
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Reads a request body as bytes within `maxBytes`, inflating `Content-Encoding: gzip` as it streams:
+ * both what arrives and what it inflates to are counted chunk by chunk, so a body (or a
+ * decompression bomb) past the limit is a 413 as soon as it crosses it and is never held whole.
+ * A corrupt gzip stream is a 400; another encoding a 415.
+ */
+export async function readBodyBytes(c: Context<AppEnv>, maxBytes: number): Promise<Uint8Array> {
+  const encoding = (c.req.header("content-encoding") ?? "identity").trim().toLowerCase();
+  if (encoding !== "identity" && encoding !== "gzip") throw new AppError("UNSUPPORTED_MEDIA_TYPE", `Content-Encoding ${encoding.slice(0, 32)} is not supported (gzip or none)`);
+  const declared = Number(c.req.header("content-length") ?? "NaN");
+  if (Number.isFinite(declared) && declared > maxBytes) throw new AppError("PAYLOAD_TOO_LARGE", `The body is larger than ${maxBytes} bytes`);
+  const raw = c.req.raw.body;
+  if (!raw) return new Uint8Array();
+  let received = 0;
+  let tooLarge = false;
+  const counted = raw.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        received += chunk.byteLength;
+        if (received > maxBytes) {
+          tooLarge = true;
+          controller.error(new Error("body too large"));
+        } else controller.enqueue(chunk);
+      },
+    }),
+  );
+  const stream = encoding === "gzip" ? counted.pipeThrough(new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>) : counted;
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw new AppError("PAYLOAD_TOO_LARGE", `The body inflates to more than ${maxBytes} bytes`);
+      }
+      chunks.push(value);
+    }
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    if (tooLarge) throw new AppError("PAYLOAD_TOO_LARGE", `The body is larger than ${maxBytes} bytes`);
+    throw new AppError("BAD_REQUEST", "The body is not valid gzip");
+  }
+  return Buffer.concat(chunks);
+}
 
 /** How deep a JSON body may nest; our bodies need 4 levels, so this is generous. */
 export const MAX_JSON_DEPTH = 32;

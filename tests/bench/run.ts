@@ -5,13 +5,14 @@ import { runApi } from "./b1-api";
 import { runSummary } from "./b3-summary";
 import { runIngest } from "./b4-ingest";
 import { runWeb } from "./b5-web";
+import { runOtlp } from "./b8-otlp";
 import { eventsDatabase, GENERATOR_VERSION, type LoadReport } from "./generator";
 import { admin } from "./lib/databases";
 import { hasWrk } from "./lib/load";
 import { machineDescription, markdownTable, NotMeasured, type Row, table } from "./lib/report";
 
 /**
- * `bun run bench`: B1–B6 in one run, one table on stdout, the same table with the machine, the
+ * `bun run bench`: B1–B6 and B8 in one run, one table on stdout, the same table with the machine, the
  * date and the notes in docs/benchmarks.md. Every figure is a ratio against a baseline measured in
  * this run, in alternating rounds, medians reported.
  *
@@ -65,6 +66,7 @@ const B2: [string, string, string] = ["B2", "the same list through tRPC vs REST"
 const B3: [string, string, string] = ["B3", "billing-summary, 1 org × 12 months, 10M events", "≤ 1.5× rollup SQL, ≤ 0.1× raw SQL, ≤ 1.2× growth 1M→10M"];
 const B4: [string, string, string] = ["B4", "POST /api/usage vs COPY into a bare table", "≥ 40 %"];
 const B5: [string, string, string] = ["B5", "web: first-visit JS (gzip) and LCP, 500 orgs", "≤ 120 KB, ≤ 1.0 s"];
+const B8: [string, string, string] = ["B8", "OTLP protobuf billable spans/s vs the same events through POST /api/usage", "≥ 70 %"];
 const B6: [string, string, string] = ["B6", "server RSS under the B1 load", "≤ 250 MB"];
 
 if (wanted("B1") || wanted("B2") || wanted("B6")) {
@@ -109,6 +111,14 @@ if ((wanted("B3") || wanted("B4")) && !hasBilling) {
     }
   } catch (err) {
     failed([B3, B4].filter(([id]) => wanted(id) && !rows.some((r) => r.id === id)), err);
+  }
+}
+
+if (wanted("B8")) {
+  try {
+    rows.push(...(await phase("B8", () => runOtlp(quick ? { rounds: 2, spans: 5_000 } : { rounds: 5, spans: 20_000 }, log))));
+  } catch (err) {
+    failed([B8], err);
   }
 }
 

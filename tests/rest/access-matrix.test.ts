@@ -8,6 +8,7 @@ import { ctxFor, platformKey } from "../support/actors";
 import { parseCsv } from "../support/csv";
 import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
+import { standardLoggingPayload } from "../support/fixtures/litellm";
 import { webhookCreateInput } from "../../server/modules/webhooks/schema";
 import * as webhooks from "../../server/modules/webhooks/service";
 import { startTestServer } from "../support/http";
@@ -136,8 +137,10 @@ const platform = ctxFor(database, platformKey);
 
 const orgA = await makeOrg(platform, { name: "Tenant Alpha" });
 const orgB = await makeOrg(platform, { name: "Tenant Bravo" });
-const agentA = await makeAgent(platform, { org_id: orgA.id });
-const agentB = await makeAgent(platform, { org_id: orgB.id });
+const agentA = await makeAgent(platform, { org_id: orgA.id, external_id: `runtime-alpha-${Date.now().toString(36)}` });
+const agentB = await makeAgent(platform, { org_id: orgB.id, external_id: `runtime-bravo-${Date.now().toString(36)}` });
+/** The external id an ingestion cell names its target agent by (a random one for a random id). */
+const externalIdOf = (id: string) => (id === agentA.id ? agentA.external_id : id === agentB.id ? agentB.external_id : `runtime-${id}`);
 let hooks = 0;
 const makeWebhook = () => webhooks.create({ ctx: platform, input: webhookCreateInput.parse({ url: `https://hooks.example.com/matrix/${hooks++}` }) });
 const webhookA = await makeWebhook();
@@ -213,6 +216,27 @@ const fresh = (label: string) => `${label} ${Date.now().toString(36)}-${n++}`;
 const usageEvent = (agentId: string) => ({
   events: [{ id: fresh("evt"), agent_id: agentId, model: "matrix-model", input_tokens: 100, output_tokens: 50, cost_usd: "0.0100" }],
 });
+/** The same event naming its agent by external id. */
+const usageEventByExternalId = (agentId: string) => ({
+  events: [{ id: fresh("evt"), agent_external_id: externalIdOf(agentId), model: "matrix-model", input_tokens: 100, output_tokens: 50, cost_usd: "0.0100" }],
+});
+/** The same usage as LiteLLM's callback reports it, the agent named by its key alias. */
+const litellmPayload = (agentId: string) => standardLoggingPayload({ id: fresh("call").replaceAll(" ", "-"), alias: externalIdOf(agentId), model: "matrix-model", endTime: Date.now() / 1000 });
+/** One OTLP JSON chat span with usage, naming its agent by external id. */
+const otlpChat = (agentId: string) => {
+  const hex = (bytes: number) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const attr = (key: string, value: string | number) => ({ key, value: typeof value === "number" ? { intValue: String(value) } : { stringValue: value } });
+  const attributes = [attr("gen_ai.operation.name", "chat"), attr("gen_ai.agent.id", externalIdOf(agentId)!), attr("gen_ai.request.model", "matrix-model"), attr("gen_ai.usage.input_tokens", 100), attr("gen_ai.usage.output_tokens", 50)];
+  const end = String(BigInt(Date.now()) * 1_000_000n);
+  return { resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans: [{ traceId: hex(16), spanId: hex(8), name: "chat", endTimeUnixNano: end, attributes }] }] }] };
+};
+/** A visible agent's span is billed (an empty OTLP response); an invisible one is a rejected span, alike for another tenant's and an unknown agent. */
+function verifyOtlp(actor: Actor, target: Target, reply: Reply): string | null {
+  const visible = target === "own" || (target === "other" && !actor.bound);
+  const rejected = reply.body?.partialSuccess?.rejectedSpans;
+  if (visible) return rejected === undefined ? null : `expected the span billed: ${JSON.stringify(reply.body)}`;
+  return rejected === "1" && /no agent/.test(reply.body.partialSuccess.errorMessage) ? null : `expected one rejected span: ${JSON.stringify(reply.body)}`;
+}
 /** A visible agent's event is stored; an invisible one (other tenant, unknown) is rejected alike. */
 function verifyIngest(actor: Actor, target: Target, reply: Reply): string | null {
   const visible = target === "own" || (target === "other" && !actor.bound);
@@ -238,6 +262,7 @@ const ops: Op[] = [
   { key: "REST POST /api/agents", cap: "agent.create", on: "org", success: 201, run: (a, id) => rest("POST", "/api/agents", { name: fresh("Agent"), org_id: id })(a) },
   { key: "REST GET /api/agents/:id", cap: "read", on: "agent", run: (a, id) => rest("GET", `/api/agents/${id}`)(a) },
   { key: "REST PATCH /api/agents/:id", variant: "details", cap: "agent.update", on: "agent", mutates: true, run: (a, id) => rest("PATCH", `/api/agents/${id}`, { description: fresh("d") })(a) },
+  { key: "REST PATCH /api/agents/:id", variant: "external id", cap: "agent.update", on: "agent", mutates: true, run: (a, id) => rest("PATCH", `/api/agents/${id}`, { external_id: fresh("ext").replaceAll(" ", "-") })(a) },
   { key: "REST PATCH /api/agents/:id", variant: "rate", cap: "agent.rate", on: "agent", mutates: true, run: (a, id) => rest("PATCH", `/api/agents/${id}`, { billingRate: "7.00" })(a) },
   { key: "REST POST /api/agents/:id/assign-org", cap: "agent.move", on: "agent", mutates: true, run: (a, id, t) => rest("POST", `/api/agents/${id}/assign-org`, { orgId: otherOrgOf(t) })(a) },
   { key: "REST POST /api/agents/:id/unassign-org", cap: "agent.move", on: "agent", mutates: true, run: (a, id) => rest("POST", `/api/agents/${id}/unassign-org`)(a) },
@@ -247,6 +272,9 @@ const ops: Op[] = [
   { key: "REST GET /api/organizations/:id/billing/export", variant: "json", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3&format=json`)(a) },
   { key: "REST GET /api/billing/overview", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/billing/overview")(a) },
   { key: "REST POST /api/usage", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEvent(id!))(a) },
+  { key: "REST POST /api/usage", variant: "by external id", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEventByExternalId(id!))(a) },
+  { key: "REST POST /api/integrations/litellm", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/integrations/litellm", [litellmPayload(id!)])(a) },
+  { key: "REST POST /api/otel/v1/traces", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyOtlp, run: (a, id) => rest("POST", "/api/otel/v1/traces", otlpChat(id!))(a) },
   { key: "REST POST /api/usage/reprice", cap: "usage.reprice", on: "none", run: (a) => rest("POST", "/api/usage/reprice", { from: "2026-01-01", to: "2026-01-31" })(a) },
   { key: "REST GET /api/model-prices", cap: "prices.read", on: "none", run: (a) => rest("GET", "/api/model-prices")(a) },
   { key: "REST PUT /api/model-prices", cap: "prices.write", on: "none", run: (a) => rest("PUT", "/api/model-prices", priceBody)(a) },
@@ -277,6 +305,7 @@ const ops: Op[] = [
   { key: "tRPC agents.get", cap: "read", on: "agent", run: (a, id) => q(a, "agents.get", { id }) },
   { key: "tRPC agents.create", cap: "agent.create", on: "org", run: (a, id) => m(a, "agents.create", { name: fresh("Agent"), org_id: id }) },
   { key: "tRPC agents.update", variant: "details", cap: "agent.update", on: "agent", mutates: true, run: (a, id) => m(a, "agents.update", { id, description: fresh("d") }) },
+  { key: "tRPC agents.update", variant: "external id", cap: "agent.update", on: "agent", mutates: true, run: (a, id) => m(a, "agents.update", { id, external_id: fresh("ext").replaceAll(" ", "-") }) },
   { key: "tRPC agents.update", variant: "rate", cap: "agent.rate", on: "agent", mutates: true, run: (a, id) => m(a, "agents.update", { id, billingRate: "7.00" }) },
   { key: "tRPC agents.assign", cap: "agent.move", on: "agent", mutates: true, run: (a, id, t) => m(a, "agents.assign", { id, orgId: otherOrgOf(t) }) },
   { key: "tRPC agents.unassign", cap: "agent.move", on: "agent", mutates: true, run: (a, id) => m(a, "agents.unassign", { id }) },
@@ -421,16 +450,16 @@ describe("access matrix", () => {
     // every agent that was never assigned to A (an agent that has since moved away from A stays in
     // A's billing history, so its id and name are A's to see).
     const foreignOrgs = await rows<{ id: string; name: string; slug: string }>(database.db, sql`select id::text as id, name, slug from organizations where id <> ${orgA.id}`);
-    const foreignAgents = await rows<{ id: string; name: string; email: string | null }>(
+    const foreignAgents = await rows<{ id: string; name: string; email: string | null; external_id: string | null }>(
       database.db,
-      sql`select id::text as id, name, email from agents a
+      sql`select id::text as id, name, email, external_id from agents a
           where not exists (select 1 from agent_assignments s where s.agent_id = a.id and s.org_id = ${orgA.id})`,
     );
     expect(foreignOrgs.map((o) => o.name)).toContain("Tenant Bravo");
     expect(foreignAgents.map((a) => a.id)).toContain(agentB.id);
     const foreign = new Map<string, string>();
     for (const o of foreignOrgs) for (const v of [o.id, o.name, o.slug]) foreign.set(v, `organization ${o.name}`);
-    for (const a of foreignAgents) for (const v of [a.id, a.name, a.email]) if (v) foreign.set(v, `agent ${a.name} of another organization`);
+    for (const a of foreignAgents) for (const v of [a.id, a.name, a.email, a.external_id]) if (v) foreign.set(v, `agent ${a.name} of another organization`);
     const tokens = [...foreign.keys()];
 
     const problems: string[] = [];

@@ -23,10 +23,25 @@ export const agentListInput = z.object({
   cursor: cursorInput,
 });
 
+/**
+ * The id an agent's runtime knows it by (docs/integrations.md): 1–128 characters without spaces or
+ * control characters, unique among all agents; null (or "") removes it.
+ */
+export const externalIdInput = z
+  .string({ error: "must be a string" })
+  .trim()
+  .max(128, "must be at most 128 characters")
+  .refine((s) => !/[\s\u0000-\u001f\u007f]/.test(s), "must not contain spaces or control characters")
+  .nullable()
+  .optional()
+  .transform((s) => (s === "" ? null : s))
+  .meta({ description: "The id the agent's runtime knows it by (OpenTelemetry gen_ai.agent.id, LiteLLM key alias); unique among agents" });
+
 export const agentCreateInput = z.strictObject({
   name: text(128, 1),
   email: optionalEmail,
   description: optionalText(512),
+  external_id: externalIdInput,
   org_id: orgRef.optional(),
   created_at: instantInput.optional(),
 });
@@ -42,6 +57,7 @@ const agentPatchShape = z.strictObject({
   name: text(128, 1).optional(),
   email: optionalEmail,
   description: optionalText(512),
+  external_id: externalIdInput,
   status: z.enum(["active", "archived"], { error: "must be active or archived" }).optional(),
   billingRate: rateInput.optional(),
   billing_rate: rateInput.optional(),
@@ -97,6 +113,7 @@ export const agentOutput = z.object({
   name: z.string(),
   email: z.string().nullable(),
   description: z.string().nullable(),
+  external_id: z.string().nullable(),
   status: z.enum(["active", "archived"]),
   effective_status: z.enum(["active", "archived", "suspended"]),
   org_id: z.string(),

@@ -36,6 +36,7 @@ export function toAgent(r: AgentJoinRow): Agent {
     name: a.name,
     email: a.email,
     description: a.description,
+    external_id: a.externalId,
     status: a.status,
     effective_status: r.orgActive ? a.status : "suspended",
     org_id: a.orgId,
@@ -62,11 +63,18 @@ export async function loadAgent(tx: DbOrTx, id: string): Promise<Agent> {
 /**
  * Turns a unique-constraint violation into a 409 naming the field. Names and emails are unique only
  * among the active agents of one organization, so the conflict is always with an agent the caller's
- * organization has: it tells nobody what exists elsewhere.
+ * organization has: it tells nobody what exists elsewhere. External ids are unique among all agents
+ * (a runtime's id must name one agent); that conflict says the id is taken, and nothing about whose.
  */
 function conflictFrom(err: unknown): never {
   if (pgCode(err) === "23505") {
-    const field = (pgConstraint(err) ?? "").includes("email") ? "email" : "name";
+    const constraint = pgConstraint(err) ?? "";
+    if (constraint.includes("external_id")) {
+      throw new AppError("CONFLICT", "This external id is already used by another agent", {
+        errors: [{ path: "external_id", message: "is already used by another agent" }],
+      });
+    }
+    const field = constraint.includes("email") ? "email" : "name";
     throw new AppError("CONFLICT", `Another active agent of the organization already has this ${field}`, {
       errors: [{ path: field, message: "is already used by another active agent of the organization" }],
     });
@@ -92,7 +100,7 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof age
   const q = input.q?.trim();
   if (q) {
     const pattern = containsPattern(q);
-    conditions.push(or(ilike(agents.name, pattern), ilike(agents.email, pattern)));
+    conditions.push(or(ilike(agents.name, pattern), ilike(agents.email, pattern), ilike(agents.externalId, pattern)));
   }
   if (input.cursor) {
     const [name, id] = decodeCursor(input.cursor, ["text", "uuid"]) as [string, string];
@@ -132,6 +140,7 @@ export async function create({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
           name: input.name,
           email: input.email ?? null,
           description: input.description ?? null,
+          externalId: input.external_id ?? null,
           orgId: org.id,
           createdAt,
           updatedAt: createdAt,
@@ -153,7 +162,8 @@ export async function create({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
  */
 export async function update({ ctx, input }: { ctx: Ctx; input: z.infer<typeof agentUpdateInput> }): Promise<Agent> {
   const rateGiven = input.billing_rate !== undefined;
-  const otherGiven = input.name !== undefined || input.email !== undefined || input.description !== undefined || input.status !== undefined;
+  const otherGiven =
+    input.name !== undefined || input.email !== undefined || input.description !== undefined || input.external_id !== undefined || input.status !== undefined;
   if (rateGiven) authorize(ctx.principal, "agent.rate");
   if (otherGiven || !rateGiven) authorize(ctx.principal, "agent.update");
   try {
@@ -172,6 +182,7 @@ export async function update({ ctx, input }: { ctx: Ctx; input: z.infer<typeof a
           ...(input.name !== undefined ? { name: input.name } : {}),
           ...(input.email !== undefined ? { email: input.email } : {}),
           ...(input.description !== undefined ? { description: input.description } : {}),
+          ...(input.external_id !== undefined ? { externalId: input.external_id } : {}),
           ...(input.status !== undefined ? { status: input.status } : {}),
           ...(rateGiven ? { billingRate: input.billing_rate } : {}),
           updatedAt: new Date(),

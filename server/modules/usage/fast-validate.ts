@@ -14,6 +14,8 @@ import type { UsageEventInput } from "./schema";
 const CONTROL = /[\u0000-\u001f\u007f]/;
 /** UTC instants as runtimes send them (`toISOString()` and the like): `Z` only, 0–3 decimals. */
 const UTC_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d{1,3})?Z$/;
+/** An external agent reference as sent (no surrounding spaces to trim, no control characters). */
+const EXTERNAL_REF = /^[^\s\u0000-\u001f\u007f]{1,128}$/;
 const MAX_TOKENS = 1_000_000_000_000;
 
 const tokens = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= MAX_TOKENS;
@@ -42,9 +44,11 @@ function instant(v: string): Date | null {
 export function fastEvent(raw: unknown): UsageEventInput | null {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return null;
   const r = raw as Record<string, unknown>;
-  const { id, agent_id, model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, occurred_at } = r;
+  const { id, agent_id, agent_external_id, model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, occurred_at } = r;
   if (typeof id !== "string" || id.length < 1 || id.length > 128 || CONTROL.test(id)) return null;
-  if (typeof agent_id !== "string" || !UUID_PATTERN.test(agent_id)) return null;
+  if (agent_external_id === undefined) {
+    if (typeof agent_id !== "string" || !UUID_PATTERN.test(agent_id)) return null;
+  } else if (agent_id !== undefined || typeof agent_external_id !== "string" || !EXTERNAL_REF.test(agent_external_id)) return null;
   if (typeof model !== "string") return null;
   const m = model.trim().toLowerCase();
   if (m.length < 1 || m.length > 128 || CONTROL.test(m)) return null;
@@ -71,7 +75,10 @@ export function fastEvent(raw: unknown): UsageEventInput | null {
     if (!d) return null;
     at = d;
   }
-  const out: UsageEventInput = { id, agent_id, model: m, input_tokens, output_tokens };
+  const out: UsageEventInput =
+    agent_external_id === undefined
+      ? { id, agent_id: agent_id as string, model: m, input_tokens, output_tokens }
+      : { id, agent_external_id: agent_external_id as string, model: m, input_tokens, output_tokens };
   if (p !== undefined) out.provider = p;
   if (cache_read_tokens !== undefined) out.cache_read_tokens = cache_read_tokens as number;
   if (cache_write_tokens !== undefined) out.cache_write_tokens = cache_write_tokens as number;

@@ -1,5 +1,8 @@
-import { defineRoute } from "../../rest/route";
-import { MAX_BATCH, repriceInput, repriceOutput, usageEventInput, usageIngestBody, usageIngestOutput } from "./schema";
+import { AppError } from "../../errors";
+import { defineRoute, readBodyBytes, readBodyText } from "../../rest/route";
+import { decodeProtobufRequest, encodeProtobufResponse } from "./otlp-proto";
+import { mapSpans, parseJsonRequest } from "./otlp";
+import { otlpResponseOutput, litellmIngestOutput, MAX_BATCH, repriceInput, repriceOutput, usageEventInput, usageIngestBody, usageIngestOutput } from "./schema";
 import * as usage from "./service";
 
 export const usageRoutes = [
@@ -23,4 +26,59 @@ export const usageRoutes = [
     response: repriceOutput,
     handler: ({ ctx, body }) => usage.reprice({ ctx, input: body }),
   }),
+  defineRoute({
+    method: "post",
+    path: "/api/integrations/litellm",
+    tag: "Usage",
+    summary: "Ingest LiteLLM generic_api callback logs (json_array, ndjson or single StandardLoggingPayload); only successful calls are billed",
+    rawBody: {
+      types: ["application/json", "application/x-ndjson"],
+      description:
+        "What LiteLLM's generic_api callback sends: a JSON array of StandardLoggingPayload objects (log_format json_array), one per line (ndjson), or one object (single). At most 1000 payloads.",
+    },
+    response: litellmIngestOutput,
+    tooLarge: "more than 1000 payloads",
+    handler: async ({ ctx, c }) => {
+      const type = c.req.header("content-type") ?? "";
+      // LiteLLM declares application/json for all three formats; text/plain is what curl sends by default.
+      if (type && !/^(application\/(json|x-ndjson)|text\/plain)\s*(;|$)/i.test(type)) {
+        throw new AppError("UNSUPPORTED_MEDIA_TYPE", "The body must be application/json (a JSON array, one object, or one object per line)");
+      }
+      return usage.ingestLitellm({ ctx, input: { body: await readBodyText(c, ctx.config.maxBodyBytes) } });
+    },
+  }),
+  defineRoute({
+    method: "post",
+    path: "/api/otel/v1/traces",
+    tag: "Usage",
+    summary: "OTLP/HTTP trace export: GenAI spans become usage (protobuf or JSON, optionally gzip); set OTEL_EXPORTER_OTLP_ENDPOINT to <base>/api/otel",
+    rawBody: {
+      types: ["application/x-protobuf", "application/json"],
+      description: "An OTLP ExportTraceServiceRequest, protobuf or OTLP JSON, optionally with Content-Encoding: gzip (the inflated body is subject to the size limit).",
+    },
+    response: otlpResponseOutput,
+    produces: ["application/x-protobuf"],
+    handler: async ({ ctx, c }) => {
+      const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+      if (type !== "application/x-protobuf" && type !== "application/json") {
+        throw new AppError("UNSUPPORTED_MEDIA_TYPE", "The body must be application/x-protobuf or application/json (OTLP)");
+      }
+      const bytes = await readBodyBytes(c, ctx.config.maxBodyBytes);
+      const request = type === "application/json" ? parseJsonRequest(decodeUtf8(bytes)) : decodeProtobufRequest(bytes);
+      const result = await usage.ingestOtlp({ ctx, input: { spans: mapSpans(request) } });
+      if (type === "application/x-protobuf") {
+        return new Response(Buffer.from(encodeProtobufResponse(result.rejectedSpans, result.errorMessage)), { headers: { "content-type": "application/x-protobuf" } });
+      }
+      return result.rejectedSpans > 0 ? { partialSuccess: { rejectedSpans: String(result.rejectedSpans), errorMessage: result.errorMessage } } : {};
+    },
+  }),
 ];
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new AppError("BAD_REQUEST", "The body is not valid UTF-8");
+  }
+}

@@ -12,6 +12,17 @@ const tokenCount = z
   .min(0, "must not be negative")
   .max(1_000_000_000_000, "must be at most 1000000000000");
 
+/**
+ * A reference to an agent as a runtime knows it: its external id, or else its Orgdesk id
+ * (docs/integrations.md, "How an agent is found"). Never a name.
+ */
+export const agentExternalRef = z
+  .string({ error: "must be a string" })
+  .trim()
+  .min(1, "must not be empty")
+  .max(128, "must be at most 128 characters")
+  .refine((s) => !/[\s\u0000-\u001f\u007f]/.test(s), "must not contain spaces or control characters");
+
 /** A USD cost carried by the event: decimal string or JSON number, ≥ 0, at most 12 decimals. */
 export const costInput = z
   .union([z.number(), z.string().max(DECIMAL_STRING_MAX, `must be at most ${DECIMAL_STRING_MAX} characters`)], { error: "must be a decimal amount in USD" })
@@ -39,13 +50,15 @@ export const modelName = z
  * `occurred_at` defaults to the time of receipt and may be at most 5 minutes in the future
  * (checked by the service against its clock).
  */
-export const usageEventInput = z.object({
+export const usageEventInput = z
+  .object({
   id: z
     .string({ error: "must be a string (the client's idempotency key)" })
     .min(1, "must not be empty")
     .max(128, "must be at most 128 characters")
     .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), "must not contain control characters"),
-  agent_id: uuidString,
+  agent_id: uuidString.optional().meta({ description: "The agent's Orgdesk id; or give agent_external_id" }),
+  agent_external_id: agentExternalRef.optional().meta({ description: "The id the agent's runtime knows it by (its external id), instead of agent_id" }),
   model: modelName,
   provider: z
     .string({ error: "must be a string" })
@@ -61,7 +74,11 @@ export const usageEventInput = z.object({
   cache_write_tokens: tokenCount.optional(),
   cost_usd: costInput.nullable().optional(),
   occurred_at: instantInput.optional(),
-});
+  })
+  .superRefine((v, ctx) => {
+    if (v.agent_id === undefined && v.agent_external_id === undefined) ctx.addIssue({ code: "custom", path: ["agent_id"], message: "is required (or give agent_external_id)" });
+    if (v.agent_id !== undefined && v.agent_external_id !== undefined) ctx.addIssue({ code: "custom", path: ["agent_external_id"], message: "give agent_id or agent_external_id, not both" });
+  });
 export type UsageEventInput = z.infer<typeof usageEventInput>;
 
 /** Where the document describes one event (`usageEventInput`, registered by the usage routes). */
@@ -91,7 +108,7 @@ export const usageIngestBody = z
   .transform((v) => ({ events: Array.isArray((v as { events?: unknown }).events) ? ((v as { events: unknown[] }).events) : [v] }))
   .meta({
     description:
-      "One Event `{ id, agent_id, model, provider?, input_tokens, output_tokens, cache_read_tokens?, cache_write_tokens?, cost_usd?, occurred_at? }` or `{ events: [Event] }` with at most 1000 events.",
+      "One Event `{ id, agent_id | agent_external_id, model, provider?, input_tokens, output_tokens, cache_read_tokens?, cache_write_tokens?, cost_usd?, occurred_at? }` or `{ events: [Event] }` with at most 1000 events.",
   });
 
 export const usageIngestInput = z.object({ events: z.array(z.unknown(), { error: "must be an array of events" }) });
@@ -116,6 +133,20 @@ export const usageIngestOutput = z.object({
   ),
 });
 export type UsageIngestOutput = z.infer<typeof usageIngestOutput>;
+
+/** OTLP's ExportTraceServiceResponse in its JSON form: empty, or the spans that could not be attributed. */
+export const otlpResponseOutput = z.object({
+  partialSuccess: z
+    .object({
+      rejectedSpans: z.string().meta({ description: "int64 as a decimal string, as OTLP JSON writes it" }),
+      errorMessage: z.string(),
+    })
+    .optional(),
+});
+
+export const litellmIngestOutput = usageIngestOutput.extend({
+  skipped: z.number().int().meta({ description: "Payloads of failed calls (status other than success): never billed" }),
+});
 
 /** A UTC day, YYYY-MM-DD. */
 export const dayInput = z

@@ -2,14 +2,17 @@ import { type SQL, sql } from "drizzle-orm";
 import { alias, type AnyPgColumn } from "drizzle-orm/pg-core";
 import type { z } from "zod";
 import { type DbOrTx, rows } from "../../../db/client";
-import { agentAssignments, agents, modelPrices, usageEvents, usageMonthRollups } from "../../../db/schema";
+import { agentAssignments, agents, modelPrices, otelPendingSpans, otelSpans, usageEvents, usageMonthRollups } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
 import type { IngestionSource } from "../../observability/metrics";
 import { trimDecimal } from "../../shared/money";
+import { UUID_PATTERN } from "../../shared/uuid";
 import * as audit from "../audit/service";
 import { fastEvent } from "./fast-validate";
+import { litellmBatch, MAX_LITELLM_PAYLOADS, parseLitellmBody } from "./litellm";
+import type { BillableEvent, MappedSpan } from "./otlp";
 import { MAX_BATCH, type repriceInput, type UsageEventInput, usageEventInput, type UsageIngestOutput } from "./schema";
 
 /**
@@ -79,7 +82,10 @@ const utcDay = (instant: SQL) => sql`(${instant} at time zone 'UTC')::date`;
 interface Prepared {
   index: number;
   id: string;
+  /** The agent's Orgdesk id: as sent, or resolved from `agent_ref` before the statement runs. */
   agent_id: string;
+  /** An external reference still to resolve (docs/integrations.md, "How an agent is found"), else null. */
+  agent_ref: string | null;
   model: string;
   provider: string | null;
   input_tokens: number;
@@ -113,7 +119,7 @@ const INPUT_RECORD = sql`x(idx int, ${sql.join(
 /** Hash of the content as the client sent it (an omitted `occurred_at` stays omitted, so a re-send matches). */
 function contentHash(e: UsageEventInput): string {
   const canonical = [
-    e.agent_id.toLowerCase(),
+    e.agent_id !== undefined ? e.agent_id.toLowerCase() : `ref:${e.agent_external_id}`,
     e.model,
     e.provider ?? null,
     e.input_tokens,
@@ -163,7 +169,8 @@ function validateBatch(events: unknown[], now: Date): Checked {
     const prepared: Prepared = {
       index,
       id: e.id,
-      agent_id: e.agent_id.toLowerCase(),
+      agent_id: e.agent_id?.toLowerCase() ?? "",
+      agent_ref: e.agent_id === undefined ? e.agent_external_id! : null,
       model: e.model,
       provider: e.provider ?? null,
       input_tokens: e.input_tokens,
@@ -190,6 +197,34 @@ interface StoredRow {
   attributable: boolean;
   inserted: boolean;
   unpriced: boolean;
+}
+
+/**
+ * Resolves the external references of `items` in one query: a reference names the agent whose
+ * external id it is, else the agent whose Orgdesk id it is (a runtime may know either); never a
+ * name. Returns the items it could not resolve. Whether the caller may see the agent is the
+ * ingestion statement's to decide, so an agent of another tenant is refused exactly like an unknown one.
+ */
+async function resolveRefs(db: DbOrTx, items: Prepared[]): Promise<Prepared[]> {
+  const refs = [...new Set(items.flatMap((i) => (i.agent_ref === null ? [] : [i.agent_ref])))];
+  if (refs.length === 0) return [];
+  const uuids = refs.filter((r) => UUID_PATTERN.test(r)).map((r) => r.toLowerCase());
+  const found = await rows<{ id: string; external_id: string | null }>(
+    db,
+    sql`select ${agents.id}::text as id, ${agents.externalId} as external_id from ${agents}
+        where ${agents.externalId} in (select jsonb_array_elements_text(${JSON.stringify(refs)}::jsonb))
+           or ${agents.id} in (select jsonb_array_elements_text(${JSON.stringify(uuids)}::jsonb)::uuid)`,
+  );
+  const byExternal = new Map(found.filter((r) => r.external_id !== null).map((r) => [r.external_id!, r.id]));
+  const byId = new Set(found.map((r) => r.id));
+  const unresolved: Prepared[] = [];
+  for (const item of items) {
+    if (item.agent_ref === null) continue;
+    const id = byExternal.get(item.agent_ref) ?? (byId.has(item.agent_ref.toLowerCase()) ? item.agent_ref.toLowerCase() : null);
+    if (id) item.agent_id = id;
+    else unresolved.push(item);
+  }
+  return unresolved;
 }
 
 /** Runs the ingestion statement for `items` in one transaction, with one audit entry when it stored anything. */
@@ -242,7 +277,7 @@ export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: 
       errors: [{ path: "events", message: `must contain at most ${MAX_BATCH} events` }],
     });
   }
-  const { items, repeats, rejected } = validateBatch(input.events, new Date());
+  const { items: checked, repeats, rejected } = validateBatch(input.events, new Date());
   // The fate of each stored or refused id: null when it is stored (now or before), else its rejection.
   const fate = new Map<string, Rejection | null>();
   const reject = (r: Rejection) => {
@@ -252,13 +287,17 @@ export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: 
   let accepted = 0;
   let unpriced = 0;
   let duplicates = 0;
+  const unresolved = new Set(await resolveRefs(ctx.db, checked));
+  for (const item of unresolved) reject({ index: item.index, id: item.id, code: "unknown_agent", message: `agent_external_id: no agent ${item.agent_ref}` });
+  const items = unresolved.size === 0 ? checked : checked.filter((i) => !unresolved.has(i));
   if (items.length > 0) {
     const byIndex = new Map(items.map((i) => [i.index, i]));
     const notInserted: Prepared[] = [];
     for (const r of await store(ctx, items, tenantOrgId(ctx.principal))) {
       const item = byIndex.get(Number(r.idx))!;
       if (!r.agent_visible || (r.has_org && !r.attributable)) {
-        reject({ index: item.index, id: item.id, code: "unknown_agent", message: `agent_id: no agent ${item.agent_id}` });
+        const message = item.agent_ref === null ? `agent_id: no agent ${item.agent_id}` : `agent_external_id: no agent ${item.agent_ref}`;
+        reject({ index: item.index, id: item.id, code: "unknown_agent", message });
       } else if (!r.has_org) {
         reject({ index: item.index, id: item.id, code: "before_agent_created", message: `occurred_at: ${item.occurred_at} is before the agent was created` });
       } else if (r.inserted) {
@@ -286,6 +325,167 @@ export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: 
   ctx.metrics?.ingestion(source, { accepted, duplicates, rejected: rejected.length });
   // Whether a model has a price is about token cost, which an organization-bound caller never sees.
   return { accepted, duplicates, ...(seesCosts(ctx.principal) ? { unpriced } : {}), rejected };
+}
+
+/**
+ * Ingests the body of LiteLLM's `generic_api` callback (docs/integrations.md): the payloads of any
+ * of its three log formats become usage events (`litellm:<id>`, agent by key alias or end user,
+ * fresh input derived) that go through `ingest`. Failed calls are counted in `skipped`, never
+ * billed; a rejection's index is the payload's position in the body.
+ */
+export async function ingestLitellm({ ctx, input }: { ctx: Ctx; input: { body: string } }): Promise<UsageIngestOutput & { skipped: number }> {
+  authorize(ctx.principal, "usage.ingest");
+  const payloads = parseLitellmBody(input.body);
+  if (payloads.length > MAX_LITELLM_PAYLOADS) {
+    throw new AppError("PAYLOAD_TOO_LARGE", `A request holds at most ${MAX_LITELLM_PAYLOADS} payloads; this one has ${payloads.length}. Lower LiteLLM's batch size.`);
+  }
+  const { events, positions, skipped } = litellmBatch(payloads);
+  const result = await ingest({ ctx, input: { events }, source: "litellm" });
+  return { ...result, rejected: result.rejected.map((r) => ({ ...r, index: positions[r.index]! })), skipped };
+}
+
+/** How long a billable span may wait for an ancestor that names its agent before it counts as unattributed. */
+export const OTEL_ATTRIBUTION_WINDOW_MS = 30 * 60 * 1000;
+/** How far up a trace the agent of a span is looked for. */
+const MAX_SPAN_DEPTH = 64;
+
+export interface OtlpIngestResult {
+  accepted: number;
+  duplicates: number;
+  /** Billable spans of this request now waiting for an ancestor that names their agent. */
+  pending: number;
+  /** Billable spans of this request that can never be attributed (no agent anywhere, an unknown agent, no model). */
+  rejectedSpans: number;
+  /** The first causes of the rejections. */
+  errorMessage: string;
+}
+
+type Resolution = { trace_id: string; span_id: string; agent_ref: string | null; parent_span_id: string | null; found: boolean };
+
+/**
+ * Ingests OpenTelemetry spans (docs/integrations.md, "OpenTelemetry"). In one transaction, with the
+ * request's traces locked (so a child and its parent arriving in two concurrent requests cannot
+ * miss each other): every span is remembered with its parent and agent id; the agent of each
+ * billable span of the request, and of every span of these traces still waiting, is looked up the
+ * chain of ancestors; the billable spans whose ancestor has not arrived yet are kept waiting. Then
+ * the attributed spans are ingested like any event (`otel:<traceId>:<spanId>`, so re-exports are
+ * duplicates) and the waiting ones now billed are let go. Spans without usage bill nothing.
+ */
+export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: MappedSpan[] } }): Promise<OtlpIngestResult> {
+  authorize(ctx.principal, "usage.ingest");
+  const spans = input.spans;
+  const result: OtlpIngestResult = { accepted: 0, duplicates: 0, pending: 0, rejectedSpans: 0, errorMessage: "" };
+  if (spans.length === 0) return result;
+  const causes: string[] = [];
+  const rejectSpan = (message: string) => {
+    result.rejectedSpans++;
+    if (causes.length < 3 && !causes.includes(message)) causes.push(message);
+  };
+  const key = (traceId: string, spanId: string) => `${traceId}:${spanId}`;
+  const billable = new Map(spans.filter((s) => s.event).map((s) => [key(s.traceId, s.spanId), s]));
+  const traces = [...new Set(spans.map((s) => s.traceId))].sort();
+
+  const os = otelSpans;
+  const op = otelPendingSpans;
+  const plan = await ctx.db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext('otel:' || t.v)) from jsonb_array_elements_text(${JSON.stringify(traces)}::jsonb) as t(v) order by t.v`);
+    const skeleton = JSON.stringify(spans.map((s) => ({ t: s.traceId, s: s.spanId, p: s.parentSpanId || null, a: s.agentRef })));
+    await tx.execute(sql`
+      insert into ${os} (${names([os.traceId, os.spanId, os.parentSpanId, os.agentRef])})
+      select distinct on (x.t, x.s) x.t, x.s, x.p, x.a from jsonb_to_recordset(${skeleton}::jsonb) as x(t text, s text, p text, a text)
+      order by x.t, x.s
+      on conflict do nothing`);
+    const waiting = await rows<{ trace_id: string; span_id: string; event: string }>(
+      tx,
+      sql`select ${op.traceId} as trace_id, ${op.spanId} as span_id, ${op.event} as event from ${op}
+          where ${op.traceId} in (select jsonb_array_elements_text(${JSON.stringify(traces)}::jsonb))`,
+    );
+    const targets = [...billable.values()].map((s) => ({ t: s.traceId, s: s.spanId })).concat(waiting.map((w) => ({ t: w.trace_id, s: w.span_id })));
+    const s0 = alias(otelSpans, "s0");
+    const p0 = alias(otelSpans, "p0");
+    const resolved = await rows<Resolution>(
+      tx,
+      sql`
+        with recursive targets as (
+          select distinct x.t, x.s from jsonb_to_recordset(${JSON.stringify(targets)}::jsonb) as x(t text, s text)
+        ),
+        walk as (
+          select x.t, x.s as target, ${s0.spanId} as span_id, ${s0.parentSpanId} as parent_span_id, ${s0.agentRef} as agent_ref, 0 as depth
+          from targets x join ${otelSpans} ${s0} on ${s0.traceId} = x.t and ${s0.spanId} = x.s
+          union all
+          select w.t, w.target, ${p0.spanId}, ${p0.parentSpanId}, ${p0.agentRef}, w.depth + 1
+          from walk w join ${otelSpans} ${p0} on ${p0.traceId} = w.t and ${p0.spanId} = w.parent_span_id
+          where w.agent_ref is null and w.depth < ${MAX_SPAN_DEPTH}
+        )
+        select distinct on (w.t, w.target) w.t as trace_id, w.target as span_id, w.agent_ref, w.parent_span_id, true as found
+        from walk w order by w.t, w.target, w.depth desc`,
+    );
+    const byTarget = new Map(resolved.map((r) => [key(r.trace_id, r.span_id), r]));
+    const events: Record<string, unknown>[] = [];
+    const eventSpans: { key: string; fromRequest: boolean }[] = [];
+    const stillWaiting: { t: string; s: string; e: string }[] = [];
+    const billEvent = (event: BillableEvent, agentRef: string, k: string, fromRequest: boolean) => {
+      events.push({ ...event, agent_external_id: agentRef, model: event.model ?? "", occurred_at: event.occurred_at || undefined });
+      eventSpans.push({ key: k, fromRequest });
+    };
+    for (const [k, span] of billable) {
+      const r = byTarget.get(k);
+      const ref = r?.agent_ref ?? null;
+      if (ref) billEvent(span.event!, ref, k, true);
+      else if (span.resourceAgentRef) billEvent(span.event!, span.resourceAgentRef, k, true);
+      else if (r && r.parent_span_id === null) rejectSpan(`span ${span.spanId}: no gen_ai.agent.id on it or any ancestor, and no orgdesk.agent.id on its resource`);
+      else {
+        stillWaiting.push({ t: span.traceId, s: span.spanId, e: JSON.stringify(span.event) });
+        result.pending++;
+      }
+    }
+    for (const w of waiting) {
+      const k = key(w.trace_id, w.span_id);
+      if (billable.has(k)) continue; // re-sent in this request: decided above
+      const ref = byTarget.get(k)?.agent_ref;
+      if (ref) billEvent(JSON.parse(w.event) as BillableEvent, ref, k, false);
+    }
+    if (stillWaiting.length > 0) {
+      await tx.execute(sql`
+        insert into ${op} (${names([op.traceId, op.spanId, op.event])})
+        select x.t, x.s, x.e from jsonb_to_recordset(${JSON.stringify(stillWaiting)}::jsonb) as x(t text, s text, e text)
+        order by x.t, x.s
+        on conflict do nothing`);
+    }
+    return { events, eventSpans };
+  });
+
+  if (plan.events.length > 0) {
+    const ingested = await ingest({ ctx, input: { events: plan.events }, source: "otlp" });
+    const refused = new Map(ingested.rejected.map((r) => [r.index, r]));
+    const released: { t: string; s: string }[] = [];
+    plan.eventSpans.forEach((span, index) => {
+      const rejection = refused.get(index);
+      if (rejection) {
+        // A waiting span whose ancestor names an agent it may not bill stays waiting (and becomes unattributed).
+        if (span.fromRequest) rejectSpan(rejection.message);
+      } else if (!span.fromRequest) {
+        const [t, s] = span.key.split(":");
+        released.push({ t: t!, s: s! });
+      }
+    });
+    result.accepted = ingested.accepted;
+    result.duplicates = ingested.duplicates;
+    if (released.length > 0) {
+      await ctx.db.execute(sql`
+        delete from ${op} where (${op.traceId}, ${op.spanId}) in (select x.t, x.s from jsonb_to_recordset(${JSON.stringify(released)}::jsonb) as x(t text, s text))`);
+    }
+  }
+  result.errorMessage = result.rejectedSpans > 0 ? `${result.rejectedSpans} span(s) rejected: ${causes.join("; ")}` : "";
+  return result;
+}
+
+/** Billable OpenTelemetry spans that waited longer than the attribution window for an ancestor naming their agent. */
+export async function unattributedSpans({ ctx }: { ctx: Ctx }): Promise<number> {
+  authorize(ctx.principal, "usage.ingest");
+  const cutoff = new Date(Date.now() - OTEL_ATTRIBUTION_WINDOW_MS).toISOString();
+  const [row] = await rows<{ n: string }>(ctx.db, sql`select count(*)::text as n from ${otelPendingSpans} where ${otelPendingSpans.receivedAt} < ${cutoff}::timestamptz`);
+  return Number(row!.n);
 }
 
 /**

@@ -1,0 +1,202 @@
+/**
+ * OpenTelemetry GenAI spans as Orgdesk usage (docs/integrations.md, "OpenTelemetry"). Pure: the
+ * request, whether it came as protobuf (`otlp-proto.ts`) or as OTLP JSON (`parseJsonRequest`), is
+ * one shape, and `mapSpans` turns each span into what the usage service needs: its place in the
+ * trace, the agent id it carries, and, for a billable span, the event it bills.
+ */
+import { AppError } from "../../errors";
+import { type TokenCounts, fromInclusiveInput } from "./tokens";
+
+export interface OtlpAttribute {
+  key: string;
+  value: unknown;
+}
+export interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  /** Nanoseconds since the epoch, as a decimal string (an int64 does not fit a double). */
+  endTimeUnixNano: string;
+  attributes: OtlpAttribute[];
+}
+export interface OtlpRequest {
+  resourceSpans: { resource: OtlpAttribute[]; spans: OtlpSpan[] }[];
+}
+
+/** A span as the usage service sees it. */
+export interface MappedSpan {
+  traceId: string;
+  spanId: string;
+  /** "" for a root span. */
+  parentSpanId: string;
+  /** `gen_ai.agent.id` of the span itself. */
+  agentRef: string | null;
+  /** `orgdesk.agent.id` of the span's resource: the fallback when no span of its chain names an agent. */
+  resourceAgentRef: string | null;
+  /** The event a billable span bills (without its agent), else null. */
+  event: BillableEvent | null;
+}
+export interface BillableEvent extends TokenCounts {
+  id: string;
+  model: string | undefined;
+  provider: string | null;
+  occurred_at: string;
+}
+
+const TRACE_ID = /^[0-9a-f]{32}$/;
+const SPAN_ID = /^[0-9a-f]{16}$/;
+
+/** Operations that are one model call (`gen_ai.operation.name`); `invoke_agent` and `execute_tool` repeat or are not calls. */
+const BILLABLE_OPERATIONS = new Set(["chat", "generate_content", "text_completion", "embeddings"]);
+/** Vercel AI SDK: only the provider-level spans are calls; `ai.generateText` and the like repeat their totals. */
+const AI_SDK_CALLS = new Set(["ai.generateText.doGenerate", "ai.streamText.doStream", "ai.generateObject.doGenerate", "ai.streamObject.doStream", "ai.embed.doEmbed", "ai.embedMany.doEmbed"]);
+/** OpenInference span kinds that are one model call. */
+const OPENINFERENCE_CALLS = new Set(["LLM", "EMBEDDING"]);
+
+function first(attrs: Map<string, unknown>, keys: string[]): unknown {
+  for (const k of keys) {
+    const v = attrs.get(k);
+    if (v !== undefined && v !== null && v !== "") return v;
+  }
+  return undefined;
+}
+const tokenCount = (v: unknown): number | undefined => {
+  const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+};
+const text = (v: unknown): string | undefined => (typeof v === "string" && v.trim() !== "" ? v.trim() : typeof v === "number" ? String(v) : undefined);
+
+/** Whether a span is one model call, by whichever attribute family it carries. */
+function isCall(attrs: Map<string, unknown>): boolean {
+  const op = attrs.get("gen_ai.operation.name");
+  if (typeof op === "string") return BILLABLE_OPERATIONS.has(op);
+  const aiOp = attrs.get("ai.operationId");
+  if (typeof aiOp === "string") return AI_SDK_CALLS.has(aiOp);
+  const kind = attrs.get("openinference.span.kind");
+  if (typeof kind === "string") return OPENINFERENCE_CALLS.has(kind.toUpperCase());
+  return false;
+}
+
+/** Nanoseconds (decimal string) to an ISO instant with milliseconds. */
+function instantOf(nanos: string): string {
+  const ms = /^\d+$/.test(nanos) ? Number(BigInt(nanos) / 1_000_000n) : Number.NaN;
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) || ms === 0 ? "" : d.toISOString();
+}
+
+/**
+ * One span: its agent id, and, when it is a billable call that carries token counts, the event
+ * (docs/integrations.md lists the attribute names read, current, deprecated and OpenInference).
+ * Input totals of every family include cached tokens: fresh input is derived (docs/billing.md).
+ */
+export function mapSpan(span: OtlpSpan, resourceAgentRef: string | null): MappedSpan {
+  const attrs = new Map(span.attributes.map((a) => [a.key, a.value]));
+  const agentRef = text(first(attrs, ["gen_ai.agent.id", "ai.telemetry.metadata.agent_id", "ai.telemetry.metadata.agentId"])) ?? null;
+  const base = { traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId, agentRef, resourceAgentRef };
+  if (!isCall(attrs)) return { ...base, event: null };
+  const input = tokenCount(first(attrs, ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt", "ai.usage.inputTokens", "ai.usage.promptTokens"]));
+  const output = tokenCount(first(attrs, ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion", "ai.usage.outputTokens", "ai.usage.completionTokens"]));
+  // Spans without usage are ignored, not rejected.
+  if (input === undefined && output === undefined) return { ...base, event: null };
+  const cacheRead = tokenCount(first(attrs, ["gen_ai.usage.cache_read.input_tokens", "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens", "ai.usage.inputTokenDetails.cacheReadTokens"]));
+  const cacheWrite = tokenCount(
+    first(attrs, ["gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens", "llm.token_count.prompt_details.cache_write", "ai.usage.inputTokenDetails.cacheWriteTokens"]),
+  );
+  return {
+    ...base,
+    event: {
+      id: `otel:${span.traceId}:${span.spanId}`,
+      model: text(first(attrs, ["gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "ai.response.model", "ai.model.id"])),
+      provider: text(first(attrs, ["gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider"]))?.toLowerCase() ?? null,
+      ...fromInclusiveInput({ totalInput: input ?? 0, output: output ?? 0, cacheRead, cacheWrite }),
+      occurred_at: instantOf(span.endTimeUnixNano),
+    },
+  };
+}
+
+/** Every span of a request, mapped; ids are checked (a span without a valid trace or span id makes the request malformed). */
+export function mapSpans(request: OtlpRequest): MappedSpan[] {
+  const out: MappedSpan[] = [];
+  for (const rs of request.resourceSpans) {
+    const resourceAgentRef = text(rs.resource.find((a) => a.key === "orgdesk.agent.id")?.value) ?? null;
+    for (const span of rs.spans) {
+      if (!TRACE_ID.test(span.traceId) || /^0+$/.test(span.traceId) || !SPAN_ID.test(span.spanId) || /^0+$/.test(span.spanId)) {
+        throw new AppError("BAD_REQUEST", "Every span needs a 16-byte traceId and an 8-byte spanId (hex in OTLP JSON)");
+      }
+      if (span.parentSpanId !== "" && !SPAN_ID.test(span.parentSpanId)) throw new AppError("BAD_REQUEST", "A parentSpanId must be 8 bytes (hex in OTLP JSON)");
+      out.push(mapSpan(span, resourceAgentRef));
+    }
+  }
+  return out;
+}
+
+// OTLP JSON (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding): lowerCamelCase field
+// names, ids as hex strings, 64-bit integers as strings or numbers.
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+const notOtlp = (why: string) => new AppError("BAD_REQUEST", `The body is not an OTLP ExportTraceServiceRequest: ${why}`);
+
+function jsonValue(v: unknown): unknown {
+  if (!isObject(v)) return undefined;
+  if (typeof v.stringValue === "string") return v.stringValue;
+  if (v.intValue !== undefined) return tokenCount(v.intValue) ?? Number(v.intValue);
+  if (typeof v.doubleValue === "number") return v.doubleValue;
+  if (typeof v.boolValue === "boolean") return v.boolValue;
+  if (isObject(v.arrayValue) && Array.isArray(v.arrayValue.values)) return v.arrayValue.values.map(jsonValue);
+  return undefined;
+}
+
+function jsonAttributes(list: unknown, where: string): OtlpAttribute[] {
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw notOtlp(`${where}.attributes must be an array`);
+  return list.map((kv, i) => {
+    if (!isObject(kv) || typeof kv.key !== "string") throw notOtlp(`${where}.attributes[${i}] must be { key, value }`);
+    return { key: kv.key, value: jsonValue(kv.value) };
+  });
+}
+
+const arrayAt = (v: unknown, where: string): unknown[] => {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw notOtlp(`${where} must be an array`);
+  return v;
+};
+
+/** Parses an OTLP JSON body; anything that is not one (other JSON, wrong types) is a 400 saying where. */
+export function parseJsonRequest(text: string): OtlpRequest {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new AppError("BAD_REQUEST", "The body is not valid JSON");
+  }
+  if (!isObject(body)) throw notOtlp("expected an object with resourceSpans");
+  if (!("resourceSpans" in body) && Object.keys(body).length > 0) throw notOtlp("it has no resourceSpans");
+  return {
+    resourceSpans: arrayAt(body.resourceSpans, "resourceSpans").map((rs, i) => {
+      const where = `resourceSpans[${i}]`;
+      if (!isObject(rs)) throw notOtlp(`${where} must be an object`);
+      if (rs.resource !== undefined && !isObject(rs.resource)) throw notOtlp(`${where}.resource must be an object`);
+      return {
+        resource: jsonAttributes((rs.resource as Record<string, unknown> | undefined)?.attributes, `${where}.resource`),
+        spans: arrayAt(rs.scopeSpans, `${where}.scopeSpans`).flatMap((ss, j) => {
+          if (!isObject(ss)) throw notOtlp(`${where}.scopeSpans[${j}] must be an object`);
+          return arrayAt(ss.spans, `${where}.scopeSpans[${j}].spans`).map((s, k) => {
+            const at = `${where}.scopeSpans[${j}].spans[${k}]`;
+            if (!isObject(s)) throw notOtlp(`${at} must be an object`);
+            const id = (v: unknown) => (typeof v === "string" ? v.toLowerCase() : "");
+            const end = s.endTimeUnixNano;
+            return {
+              traceId: id(s.traceId),
+              spanId: id(s.spanId),
+              parentSpanId: id(s.parentSpanId),
+              name: typeof s.name === "string" ? s.name : "",
+              endTimeUnixNano: typeof end === "string" ? end : typeof end === "number" && Number.isFinite(end) && end >= 0 ? BigInt(Math.trunc(end)).toString() : "0",
+              attributes: jsonAttributes(s.attributes, at),
+            };
+          });
+        }),
+      };
+    }),
+  };
+}
