@@ -4,6 +4,7 @@ import * as budgets from "../../server/modules/budgets/service";
 import { makeUser } from "../support/access";
 import { ctxFor } from "../support/actors";
 import { screenshot, startApp } from "./support/app";
+import { axeBlockers, expectNoBlockers } from "./support/axe";
 import { watchErrors } from "./support/browser";
 import { eventually, signInThroughUi, textOf } from "./support/flows";
 
@@ -77,7 +78,7 @@ describe("budgets in the web app", () => {
     expect(errors).toEqual([]);
   }, 60_000);
 
-  test("screenshots of the Budgets tab and the alerts at 1280 px and 390 px", async () => {
+  test("screenshots of the Budgets tab and the alerts at 1280 px and 390 px, without accessibility blockers", async () => {
     // A second budget, on one agent, for the screenshots.
     await app.api.post("/api/budgets", { agent_id: agents[1].id, kind: "margin_floor_pct", amount: "40", thresholds_pct: [80, 100] });
     for (const width of [1280, 390]) {
@@ -86,9 +87,11 @@ describe("budgets in the web app", () => {
       await page.waitForSelector("[data-budget=Ranger]");
       await page.mouse.move(0, 0);
       await screenshot(page, `org-budgets-${width}`, { fullPage: false });
+      expectNoBlockers(await axeBlockers(page, `budgets tab at ${width}`));
       await page.goto(`${app.base}/alerts`);
       await page.waitForSelector("[data-testid=alerts-list]");
       await screenshot(page, `alerts-${width}`);
+      expectNoBlockers(await axeBlockers(page, `alerts at ${width}`));
       // Nothing wider than the screen.
       expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
     }
