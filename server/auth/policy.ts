@@ -26,6 +26,9 @@ export const ACTIONS = [
   "keys.manage",
   "audit.read",
   "webhooks.manage",
+  "budgets.read",
+  "budgets.manage",
+  "alerts.ack",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -51,9 +54,12 @@ const ACTION_WORDS: Record<Action, string> = {
   "keys.manage": "managing API keys",
   "audit.read": "reading the audit log",
   "webhooks.manage": "managing webhooks",
+  "budgets.read": "reading budgets and alerts",
+  "budgets.manage": "managing budgets",
+  "alerts.ack": "marking alerts read",
 };
 
-const READ: Action[] = ["org.read", "agent.read", "billing.read", "prices.read", "audit.read"];
+const READ: Action[] = ["org.read", "agent.read", "billing.read", "prices.read", "audit.read", "budgets.read"];
 const ADMIN: Action[] = [
   ...READ,
   "org.create",
@@ -69,12 +75,14 @@ const ADMIN: Action[] = [
   "usage.reprice",
   "keys.manage",
   "webhooks.manage",
+  "budgets.manage",
+  "alerts.ack",
 ];
 
 const ROLE_ACTIONS: Record<Role, ReadonlySet<Action>> = {
   owner: new Set<Action>([...ADMIN, "prices.write", "users.manage"]),
   admin: new Set<Action>(ADMIN),
-  member: new Set<Action>([...READ, "agent.create", "agent.assign"]),
+  member: new Set<Action>([...READ, "agent.create", "agent.assign", "alerts.ack"]),
   viewer: new Set<Action>(READ),
 };
 
@@ -92,6 +100,10 @@ const PLATFORM_ONLY = new Set<Action>([
   "keys.manage",
   // Webhook endpoints receive every organization's events.
   "webhooks.manage",
+  // Budgets and alerts are token cost and margin (docs/guardrails.md, "Who sees budgets").
+  "budgets.read",
+  "budgets.manage",
+  "alerts.ack",
 ]);
 
 /** What an admin may do that a write key may not. */

@@ -100,5 +100,29 @@ export const jobsPrune = jobKind({
   everyMs: HOUR,
 });
 
+/**
+ * Evaluates the budgets an ingestion touched: those on the organization and on the agents with
+ * usage there in the month (docs/guardrails.md, "Alerts"). Queued in the ingestion's transaction,
+ * at most one queued per organization and month.
+ */
+export const budgetsEvaluate = jobKind({
+  kind: "budgets.evaluate",
+  payload: z.object({ org_id: z.uuid(), month: z.string().regex(/^\d{4}-\d{2}$/) }),
+  retryDelaysMs: [SECOND, 10 * SECOND, MINUTE, 5 * MINUTE],
+  timeoutMs: () => MINUTE,
+});
+
+/**
+ * Every live budget's current month again (allowances derived from revenue follow rate changes and
+ * moves), and the suspensions of months that have ended recorded as lifted, with their events.
+ */
+export const budgetsSweep = jobKind({
+  kind: "budgets.sweep",
+  payload: z.object({}),
+  retryDelaysMs: [10 * SECOND, MINUTE],
+  timeoutMs: () => 5 * MINUTE,
+  everyMs: 5 * MINUTE,
+});
+
 /** Every declared kind; `handlers/index.ts` must have exactly one handler for each (tests/db/jobs.test.ts). */
-export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune];
+export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep];

@@ -28,3 +28,9 @@ export const webhookPath = pathParams("Webhook", { id: uuidString.meta({ descrip
 
 /** `/api/webhooks/deliveries/:id`. */
 export const deliveryPath = pathParams("Delivery", { id: uuidString.meta({ description: "Delivery id" }) });
+
+/** `/api/budgets/:id`. */
+export const budgetPath = pathParams("Budget", { id: uuidString.meta({ description: "Budget id" }) });
+
+/** `/api/alerts/:id`. */
+export const alertPath = pathParams("Alert", { id: uuidString.meta({ description: "Alert id" }) });

@@ -4,6 +4,7 @@ import { authRouter } from "../modules/auth/router";
 import { keysRouter } from "../modules/keys/router";
 import { usersRouter } from "../modules/users/router";
 import { billingRouter } from "../modules/billing/router";
+import { alertsRouter, budgetsRouter } from "../modules/budgets/router";
 import { orgsRouter } from "../modules/orgs/router";
 import { pricesRouter } from "../modules/prices/router";
 import { usageRouter } from "../modules/usage/router";
@@ -22,6 +23,8 @@ export const appRouter = router({
   keys: keysRouter,
   audit: auditRouter,
   webhooks: webhooksRouter,
+  budgets: budgetsRouter,
+  alerts: alertsRouter,
 });
 
 export type AppRouter = typeof appRouter;

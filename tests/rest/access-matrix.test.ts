@@ -11,6 +11,9 @@ import { makeAgent, makeOrg } from "../support/factories";
 import { standardLoggingPayload } from "../support/fixtures/litellm";
 import { webhookCreateInput } from "../../server/modules/webhooks/schema";
 import * as webhooks from "../../server/modules/webhooks/service";
+import { budgetCreateInput } from "../../server/modules/budgets/schema";
+import * as budgets from "../../server/modules/budgets/service";
+import * as usage from "../../server/modules/usage/service";
 import { startTestServer } from "../support/http";
 
 /**
@@ -44,14 +47,18 @@ type Cap =
   | "prices.write"
   | "users"
   | "keys"
-  | "webhooks";
+  | "webhooks"
+  | "budgets.read"
+  | "budgets.manage"
+  | "alerts.ack";
 
 const EVERYTHING: Cap[] = [
   "read", "org.create", "org.update", "org.delete", "org.toggle", "agent.create", "agent.update", "agent.rate", "agent.move",
   "billing.read", "billing.export", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys", "webhooks",
+  "budgets.read", "budgets.manage", "alerts.ack",
 ];
-/** Members and viewers "read everything in scope". */
-const READER: Cap[] = ["read", "billing.read", "prices.read"];
+/** Members and viewers "read everything in scope" (budgets and alerts included). */
+const READER: Cap[] = ["read", "billing.read", "prices.read", "budgets.read"];
 const ROLE_CAPS: Record<Role, Cap[]> = {
   // "everything, including users, API keys, prices and FX"
   owner: EVERYTHING,
@@ -59,7 +66,8 @@ const ROLE_CAPS: Record<Role, Cap[]> = {
   // webhooks are "managed by owners and admins"
   admin: EVERYTHING.filter((c) => c !== "users" && c !== "prices.write"),
   // "read everything in scope; create and assign agents"
-  member: [...READER, "agent.create", "agent.move"],
+  // Marking an alert read is an acknowledgement, not a change: anyone but a viewer or a read key.
+  member: [...READER, "agent.create", "agent.move", "alerts.ack"],
   // "read only"
   viewer: READER,
 };
@@ -72,7 +80,11 @@ const KEY_CAPS: Record<"read" | "write" | "usage", Cap[]> = {
   usage: ["usage.ingest"],
 };
 /** "A bound user cannot create, toggle, delete organizations or move agents", never sees costs (prices), manages no platform. */
-const NEVER_WHEN_BOUND: Cap[] = ["org.create", "org.toggle", "org.delete", "agent.move", "users", "keys", "prices.read", "prices.write", "usage.reprice", "webhooks"];
+const NEVER_WHEN_BOUND: Cap[] = [
+  "org.create", "org.toggle", "org.delete", "agent.move", "users", "keys", "prices.read", "prices.write", "usage.reprice", "webhooks",
+  // Budgets and alerts are token cost and margin (docs/guardrails.md).
+  "budgets.read", "budgets.manage", "alerts.ack",
+];
 
 type Target = "none" | "own" | "other" | "random";
 
@@ -95,7 +107,7 @@ interface Op {
   variant?: string;
   cap: Cap;
   /** What the target names: an organization, an agent, a user, a key, or nothing. */
-  on: "none" | "org" | "agent" | "user" | "key" | "webhook" | "delivery";
+  on: "none" | "org" | "agent" | "user" | "key" | "webhook" | "delivery" | "budget" | "suspended-budget" | "alert";
   /** Changes its target, so every cell gets a fresh one. */
   mutates?: boolean;
   /** A batch with per-item results: an invisible target is a rejected item in a 200, not a 404. */
@@ -145,6 +157,21 @@ let hooks = 0;
 const makeWebhook = () => webhooks.create({ ctx: platform, input: webhookCreateInput.parse({ url: `https://hooks.example.com/matrix/${hooks++}` }) });
 const webhookA = await makeWebhook();
 const webhookB = await makeWebhook();
+/** A budget on a fresh agent of `orgId`; `suspended`: spent past 100 % with `suspend`, so its agent is suspended. */
+async function makeBudget(orgId: string, suspended = false) {
+  const agent = await makeAgent(platform, { org_id: orgId });
+  const budget = await budgets.create({ ctx: platform, input: budgetCreateInput.parse({ agent_id: agent.id, kind: "cost_usd", amount: "1", action_at_100: suspended ? "suspend" : "notify" }) });
+  if (suspended) {
+    await usage.ingest({ ctx: platform, input: { events: [{ id: `matrix-${crypto.randomUUID()}`, agent_id: agent.id, model: "matrix-model", input_tokens: 1, output_tokens: 1, cost_usd: "2" }] } });
+    await budgets.evaluate({ ...platform, principal: { kind: "anonymous" } }, { orgId, month: new Date().toISOString().slice(0, 7) });
+  }
+  return budget;
+}
+const budgetA = await makeBudget(orgA.id, true);
+const budgetB = await makeBudget(orgB.id, true);
+const alertOf = async (budgetId: string) => (await rows<{ id: string }>(database.db, sql`select id::text as id from budget_alerts where budget_id = ${budgetId} limit 1`))[0]!.id;
+const alertA = await alertOf(budgetA.id);
+const alertB = await alertOf(budgetB.id);
 const userOwn = await makeUser(database, "viewer");
 const userOther = await makeUser(database, "viewer", orgB.id);
 
@@ -195,6 +222,14 @@ async function resolveTarget(op: Op, actor: Actor, target: Target): Promise<stri
       return (await makeWebhook()).id;
     case "delivery":
       return (await webhooks.sendTest({ ctx: platform, input: { id: (await makeWebhook()).id } })).id;
+    case "budget":
+    case "suspended-budget":
+      // A refused call changes nothing, so it may target the shared budgets; a fresh one costs an
+      // agent, a budget and (suspended) usage and an evaluation.
+      if (!op.mutates || expected(actor, op, target) >= 300) return own ? budgetA.id : budgetB.id;
+      return (await makeBudget(own ? orgA.id : orgB.id, op.on === "suspended-budget")).id;
+    case "alert":
+      return own ? alertA : alertB;
     default:
       return null;
   }
@@ -291,6 +326,15 @@ const ops: Op[] = [
   { key: "REST POST /api/webhooks/:id/test", cap: "webhooks", on: "webhook", success: 202, run: (a, id) => rest("POST", `/api/webhooks/${id}/test`)(a) },
   { key: "REST GET /api/webhooks/:id/deliveries", cap: "webhooks", on: "webhook", run: (a, id) => rest("GET", `/api/webhooks/${id}/deliveries`)(a) },
   { key: "REST POST /api/webhooks/deliveries/:id/retry", cap: "webhooks", on: "delivery", success: 202, run: (a, id) => rest("POST", `/api/webhooks/deliveries/${id}/retry`)(a) },
+  { key: "REST GET /api/budgets", variant: "all", cap: "budgets.read", on: "none", run: (a) => rest("GET", "/api/budgets")(a) },
+  { key: "REST GET /api/budgets", variant: "by org", cap: "budgets.read", on: "org", run: (a, id) => rest("GET", `/api/budgets?org=${id}`)(a) },
+  { key: "REST POST /api/budgets", cap: "budgets.manage", on: "agent", mutates: true, success: 201, run: (a, id) => rest("POST", "/api/budgets", { agent_id: id, kind: "cost_usd", amount: "50" })(a) },
+  { key: "REST PATCH /api/budgets/:id", cap: "budgets.manage", on: "budget", mutates: true, run: (a, id) => rest("PATCH", `/api/budgets/${id}`, { amount: "75.50" })(a) },
+  { key: "REST DELETE /api/budgets/:id", cap: "budgets.manage", on: "budget", mutates: true, run: (a, id) => rest("DELETE", `/api/budgets/${id}`)(a) },
+  { key: "REST POST /api/budgets/:id/lift-suspension", cap: "budgets.manage", on: "suspended-budget", mutates: true, run: (a, id) => rest("POST", `/api/budgets/${id}/lift-suspension`)(a) },
+  { key: "REST GET /api/alerts", variant: "all", cap: "budgets.read", on: "none", run: (a) => rest("GET", "/api/alerts?unread=true")(a) },
+  { key: "REST GET /api/alerts", variant: "by org", cap: "budgets.read", on: "org", run: (a, id) => rest("GET", `/api/alerts?org=${id}`)(a) },
+  { key: "REST POST /api/alerts/:id/read", cap: "alerts.ack", on: "alert", run: (a, id) => rest("POST", `/api/alerts/${id}/read`)(a) },
 
   // tRPC
   { key: "tRPC orgs.list", cap: "read", on: "none", run: (a) => q(a, "orgs.list", {}) },
@@ -350,6 +394,15 @@ const ops: Op[] = [
   { key: "tRPC webhooks.test", cap: "webhooks", on: "webhook", run: (a, id) => m(a, "webhooks.test", { id }) },
   { key: "tRPC webhooks.deliveries", cap: "webhooks", on: "webhook", run: (a, id) => q(a, "webhooks.deliveries", { id }) },
   { key: "tRPC webhooks.retry", cap: "webhooks", on: "delivery", run: (a, id) => m(a, "webhooks.retry", { id }) },
+  { key: "tRPC budgets.list", variant: "all", cap: "budgets.read", on: "none", run: (a) => q(a, "budgets.list", {}) },
+  { key: "tRPC budgets.list", variant: "by org", cap: "budgets.read", on: "org", run: (a, id) => q(a, "budgets.list", { org: id }) },
+  { key: "tRPC budgets.create", cap: "budgets.manage", on: "agent", mutates: true, run: (a, id) => m(a, "budgets.create", { agent_id: id, kind: "margin_floor_pct", amount: 20 }) },
+  { key: "tRPC budgets.update", cap: "budgets.manage", on: "budget", mutates: true, run: (a, id) => m(a, "budgets.update", { id, thresholds_pct: [90] }) },
+  { key: "tRPC budgets.delete", cap: "budgets.manage", on: "budget", mutates: true, run: (a, id) => m(a, "budgets.delete", { id }) },
+  { key: "tRPC budgets.liftSuspension", cap: "budgets.manage", on: "suspended-budget", mutates: true, run: (a, id) => m(a, "budgets.liftSuspension", { id }) },
+  { key: "tRPC alerts.list", variant: "all", cap: "budgets.read", on: "none", run: (a) => q(a, "alerts.list", {}) },
+  { key: "tRPC alerts.list", variant: "by org", cap: "budgets.read", on: "org", run: (a, id) => q(a, "alerts.list", { org: id, unread: false }) },
+  { key: "tRPC alerts.read", cap: "alerts.ack", on: "alert", run: (a, id) => m(a, "alerts.read", { id }) },
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -421,7 +474,7 @@ describe("access matrix", () => {
       console.log(`access matrix: ${ops.length} operations × ${actors.length} principals → ${cells.length} cells`);
       expect(wrong).toEqual([]);
     },
-    240_000,
+    360_000,
   );
 
   test("an id in another tenant answers exactly like an unknown id (same status, same problem)", () => {

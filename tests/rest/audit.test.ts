@@ -9,6 +9,9 @@ import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
 import { webhookCreateInput } from "../../server/modules/webhooks/schema";
 import * as webhooks from "../../server/modules/webhooks/service";
+import { budgetCreateInput } from "../../server/modules/budgets/schema";
+import * as budgets from "../../server/modules/budgets/service";
+import * as usage from "../../server/modules/usage/service";
 import { startTestServer } from "../support/http";
 
 const database = await testDatabase();
@@ -51,6 +54,16 @@ interface Case {
 
 const orgRate = async () => makeOrg(platform, { billing_rate_per_agent: "10.00" });
 const hook = async () => webhooks.create({ ctx: platform, input: webhookCreateInput.parse({ url: `https://hooks.example.com/audited/${crypto.randomUUID()}` }) });
+/** A 10 USD budget on `orgId`; `spent`: with `suspend`, spent past 100 % and evaluated (alerts written, agents suspended). */
+async function budgetOn(orgId: string, spent = false) {
+  const b = await budgets.create({ ctx: platform, input: budgetCreateInput.parse({ org_id: orgId, kind: "cost_usd", amount: "10", action_at_100: spent ? "suspend" : "notify" }) });
+  if (spent) {
+    const agent = await makeAgent(platform, { org_id: orgId });
+    await usage.ingest({ ctx: platform, input: { events: [{ id: `audited-${crypto.randomUUID()}`, agent_id: agent.id, model: "audited-model", input_tokens: 1, output_tokens: 1, cost_usd: "11" }] } });
+    await budgets.evaluate({ ...platform, principal: { kind: "anonymous" } }, { orgId, month: new Date().toISOString().slice(0, 7) });
+  }
+  return b;
+}
 const ok = (r: Reply) => {
   expect(r.status).toBeLessThan(300);
   return r;
@@ -265,6 +278,59 @@ const cases: Case[] = [
           await mark();
           const reply = ok(await send("POST", `/api/webhooks/deliveries/${delivery.id}/retry`, "webhooks.retry", { id: delivery.id }));
           return { reply, expected: { action: "webhook.retry", target_type: "webhook_delivery", target_id: delivery.id, after: { event_id: delivery.event_id, endpoint_id: h.id } } };
+        },
+      },
+      {
+        key: rest ? "REST POST /api/budgets" : "tRPC budgets.create",
+        run: async (mark) => {
+          const org = await makeOrg(platform);
+          const input = { org_id: org.id, kind: "cost_usd", amount: "250", action_at_100: "suspend" };
+          await mark();
+          const reply = ok(await send("POST", "/api/budgets", "budgets.create", input));
+          return {
+            reply,
+            expected: { action: "budget.create", org_id: org.id, target_type: "budget", target_id: reply.body.id, before: null, after: { kind: "cost_usd", amount_usd: "250.00", thresholds_pct: [50, 80, 100], action_at_100: "suspend", agent_id: null } },
+          };
+        },
+      },
+      {
+        key: rest ? "REST PATCH /api/budgets/:id" : "tRPC budgets.update",
+        run: async (mark) => {
+          const b = await budgetOn((await makeOrg(platform)).id);
+          await mark();
+          const reply = ok(await send("PATCH", `/api/budgets/${b.id}`, "budgets.update", { ...(rest ? {} : { id: b.id }), amount: "12.5", thresholds_pct: [90] }));
+          return { reply, expected: { action: "budget.update", target_id: b.id, before: { amount_usd: "10.00", thresholds_pct: [50, 80, 100] }, after: { amount_usd: "12.50", thresholds_pct: [90] } } };
+        },
+      },
+      {
+        key: rest ? "REST DELETE /api/budgets/:id" : "tRPC budgets.delete",
+        run: async (mark) => {
+          const org = await makeOrg(platform);
+          const b = await budgetOn(org.id);
+          await mark();
+          const reply = ok(await send("DELETE", `/api/budgets/${b.id}`, "budgets.delete", { id: b.id }));
+          return { reply, expected: { action: "budget.delete", org_id: org.id, target_id: b.id, before: { kind: "cost_usd", amount_usd: "10.00" }, after: null } };
+        },
+      },
+      {
+        key: rest ? "REST POST /api/budgets/:id/lift-suspension" : "tRPC budgets.liftSuspension",
+        run: async (mark) => {
+          const org = await makeOrg(platform);
+          const b = await budgetOn(org.id, true);
+          await mark();
+          const reply = ok(await send("POST", `/api/budgets/${b.id}/lift-suspension`, "budgets.liftSuspension", { id: b.id }));
+          return { reply, expected: { action: "budget.resume", org_id: org.id, target_id: b.id, after: { month: new Date().toISOString().slice(0, 7), reason: "staff" } } };
+        },
+      },
+      {
+        key: rest ? "REST POST /api/alerts/:id/read" : "tRPC alerts.read",
+        run: async (mark) => {
+          const org = await makeOrg(platform);
+          const b = await budgetOn(org.id, true);
+          const [alert] = await rows<{ id: string }>(database.db, sql`select id::text as id from budget_alerts where budget_id = ${b.id} limit 1`);
+          await mark();
+          const reply = ok(await send("POST", `/api/alerts/${alert!.id}/read`, "alerts.read", { id: alert!.id }));
+          return { reply, expected: { action: "alert.read", org_id: org.id, target_type: "alert", target_id: alert!.id, before: { read_at: null }, after: { read_at: reply.body.read_at } } };
         },
       },
     ];

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { lintApiDocument, tally } from "../../scripts/support/lint-api";
+import * as budgets from "../../server/modules/budgets/service";
 import { makeKey } from "../support/access";
+import { ctxFor } from "../support/actors";
 import { testDatabase } from "../support/db";
 import { ADMIN_KEY, client, startTestServer } from "../support/http";
 
@@ -22,6 +24,11 @@ const usageKey = (await makeKey(database, "usage")).key;
 
 const webhook = (await api.post("/api/webhooks", { url: "https://hooks.example.com/doc" })).body;
 const delivery = (await api.post(`/api/webhooks/${webhook.id}/test`)).body;
+// A budget on the agent, spent past its thresholds: its alerts exist once it is evaluated.
+const budget = (await api.post("/api/budgets", { agent_id: agent.id, kind: "cost_usd", amount: "0.01" })).body;
+await api.post("/api/usage", { id: "doc-budget-spend", agent_id: agent.id, model: "doc-model", input_tokens: 1, output_tokens: 1, cost_usd: "1" });
+await budgets.evaluate({ ...ctxFor(database), principal: { kind: "anonymous" } }, { orgId: org.id, month: new Date().toISOString().slice(0, 7) });
+const alert = (await api.get("/api/alerts")).body.alerts[0];
 
 /** The path of an operation with its parameters filled: real ids unless given. */
 const fill = (path: string, id?: string) =>
@@ -34,7 +41,11 @@ const fill = (path: string, id?: string) =>
           ? delivery.id
           : path.startsWith("/api/webhooks")
             ? webhook.id
-            : org.slug),
+            : path.startsWith("/api/budgets")
+              ? budget.id
+              : path.startsWith("/api/alerts")
+                ? alert.id
+                : org.slug),
   );
 const documented = (op: any) => Object.keys(op.responses).map(Number);
 
@@ -146,9 +157,15 @@ describe("every limit the document states for a request is enforced", () => {
       for (const [name, prop] of Object.entries<any>(schema?.properties ?? {})) if (prop.type === "array") cases.push([method, path, name, prop.maxItems]);
       for (const branch of schema?.anyOf ?? []) for (const [name, prop] of Object.entries<any>(branch.properties ?? {})) if (prop.type === "array") cases.push([method, path, name, prop.maxItems]);
     }
-    expect(cases.map((c) => `${c[0]} ${c[1]} ${c[2]} ≤ ${c[3]}`).sort()).toEqual(["POST /api/usage events ≤ 1000", "PUT /api/fx-rates rates ≤ 500", "PUT /api/model-prices prices ≤ 500"]);
+    expect(cases.map((c) => `${c[0]} ${c[1]} ${c[2]} ≤ ${c[3]}`).sort()).toEqual([
+      "PATCH /api/budgets/{id} thresholds_pct ≤ 10",
+      "POST /api/budgets thresholds_pct ≤ 10",
+      "POST /api/usage events ≤ 1000",
+      "PUT /api/fx-rates rates ≤ 500",
+      "PUT /api/model-prices prices ≤ 500",
+    ]);
     for (const [method, path, name, maxItems] of cases) {
-      const res = await api.raw(method, path, { [name]: Array.from({ length: maxItems + 1 }, () => ({})) });
+      const res = await api.raw(method, fill(path), { [name]: Array.from({ length: maxItems + 1 }, () => ({})) });
       expect([400, 413]).toContain(res.status);
       expect(res.body.errors.some((e: any) => e.path === name)).toBe(true);
     }
@@ -171,6 +188,8 @@ describe("every answer an operation gives is one it documents", () => {
     "PUT /api/fx-rates": { rates: [{ currency: "EUR", effective_from: "2026-01-01", rate: "0.9" }] },
     "POST /api/webhooks": { url: "https://hooks.example.com/probe" },
     "PATCH /api/webhooks/{id}": { description: "probed" },
+    "POST /api/budgets": { org_id: org.id, kind: "margin_floor_pct", amount: "25" },
+    "PATCH /api/budgets/{id}": { amount: "0.02" },
   };
   type Operation = (typeof operations)[number];
   type Probe = { what: string; status?: number; init: (o: Operation) => { path: string; headers: Record<string, string>; body?: string } | null };

@@ -116,6 +116,8 @@ export const agentOutput = z.object({
   external_id: z.string().nullable(),
   status: z.enum(["active", "archived"]),
   effective_status: z.enum(["active", "archived", "suspended"]),
+  /** Why `effective_status` is `suspended`: its organization is inactive, or a budget suspended it; null otherwise. */
+  suspension_reason: z.enum(["organization_inactive", "budget"]).nullable(),
   org_id: z.string(),
   org_slug: z.string(),
   billing_rate: moneyOutput.nullable(),

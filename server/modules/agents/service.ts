@@ -1,7 +1,8 @@
-import { and, asc, eq, ilike, ne, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, getTableName, ilike, ne, or, type SQL, sql } from "drizzle-orm";
+import type { AnyPgColumn, PgTable } from "drizzle-orm/pg-core";
 import type { z } from "zod";
 import type { DbOrTx } from "../../../db/client";
-import { agents, INTERNAL_ORG_ID, organizations } from "../../../db/schema";
+import { agents, budgetSuspensions, budgets, INTERNAL_ORG_ID, organizations } from "../../../db/schema";
 import { authorize, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, invalidField, notFound, pgCode, pgConstraint } from "../../errors";
@@ -20,14 +21,37 @@ import type {
   agentUpdateInput,
 } from "./schema";
 
+/**
+ * Whether a budget suspension of the current UTC month is in force for the agent (on the agent, or
+ * on the organization it is in now): docs/guardrails.md, "Suspensions". A suspension of a month
+ * that has ended no longer applies, whether or not the sweep has recorded its end yet.
+ */
+const q = (table: PgTable, column: AnyPgColumn) => sql`${sql.identifier(getTableName(table))}.${sql.identifier(column.name)}`;
+// Qualified by hand: inside a selected subquery Drizzle renders columns unqualified.
+const budgetSuspended = sql<boolean>`exists (
+  select 1 from ${budgetSuspensions} inner join ${budgets} on ${q(budgets, budgets.id)} = ${q(budgetSuspensions, budgetSuspensions.budgetId)}
+  where ${q(budgetSuspensions, budgetSuspensions.liftedAt)} is null
+    and ${q(budgetSuspensions, budgetSuspensions.month)} = (date_trunc('month', now() at time zone 'UTC'))::date
+    and ${q(budgets, budgets.deletedAt)} is null
+    and (${q(budgets, budgets.agentId)} = ${q(agents, agents.id)}
+         or (${q(budgets, budgets.agentId)} is null and ${q(budgets, budgets.orgId)} = ${q(agents, agents.orgId)})))`;
+
 /** The columns an Agent is built from: the agent and the organization it is in now. */
 const agentColumns = {
   agent: agents,
   orgSlug: organizations.slug,
   orgActive: organizations.isActive,
   orgRate: organizations.billingRatePerAgent,
+  budgetSuspended,
 };
-type AgentJoinRow = { agent: AgentRow; orgSlug: string; orgActive: boolean; orgRate: string };
+type AgentJoinRow = { agent: AgentRow; orgSlug: string; orgActive: boolean; orgRate: string; budgetSuspended: boolean };
+
+/** Effective status and why it is `suspended`: the organization's status first, then a budget. */
+function effective(status: "active" | "archived", orgActive: boolean, budgetSuspended: boolean) {
+  if (!orgActive) return { effective_status: "suspended" as const, suspension_reason: "organization_inactive" as const };
+  if (budgetSuspended) return { effective_status: "suspended" as const, suspension_reason: "budget" as const };
+  return { effective_status: status, suspension_reason: null };
+}
 
 export function toAgent(r: AgentJoinRow): Agent {
   const a = r.agent;
@@ -38,7 +62,7 @@ export function toAgent(r: AgentJoinRow): Agent {
     description: a.description,
     external_id: a.externalId,
     status: a.status,
-    effective_status: r.orgActive ? a.status : "suspended",
+    ...effective(a.status, r.orgActive, r.budgetSuspended),
     org_id: a.orgId,
     org_slug: r.orgSlug,
     billing_rate: a.billingRate,
@@ -95,8 +119,8 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof age
   const conditions: (SQL | undefined)[] = [];
   if (tenant) conditions.push(eq(agents.orgId, tenant));
   if (input.org) conditions.push(eq(agents.orgId, (await findOrg(ctx.db, ctx, input.org)).id));
-  if (input.status === "suspended") conditions.push(eq(organizations.isActive, false));
-  else if (input.status) conditions.push(and(eq(agents.status, input.status), eq(organizations.isActive, true)));
+  if (input.status === "suspended") conditions.push(or(eq(organizations.isActive, false), budgetSuspended));
+  else if (input.status) conditions.push(and(eq(agents.status, input.status), eq(organizations.isActive, true), sql`not ${budgetSuspended}`));
   const q = input.q?.trim();
   if (q) {
     const pattern = containsPattern(q);
@@ -258,7 +282,7 @@ export async function assignable({ ctx, input }: { ctx: Ctx; input: z.infer<type
   const org = await findOrg(ctx.db, ctx, input.org_id);
   const q = input.q?.trim();
   const rows = await ctx.db
-    .select({ id: agents.id, name: agents.name, status: agents.status, rate: agents.billingRate, orgId: organizations.id, orgName: organizations.name, orgActive: organizations.isActive })
+    .select({ id: agents.id, name: agents.name, status: agents.status, rate: agents.billingRate, orgId: organizations.id, orgName: organizations.name, orgActive: organizations.isActive, budgetSuspended })
     .from(agents)
     .innerJoin(organizations, eq(organizations.id, agents.orgId))
     .where(and(ne(agents.orgId, org.id), q ? ilike(agents.name, containsPattern(q)) : undefined))
@@ -266,7 +290,7 @@ export async function assignable({ ctx, input }: { ctx: Ctx; input: z.infer<type
   return rows.map((r) => ({
     id: r.id,
     name: r.name,
-    effective_status: r.orgActive ? r.status : "suspended",
+    effective_status: effective(r.status, r.orgActive, r.budgetSuspended).effective_status,
     from_org_id: r.orgId,
     from_org_name: r.orgName,
     label: `[from ${r.orgName}]`,

@@ -551,3 +551,44 @@ function overviewOfMonth(
     totals: visible(ctx, totals, ["revenue_usd", "projected_revenue_usd", "cost_usd", "margin_usd", "margin_pct", "unpriced_events", "missing_fx"]),
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// For other modules (budgets): one month's revenue, as billing computes it.
+
+/** One organization's month as budgets need it: projected revenue per agent line, in the org currency, and the month's FX rate. */
+export interface MonthRevenue {
+  orgId: string;
+  currency: string;
+  /** Units of the currency per USD for the month; null when none is known. */
+  fx: string | null;
+  /** The organization's projected full-month revenue (the month's revenue once it has ended). */
+  projectedRevenue: string;
+  lines: { agentId: string; projectedRevenue: string }[];
+}
+
+/**
+ * The revenue of `month` for each organization of `orgIds` (deleted ones included), computed
+ * exactly as the billing summary computes it, for callers that already decided who may see it
+ * (budget allowances derived from revenue: docs/guardrails.md). No authorization here.
+ */
+export async function monthRevenue(db: DbOrTx, orgIds: string[], month: string, now = new Date()): Promise<MonthRevenue[]> {
+  if (orgIds.length === 0) return [];
+  const infos = await rows<OrgInfo>(
+    db,
+    sql`select ${organizations.id}::text as id, ${organizations.name} as name, ${organizations.slug} as slug, ${organizations.currency} as currency,
+               ${organizations.isActive} as is_active, ${organizations.isInternal} as is_internal, (${organizations.deletedAt} is not null) as is_deleted
+        from ${organizations} where ${organizations.id} in (${idList(orgIds)})`,
+  );
+  const range: Range = { from: month, to: month, months: [month] };
+  return (await loadOrgData(db, infos, range)).map((data) => {
+    const c = compute(data, range, now);
+    const m = c.months[0]!;
+    return {
+      orgId: data.org.id,
+      currency: data.org.currency,
+      fx: m.fx_rate,
+      projectedRevenue: m.projected_revenue,
+      lines: c.lines.map((l) => ({ agentId: l.agent_id, projectedRevenue: l.projected_revenue })),
+    };
+  });
+}

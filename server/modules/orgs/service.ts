@@ -10,6 +10,7 @@ import { containsPattern } from "../../shared/like";
 import { randomSlug, slugCandidate, slugify, slugProblem } from "../../shared/slug";
 import * as agentService from "../agents/service";
 import * as audit from "../audit/service";
+import * as events from "../events/service";
 import * as periods from "../periods/service";
 import { findOrg, type OrgRow } from "../tenancy/service";
 import type { Org, OrgCreateInput, OrgUpdateInput } from "./schema";
@@ -258,6 +259,11 @@ export async function toggle({ ctx, input }: { ctx: Ctx; input: z.infer<typeof o
       { action: "organization.toggle", orgId: row.id, targetType: "organization", targetId: row.id, before: { is_active: row.isActive }, after: { is_active: next } },
       toOrg(updated!, count),
     );
+    // Every agent's effective status follows the organization's (docs/guardrails.md, "Suspensions").
+    const inOrg = await tx.select({ id: agents.id }).from(agents).where(eq(agents.orgId, row.id)).orderBy(asc(agents.id));
+    for (const { id } of inOrg) {
+      await events.emit(tx, next ? "agent.resumed" : "agent.suspended", { agent: await agentService.loadAgent(tx, id), reason: "organization_inactive" });
+    }
     return { id: row.id, is_active: next };
   });
 }

@@ -10,6 +10,7 @@ import type { IngestionSource } from "../../observability/metrics";
 import { trimDecimal } from "../../shared/money";
 import { UUID_PATTERN } from "../../shared/uuid";
 import * as audit from "../audit/service";
+import * as budgets from "../budgets/service";
 import { fastEvent } from "./fast-validate";
 import { litellmBatch, MAX_LITELLM_PAYLOADS, parseLitellmBody } from "./litellm";
 import type { BillableEvent, MappedSpan } from "./otlp";
@@ -197,6 +198,8 @@ interface StoredRow {
   attributable: boolean;
   inserted: boolean;
   unpriced: boolean;
+  /** The organization the event is attributed to (null when none). */
+  org: string | null;
 }
 
 /**
@@ -227,7 +230,11 @@ async function resolveRefs(db: DbOrTx, items: Prepared[]): Promise<Prepared[]> {
   return unresolved;
 }
 
-/** Runs the ingestion statement for `items` in one transaction, with one audit entry when it stored anything. */
+/**
+ * Runs the ingestion statement for `items` in one transaction, with one audit entry when it stored
+ * anything, and the evaluation of the budgets it may have moved queued in the same transaction
+ * (docs/decisions.md, "Budget evaluation after ingestion").
+ */
 async function store(ctx: Ctx, items: Prepared[], tenant: string | null): Promise<StoredRow[]> {
   return ctx.db.transaction(async (tx) => {
     await lockPricingShared(tx);
@@ -235,6 +242,14 @@ async function store(ctx: Ctx, items: Prepared[], tenant: string | null): Promis
     // One audit entry per call that stored something (a summary, not one row per event).
     const stored = result.filter((r) => r.inserted);
     if (stored.length > 0) {
+      const byIndex = new Map(items.map((i) => [i.index, i]));
+      const touched = new Map<string, { orgId: string; agentId: string; month: string }>();
+      for (const r of stored) {
+        const item = byIndex.get(Number(r.idx))!;
+        const month = item.occurred_at.slice(0, 7);
+        touched.set(`${r.org}|${item.agent_id}|${month}`, { orgId: r.org!, agentId: item.agent_id, month });
+      }
+      await budgets.queueEvaluations(tx, [...touched.values()]);
       await audit.record(tx, ctx, {
         action: "usage.ingest",
         orgId: tenant,
@@ -552,7 +567,7 @@ function ingestStatement(items: Prepared[], tenant: string | null): SQL {
       on conflict (${names([ur.orgId, ur.agentId, ur.model, ur.month])}) do update set ${sql.join(added, sql`, `)}
       returning 1
     )
-    select r.idx, r.agent_visible, (${at("r", asg.orgId)} is not null) as has_org, r.attributable,
+    select r.idx, r.agent_visible, (${at("r", asg.orgId)} is not null) as has_org, r.attributable, ${at("r", asg.orgId)}::text as org,
            (${ins(ue.id)} is not null) as inserted, (${ins(ue.id)} is not null and ${ins(ue.costUsd)} is null) as unpriced
     from resolved r left join ins on ${ins(ue.id)} = ${at("r", ue.id)}`;
 }

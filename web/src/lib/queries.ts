@@ -28,20 +28,22 @@ export const queryClient = new QueryClient({
  * The domains of the cache. Every query key starts with one of them, so a change refreshes
  * whole domains (`refresh("orgs")`) without knowing which screens show them.
  */
-export type Domain = "orgs" | "agents" | "billing" | "prices" | "users" | "keys" | "audit";
+export type Domain = "orgs" | "agents" | "billing" | "prices" | "users" | "keys" | "audit" | "budgets";
 
 /** What a change to a domain makes stale, beyond the domain itself. */
 const AFFECTS: Record<Domain, Domain[]> = {
   // An organization's status and rate change its agents' effective status and rate, and billing.
   orgs: ["orgs", "agents", "billing", "audit"],
   // Agents change organizations' agent counts and billing.
-  agents: ["agents", "orgs", "billing", "audit"],
+  agents: ["agents", "orgs", "billing", "audit", "budgets"],
   // Prices and FX rates change token costs.
   prices: ["prices", "billing", "audit"],
   users: ["users", "audit"],
   keys: ["keys", "audit"],
   billing: ["billing"],
   audit: ["audit"],
+  // Budgets suspend and resume agents, and write alerts.
+  budgets: ["budgets", "agents", "orgs", "audit"],
 };
 
 /**
@@ -107,5 +109,12 @@ export const queries = {
   },
   keys: {
     list: () => queryOptions({ queryKey: ["keys", "list"], queryFn: () => api.keys.list.query() }),
+  },
+  budgets: {
+    /** An organization's budget and its current agents' budgets, with this month's figures. */
+    ofOrg: (orgId: string) => queryOptions({ queryKey: ["budgets", "list", orgId], queryFn: () => api.budgets.list.query({ org: orgId }) }),
+    /** Alerts, newest first, with the unread count (the header badge refetches every minute). */
+    alerts: (input: ListInput<Inputs["alerts"]["list"]>) => paged(["budgets", "alerts"], (i) => api.alerts.list.query(i), input),
+    unread: () => queryOptions({ queryKey: ["budgets", "unread"], queryFn: () => api.alerts.list.query({ unread: true, limit: 1 }), refetchInterval: 60_000 }),
   },
 };

@@ -63,6 +63,16 @@ class Session {
   get canExport() {
     return this.can("billing.export");
   }
+  /** Budgets and alerts: platform-wide staff only (docs/guardrails.md). */
+  get canReadBudgets() {
+    return this.can("budgets.read");
+  }
+  get canManageBudgets() {
+    return this.can("budgets.manage");
+  }
+  get canAckAlerts() {
+    return this.can("alerts.ack");
+  }
 
   setContext(org: OrgContext | null) {
     if (this.bound) return;

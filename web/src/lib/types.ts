@@ -9,3 +9,5 @@ export type Org = Outputs["orgs"]["list"]["organizations"][number];
 export type OrgDetail = Outputs["orgs"]["get"];
 export type Agent = Outputs["agents"]["list"]["agents"][number];
 export type AssignableAgent = Outputs["agents"]["assignable"][number];
+export type Budget = Outputs["budgets"]["list"]["budgets"][number];
+export type BudgetAlert = Outputs["alerts"]["list"]["alerts"][number];
