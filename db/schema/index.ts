@@ -9,3 +9,4 @@ export * from "./access";
 export * from "./jobs";
 export * from "./webhooks";
 export * from "./reads";
+export * from "./invoices";

@@ -1,5 +1,7 @@
 import { z, type ZodObject, type ZodRawShape } from "zod";
 import { orgRef, uuidString } from "../shared/fields";
+import { monthInput } from "../modules/billing/schema";
+import { invoiceNumber } from "../modules/invoices/schema";
 
 const resources = new WeakMap<ZodObject, string>();
 
@@ -28,3 +30,9 @@ export const webhookPath = pathParams("Webhook", { id: uuidString.meta({ descrip
 
 /** `/api/webhooks/deliveries/:id`. */
 export const deliveryPath = pathParams("Delivery", { id: uuidString.meta({ description: "Delivery id" }) });
+
+/** `/api/invoices/:number`. */
+export const invoicePath = pathParams("Invoice", { number: invoiceNumber });
+
+/** `/api/organizations/:id/invoices/:month`. */
+export const orgMonthPath = pathParams("Organization", { id: orgRef.meta({ description: "Organization id or slug" }), month: monthInput });

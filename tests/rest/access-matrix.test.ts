@@ -10,6 +10,7 @@ import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
 import { webhookCreateInput } from "../../server/modules/webhooks/schema";
 import * as webhooks from "../../server/modules/webhooks/service";
+import * as invoices from "../../server/modules/invoices/service";
 import { startTestServer } from "../support/http";
 
 /**
@@ -37,6 +38,7 @@ type Cap =
   | "agent.move" // assign / unassign
   | "billing.read"
   | "billing.export"
+  | "invoices.manage" // finalize, void, invoicing settings
   | "usage.ingest"
   | "usage.reprice"
   | "prices.read"
@@ -47,7 +49,7 @@ type Cap =
 
 const EVERYTHING: Cap[] = [
   "read", "org.create", "org.update", "org.delete", "org.toggle", "agent.create", "agent.update", "agent.rate", "agent.move",
-  "billing.read", "billing.export", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys", "webhooks",
+  "billing.read", "billing.export", "invoices.manage", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys", "webhooks",
 ];
 /** Members and viewers "read everything in scope". */
 const READER: Cap[] = ["read", "billing.read", "prices.read"];
@@ -71,7 +73,7 @@ const KEY_CAPS: Record<"read" | "write" | "usage", Cap[]> = {
   usage: ["usage.ingest"],
 };
 /** "A bound user cannot create, toggle, delete organizations or move agents", never sees costs (prices), manages no platform. */
-const NEVER_WHEN_BOUND: Cap[] = ["org.create", "org.toggle", "org.delete", "agent.move", "users", "keys", "prices.read", "prices.write", "usage.reprice", "webhooks"];
+const NEVER_WHEN_BOUND: Cap[] = ["org.create", "org.toggle", "org.delete", "agent.move", "invoices.manage", "users", "keys", "prices.read", "prices.write", "usage.reprice", "webhooks"];
 
 type Target = "none" | "own" | "other" | "random";
 
@@ -94,7 +96,7 @@ interface Op {
   variant?: string;
   cap: Cap;
   /** What the target names: an organization, an agent, a user, a key, or nothing. */
-  on: "none" | "org" | "agent" | "user" | "key" | "webhook" | "delivery";
+  on: "none" | "org" | "agent" | "user" | "key" | "webhook" | "delivery" | "invoice" | "orgMonth";
   /** Changes its target, so every cell gets a fresh one. */
   mutates?: boolean;
   /** A batch with per-item results: an invisible target is a rejected item in a 200, not a 404. */
@@ -134,10 +136,21 @@ const database = await testDatabase({ max: 20 });
 const { base } = startTestServer(database, { loginMaxPerAddress: 1_000_000 });
 const platform = ctxFor(database, platformKey);
 
-const orgA = await makeOrg(platform, { name: "Tenant Alpha" });
-const orgB = await makeOrg(platform, { name: "Tenant Bravo" });
-const agentA = await makeAgent(platform, { org_id: orgA.id });
-const agentB = await makeAgent(platform, { org_id: orgB.id });
+// Both tenants exist since January 2025, so that they have months to invoice.
+const SINCE = "2025-01-01T00:00:00Z";
+const orgA = await makeOrg(platform, { name: "Tenant Alpha", billing_rate_per_agent: "10.00", created_at: SINCE });
+const orgB = await makeOrg(platform, { name: "Tenant Bravo", billing_rate_per_agent: "10.00", created_at: SINCE });
+const agentA = await makeAgent(platform, { org_id: orgA.id, created_at: SINCE });
+const agentB = await makeAgent(platform, { org_id: orgB.id, created_at: SINCE });
+const finalizeMonth = (orgId: string, month: string) => invoices.finalize({ ctx: platform, input: { id: orgId, month } });
+const invoiceA = await finalizeMonth(orgA.id, "2025-01");
+const invoiceB = await finalizeMonth(orgB.id, "2025-01");
+/** An organization of its own with an agent since January 2025: every one of its months can be finalized once. */
+async function billedOrg() {
+  const org = await makeOrg(platform, { billing_rate_per_agent: "10.00", created_at: SINCE });
+  await makeAgent(platform, { org_id: org.id, created_at: SINCE });
+  return org.id;
+}
 let hooks = 0;
 const makeWebhook = () => webhooks.create({ ctx: platform, input: webhookCreateInput.parse({ url: `https://hooks.example.com/matrix/${hooks++}` }) });
 const webhookA = await makeWebhook();
@@ -173,7 +186,7 @@ for (const permission of ["read", "write", "usage"] as const) {
 /** The id a cell targets. Mutating cells get fresh rows so cells never depend on each other. */
 async function resolveTarget(op: Op, actor: Actor, target: Target): Promise<string | null> {
   if (target === "none") return null;
-  if (target === "random") return crypto.randomUUID();
+  if (target === "random") return op.on === "invoice" ? "INV-2099-99999" : op.on === "orgMonth" ? `${crypto.randomUUID()}/invoices/2025-03` : crypto.randomUUID();
   const own = target === "own";
   switch (op.on) {
     case "org":
@@ -192,6 +205,14 @@ async function resolveTarget(op: Op, actor: Actor, target: Target): Promise<stri
       return (await makeWebhook()).id;
     case "delivery":
       return (await webhooks.sendTest({ ctx: platform, input: { id: (await makeWebhook()).id } })).id;
+    case "invoice":
+      if (!op.mutates) return own ? invoiceA.number! : invoiceB.number!;
+      // Finalizing and voiding are the platform's: a bound principal is refused before anything changes.
+      if (own && actor.bound) return invoiceA.number!;
+      return (await finalizeMonth(await billedOrg(), "2025-03")).number!;
+    case "orgMonth":
+      if (!op.mutates) return `${own ? orgA.id : orgB.id}/invoices/2025-03`;
+      return `${own && actor.bound ? orgA.id : await billedOrg()}/invoices/2025-03`;
     default:
       return null;
   }
@@ -205,6 +226,11 @@ for (const actor of actors) actor.probe = await makeUser(database, "viewer");
 const rest = (method: string, path: string, body?: unknown) => (actor: Actor) => call(base, actor.credentials, method, path, body);
 const q = (actor: Actor, path: string, input?: unknown) => trpc(base, actor.credentials, "query", path, input);
 const m = (actor: Actor, path: string, input?: unknown) => trpc(base, actor.credentials, "mutation", path, input);
+/** `<org>/invoices/<month>` (an orgMonth target) as the procedures' input. */
+const orgMonthOf = (target: string) => {
+  const [id, , month] = target.split("/");
+  return { id, month };
+};
 const otherOrgOf = (target: Target) => (target === "own" ? orgB.id : orgA.id);
 let n = 0;
 const fresh = (label: string) => `${label} ${Date.now().toString(36)}-${n++}`;
@@ -246,6 +272,16 @@ const ops: Op[] = [
   { key: "REST GET /api/organizations/:id/billing/export", variant: "csv", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3`)(a) },
   { key: "REST GET /api/organizations/:id/billing/export", variant: "json", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3&format=json`)(a) },
   { key: "REST GET /api/billing/overview", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/billing/overview")(a) },
+  { key: "REST GET /api/invoices", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/invoices")(a) },
+  { key: "REST GET /api/organizations/:id/invoices", cap: "billing.read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/invoices`)(a) },
+  { key: "REST GET /api/organizations/:id/invoices/:month", cap: "billing.read", on: "orgMonth", run: (a, id) => rest("GET", `/api/organizations/${id}`)(a) },
+  { key: "REST POST /api/organizations/:id/invoices/:month/finalize", cap: "invoices.manage", on: "orgMonth", mutates: true, success: 201, run: (a, id) => rest("POST", `/api/organizations/${id}/finalize`)(a) },
+  { key: "REST GET /api/invoices/:number", cap: "billing.read", on: "invoice", run: (a, id) => rest("GET", `/api/invoices/${id}`)(a) },
+  { key: "REST POST /api/invoices/:number/void", cap: "invoices.manage", on: "invoice", mutates: true, run: (a, id) => rest("POST", `/api/invoices/${id}/void`, { reason: "matrix" })(a) },
+  { key: "REST GET /api/settings/invoicing", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/settings/invoicing")(a) },
+  { key: "REST PUT /api/settings/invoicing", cap: "invoices.manage", on: "none", run: (a) => rest("PUT", "/api/settings/invoicing", { payment_terms_days: 30 })(a) },
+  { key: "REST GET /api/organizations/:id/invoicing", cap: "billing.read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/invoicing`)(a) },
+  { key: "REST PUT /api/organizations/:id/invoicing", cap: "invoices.manage", on: "org", mutates: true, run: (a, id) => rest("PUT", `/api/organizations/${id}/invoicing`, { usage_markup_pct: "10" })(a) },
   { key: "REST POST /api/usage", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEvent(id!))(a) },
   { key: "REST POST /api/usage/reprice", cap: "usage.reprice", on: "none", run: (a) => rest("POST", "/api/usage/reprice", { from: "2026-01-01", to: "2026-01-31" })(a) },
   { key: "REST GET /api/model-prices", cap: "prices.read", on: "none", run: (a) => rest("GET", "/api/model-prices")(a) },
@@ -287,6 +323,16 @@ const ops: Op[] = [
   { key: "tRPC billing.overview", cap: "billing.read", on: "none", run: (a) => q(a, "billing.overview", {}) },
   { key: "tRPC billing.orgView", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.orgView", { id, months: 3 }) },
   { key: "tRPC billing.dashboard", cap: "billing.read", on: "none", run: (a) => q(a, "billing.dashboard", {}) },
+  { key: "tRPC invoices.list", cap: "billing.read", on: "none", run: (a) => q(a, "invoices.list", {}) },
+  { key: "tRPC invoices.orgList", cap: "billing.read", on: "org", run: (a, id) => q(a, "invoices.orgList", { id }) },
+  { key: "tRPC invoices.get", cap: "billing.read", on: "orgMonth", run: (a, id) => q(a, "invoices.get", orgMonthOf(id!)) },
+  { key: "tRPC invoices.byNumber", cap: "billing.read", on: "invoice", run: (a, id) => q(a, "invoices.byNumber", { number: id }) },
+  { key: "tRPC invoices.finalize", cap: "invoices.manage", on: "orgMonth", mutates: true, run: (a, id) => m(a, "invoices.finalize", orgMonthOf(id!)) },
+  { key: "tRPC invoices.void", cap: "invoices.manage", on: "invoice", mutates: true, run: (a, id) => m(a, "invoices.void", { number: id, reason: "matrix" }) },
+  { key: "tRPC invoices.settings", cap: "billing.read", on: "none", run: (a) => q(a, "invoices.settings") },
+  { key: "tRPC invoices.settingsPut", cap: "invoices.manage", on: "none", run: (a) => m(a, "invoices.settingsPut", { payment_terms_days: 30 }) },
+  { key: "tRPC invoices.orgSettings", cap: "billing.read", on: "org", run: (a, id) => q(a, "invoices.orgSettings", { id }) },
+  { key: "tRPC invoices.orgSettingsPut", cap: "invoices.manage", on: "org", mutates: true, run: (a, id) => m(a, "invoices.orgSettingsPut", { id, usage_markup_pct: "10" }) },
   { key: "tRPC usage.ingest", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => m(a, "usage.ingest", usageEvent(id!)) },
   { key: "tRPC usage.reprice", cap: "usage.reprice", on: "none", run: (a) => m(a, "usage.reprice", { from: "2026-01-01", to: "2026-01-31" }) },
   { key: "tRPC prices.list", cap: "prices.read", on: "none", run: (a) => q(a, "prices.list") },

@@ -25,7 +25,7 @@ const delivery = (await api.post(`/api/webhooks/${webhook.id}/test`)).body;
 
 /** The path of an operation with its parameters filled: real ids unless given. */
 const fill = (path: string, id?: string) =>
-  path.replace(
+  path.replace("{month}", "2025-03").replace("{number}", "INV-2099-99999").replace(
     "{id}",
     id ??
       (path.startsWith("/api/agents")
@@ -171,6 +171,9 @@ describe("every answer an operation gives is one it documents", () => {
     "PUT /api/fx-rates": { rates: [{ currency: "EUR", effective_from: "2026-01-01", rate: "0.9" }] },
     "POST /api/webhooks": { url: "https://hooks.example.com/probe" },
     "PATCH /api/webhooks/{id}": { description: "probed" },
+    "POST /api/invoices/{number}/void": { reason: "probed" },
+    "PUT /api/settings/invoicing": { payment_terms_days: 30 },
+    "PUT /api/organizations/{id}/invoicing": { usage_markup_pct: "5" },
   };
   type Operation = (typeof operations)[number];
   type Probe = { what: string; status?: number; init: (o: Operation) => { path: string; headers: Record<string, string>; body?: string } | null };

@@ -1,7 +1,8 @@
 import type { JobHandler } from "../kinds";
+import { invoicesAutoCloseHandler } from "./invoices-auto-close";
 import { jobsPruneHandler } from "./jobs-prune";
 import { webhookDeliverHandler } from "./webhook-deliver";
 import { webhookPruneHandler } from "./webhook-prune";
 
 /** The handler of every kind in kinds.ts: what the runner of each instance runs. */
-export const JOB_HANDLERS: JobHandler[] = [webhookDeliverHandler, webhookPruneHandler, jobsPruneHandler];
+export const JOB_HANDLERS: JobHandler[] = [webhookDeliverHandler, webhookPruneHandler, jobsPruneHandler, invoicesAutoCloseHandler];
