@@ -13,6 +13,11 @@ import {
 } from "./schema";
 import * as invoices from "./service";
 
+const download = (file: { filename: string; content_type: string; content: string | Uint8Array }) =>
+  new Response(file.content as BodyInit, {
+    headers: { "content-type": file.content_type, "content-disposition": `attachment; filename="${file.filename}"`, "cache-control": "no-store" },
+  });
+
 export const invoiceRoutes = [
   defineRoute({
     method: "get",
@@ -61,6 +66,26 @@ export const invoiceRoutes = [
     params: invoicePath,
     response: invoiceOutput,
     handler: ({ ctx, params }) => invoices.getByNumber({ ctx, input: params }),
+  }),
+  defineRoute({
+    method: "get",
+    path: "/api/invoices/:number/pdf",
+    tag: "Invoices",
+    summary: "The invoice as a PDF (a void invoice is stamped VOID)",
+    params: invoicePath,
+    response: invoiceOutput,
+    produces: ["application/pdf"],
+    handler: async ({ ctx, params }) => download(await invoices.document({ ctx, input: { ...params, format: "pdf" } })),
+  }),
+  defineRoute({
+    method: "get",
+    path: "/api/invoices/:number/csv",
+    tag: "Invoices",
+    summary: "The invoice's lines as CSV",
+    params: invoicePath,
+    response: invoiceOutput,
+    produces: ["text/csv"],
+    handler: async ({ ctx, params }) => download(await invoices.document({ ctx, input: { ...params, format: "csv" } })),
   }),
   defineRoute({
     method: "post",

@@ -11,6 +11,7 @@ import { addMonths, monthEnd, monthOf, monthsBetween } from "../../shared/time";
 import * as audit from "../audit/service";
 import { fxForMonth, type Line } from "../billing/lines";
 import * as billing from "../billing/service";
+import { invoiceCsv, invoicePdf } from "./documents";
 import { findOrg, type OrgRow } from "../tenancy/service";
 import type { Invoice, InvoiceLine, invoiceListFields, invoicingSettingsFields, orgInvoicingInput } from "./schema";
 
@@ -454,6 +455,19 @@ export async function getByNumber({ ctx, input }: { ctx: Ctx; input: { number: s
   authorize(ctx.principal, "billing.read");
   const row = await findByNumber(ctx.db, ctx, input.number);
   return (await withLines(ctx.db, [row]))[0]!;
+}
+
+/**
+ * A stored invoice as a downloadable document: `pdf` (the same bytes on every download of a
+ * finalized invoice; a void one is stamped VOID) or `csv` of its lines.
+ */
+export async function document({ ctx, input }: { ctx: Ctx; input: { number: string; format: "pdf" | "csv" } }) {
+  authorize(ctx.principal, "billing.read");
+  const row = await findByNumber(ctx.db, ctx, input.number);
+  const invoice = (await withLines(ctx.db, [row]))[0]!;
+  const base = `${invoice.number}${invoice.status === "void" ? "-VOID" : ""}`;
+  if (input.format === "csv") return { filename: `${base}.csv`, content_type: "text/csv; charset=utf-8", content: invoiceCsv(invoice) as string | Uint8Array };
+  return { filename: `${base}.pdf`, content_type: "application/pdf", content: new Uint8Array(await invoicePdf(invoice)) as string | Uint8Array };
 }
 
 /**
