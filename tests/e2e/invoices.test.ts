@@ -7,7 +7,7 @@ import { signInThroughUi } from "./support/flows";
 
 /**
  * The Invoices tab of an organization: finalize a month and void it through the confirmations,
- * the PDF link, and the read-only view of a user bound to the organization; screenshots at 1280
+ * the PDF link, the Invoices page's filters, and the read-only view of a user bound to the organization; screenshots at 1280
  * and 390 px (docs/screenshots/org-invoices-*.png).
  */
 const app = await startApp();
@@ -68,6 +68,16 @@ describe("invoices in the web app", () => {
     await page.waitForFunction(() => Array.from(document.querySelectorAll("[data-testid=invoice-row]")).some((r) => r.textContent?.includes("Void")));
     const june = await row("Jun 2025").allTextContents();
     expect(june.map((t) => (t.includes("Void") ? "void" : t.includes("Draft") ? "draft" : "?"))).toEqual(["draft", "void"]);
+
+    // The Invoices page across organizations, filtered to void ones.
+    await page.goto(app.base + "/invoices");
+    await page.waitForSelector("[data-testid=invoices-page-table]");
+    await page.selectOption("[data-testid=filter-status]", "void");
+    await page.waitForFunction(() => Array.from(document.querySelectorAll("[data-testid=invoices-page-row]")).every((r) => r.textContent?.includes("Void")));
+    const rows = await page.locator("[data-testid=invoices-page-row]").allTextContents();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toContain(issued.number);
+    expect(rows[0]).toContain("Harbor Freight Co");
     expect(errors).toEqual([]);
   }, 90_000);
 

@@ -98,6 +98,8 @@ export const queries = {
     orgView: (input: Inputs["billing"]["orgView"]) => queryOptions({ queryKey: ["billing", "orgView", input], queryFn: () => api.billing.orgView.query(input) }),
   },
   invoices: {
+    /** Finalized and void invoices across organizations, filtered, newest number first. */
+    list: (input: ListInput<Inputs["invoices"]["list"]>) => paged(["invoices", "list"], (i) => api.invoices.list.query(i), input),
     /** An organization's months: finalized invoices, live drafts, void invoices. */
     orgList: (id: string) => queryOptions({ queryKey: ["invoices", "orgList", id], queryFn: () => api.invoices.orgList.query({ id }) }),
   },
