@@ -10,6 +10,8 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, trpc: "NOT_FOUND", title: "Not found" },
   METHOD_NOT_ALLOWED: { status: 405, trpc: "METHOD_NOT_SUPPORTED", title: "Method not allowed" },
   CONFLICT: { status: 409, trpc: "CONFLICT", title: "Conflict" },
+  /** A change whose effective time falls in a month already invoiced (docs/billing.md, "A closed month is closed"). */
+  PERIOD_CLOSED: { status: 409, trpc: "CONFLICT", title: "Period closed" },
   PAYLOAD_TOO_LARGE: { status: 413, trpc: "PAYLOAD_TOO_LARGE", title: "Payload too large" },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, trpc: "UNSUPPORTED_MEDIA_TYPE", title: "Unsupported media type" },
   RATE_LIMITED: { status: 429, trpc: "TOO_MANY_REQUESTS", title: "Too many requests" },
@@ -18,6 +20,14 @@ export const ERRORS = {
 } as const satisfies Record<string, { status: number; trpc: TRPC_ERROR_CODE_KEY; title: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+export interface PeriodClosed {
+  /** The latest closed month the change would reach, `YYYY-MM`. */
+  month: string;
+  invoice_number: string;
+  /** ISO 8601: the first instant after every closed month. */
+  earliest_allowed: string;
+}
 
 export interface FieldError {
   /** Dotted path of the offending field in the request, e.g. `events.3.agent_id`. */
@@ -31,13 +41,16 @@ export class AppError extends Error {
   readonly errors?: FieldError[];
   /** Seconds, for RATE_LIMITED and UNAVAILABLE. */
   readonly retryAfter?: number;
+  /** For PERIOD_CLOSED: the closed month, its invoice and the earliest time a change may take effect. */
+  readonly period?: PeriodClosed;
 
-  constructor(code: ErrorCode, message: string, options: { errors?: FieldError[]; retryAfter?: number } = {}) {
+  constructor(code: ErrorCode, message: string, options: { errors?: FieldError[]; retryAfter?: number; period?: PeriodClosed } = {}) {
     super(message);
     this.name = "AppError";
     this.code = code;
     this.errors = options.errors;
     this.retryAfter = options.retryAfter;
+    this.period = options.period;
   }
 }
 
@@ -122,6 +135,7 @@ export interface Problem {
   code: string;
   error: string;
   errors?: FieldError[];
+  period?: PeriodClosed;
   request_id: string;
 }
 
@@ -136,6 +150,7 @@ export function toProblem(err: AppError, requestId: string): Problem {
     code: err.code.toLowerCase(),
     error: err.message,
     ...(err.errors ? { errors: err.errors } : {}),
+    ...(err.period ? { period: err.period } : {}),
     request_id: requestId,
   };
 }

@@ -10,3 +10,4 @@ export * from "./jobs";
 export * from "./webhooks";
 export * from "./reads";
 export * from "./budgets";
+export * from "./invoices";

@@ -18,6 +18,7 @@ export const ACTIONS = [
   "agent.assign",
   "billing.read",
   "billing.export",
+  "invoices.manage",
   "usage.ingest",
   "usage.reprice",
   "prices.read",
@@ -46,6 +47,7 @@ const ACTION_WORDS: Record<Action, string> = {
   "agent.assign": "moving agents between organizations",
   "billing.read": "reading billing",
   "billing.export": "exporting billing",
+  "invoices.manage": "finalizing and voiding invoices and changing invoicing settings",
   "usage.ingest": "reporting usage",
   "usage.reprice": "re-pricing usage",
   "prices.read": "reading model prices and FX rates",
@@ -71,6 +73,7 @@ const ADMIN: Action[] = [
   "agent.rate",
   "agent.assign",
   "billing.export",
+  "invoices.manage",
   "usage.ingest",
   "usage.reprice",
   "keys.manage",
@@ -93,6 +96,8 @@ const PLATFORM_ONLY = new Set<Action>([
   "org.toggle",
   "agent.assign",
   "usage.reprice",
+  // Closing a month and the agency's invoicing settings are the platform's, not a client's.
+  "invoices.manage",
   // Model prices are token costs, which an organization-bound caller never sees.
   "prices.read",
   "prices.write",

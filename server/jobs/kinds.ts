@@ -124,5 +124,17 @@ export const budgetsSweep = jobKind({
   everyMs: 5 * MINUTE,
 });
 
+/**
+ * The automatic month close (docs/billing.md, "Automatic close"): finalizes every month whose grace
+ * period (`auto_finalize_after_days`) has passed. Idempotent: a month already finalized is skipped.
+ */
+export const invoicesAutoClose = jobKind({
+  kind: "invoices.auto_close",
+  payload: z.object({}),
+  retryDelaysMs: [MINUTE, 10 * MINUTE],
+  timeoutMs: () => 10 * MINUTE,
+  everyMs: 15 * MINUTE,
+});
+
 /** Every declared kind; `handlers/index.ts` must have exactly one handler for each (tests/db/jobs.test.ts). */
-export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep];
+export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep, invoicesAutoClose];

@@ -134,6 +134,12 @@ export function registerComponents(app: OpenAPIHono<AppEnv>) {
         description: "Every invalid field of a 400, or the field a 409 or 413 is about",
         items: { type: "object", required: ["path", "message"], properties: { path: { type: "string" }, message: { type: "string" } } },
       },
+      period: {
+        type: "object",
+        description: "For `period_closed`: the closed month the change would reach, its invoice number and the earliest time a change may take effect",
+        required: ["month", "invoice_number", "earliest_allowed"],
+        properties: { month: { type: "string" }, invoice_number: { type: "string" }, earliest_allowed: { type: "string", format: "date-time" } },
+      },
       request_id: { type: "string" },
     },
   });
@@ -252,7 +258,7 @@ table{border-collapse:collapse}td{border:1px solid #e5e7eb;padding:4px 8px}</sty
 <h1>Orgdesk API</h1><p>${esc(doc.info.description ?? "")}</p>
 <p>Authenticate with <code>X-API-Key: &lt;key&gt;</code> or <code>Authorization: Bearer &lt;key&gt;</code> (in the web app, the session cookie; its writes must come from the same origin). Machine-readable: <a href="/api/openapi.json">/api/openapi.json</a>.</p>
 <h2>Rate limits</h2><p>Requests are counted per API key or session and per client address in fixed windows. Every counted answer carries <code>RateLimit-Limit</code>, <code>RateLimit-Remaining</code> and <code>RateLimit-Reset</code> (seconds) for the most constraining limit; over it the answer is 429 with <code>Retry-After</code>.</p>
-<h2>Errors</h2><p>Every error is <code>application/problem+json</code>: <code>{ type, title, status, detail, code, error, errors?, request_id }</code>.</p>
+<h2>Errors</h2><p>Every error is <code>application/problem+json</code>: <code>{ type, title, status, detail, code, error, errors?, period?, request_id }</code>.</p>
 <table><tr><th>code</th><th>status</th><th>meaning</th></tr>${errors}</table>
 <h2>Operations</h2>${sections.join("\n")}</body></html>`;
 }

@@ -1,5 +1,7 @@
 import { z, type ZodObject, type ZodRawShape } from "zod";
 import { orgRef, uuidString } from "../shared/fields";
+import { monthInput } from "../modules/billing/schema";
+import { invoiceNumber } from "../modules/invoices/schema";
 
 const resources = new WeakMap<ZodObject, string>();
 
@@ -34,3 +36,8 @@ export const budgetPath = pathParams("Budget", { id: uuidString.meta({ descripti
 
 /** `/api/alerts/:id`. */
 export const alertPath = pathParams("Alert", { id: uuidString.meta({ description: "Alert id" }) });
+/** `/api/invoices/:number`. */
+export const invoicePath = pathParams("Invoice", { number: invoiceNumber });
+
+/** `/api/organizations/:id/invoices/:month`. */
+export const orgMonthPath = pathParams("Organization", { id: orgRef.meta({ description: "Organization id or slug" }), month: monthInput });

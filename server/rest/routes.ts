@@ -2,6 +2,7 @@ import { agentRoutes } from "../modules/agents/rest";
 import { auditRoutes } from "../modules/audit/rest";
 import { billingRoutes } from "../modules/billing/rest";
 import { budgetRoutes } from "../modules/budgets/rest";
+import { invoiceRoutes } from "../modules/invoices/rest";
 import { healthRoutes } from "../modules/health/rest";
 import { orgRoutes } from "../modules/orgs/rest";
 import { priceRoutes } from "../modules/prices/rest";
@@ -10,4 +11,4 @@ import { webhookRoutes } from "../modules/webhooks/rest";
 import type { AnyRestRoute } from "./route";
 
 /** Every documented REST operation, in the order the API docs list them. */
-export const restRoutes: AnyRestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...usageRoutes, ...priceRoutes, ...auditRoutes, ...budgetRoutes, ...webhookRoutes];
+export const restRoutes: AnyRestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...invoiceRoutes, ...usageRoutes, ...priceRoutes, ...auditRoutes, ...budgetRoutes, ...webhookRoutes];

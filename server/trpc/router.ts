@@ -5,6 +5,7 @@ import { keysRouter } from "../modules/keys/router";
 import { usersRouter } from "../modules/users/router";
 import { billingRouter } from "../modules/billing/router";
 import { alertsRouter, budgetsRouter } from "../modules/budgets/router";
+import { invoicesRouter } from "../modules/invoices/router";
 import { orgsRouter } from "../modules/orgs/router";
 import { pricesRouter } from "../modules/prices/router";
 import { usageRouter } from "../modules/usage/router";
@@ -16,6 +17,7 @@ export const appRouter = router({
   orgs: orgsRouter,
   agents: agentsRouter,
   billing: billingRouter,
+  invoices: invoicesRouter,
   prices: pricesRouter,
   usage: usageRouter,
   auth: authRouter,

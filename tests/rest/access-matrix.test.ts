@@ -14,6 +14,7 @@ import * as webhooks from "../../server/modules/webhooks/service";
 import { budgetCreateInput } from "../../server/modules/budgets/schema";
 import * as budgets from "../../server/modules/budgets/service";
 import * as usage from "../../server/modules/usage/service";
+import * as invoices from "../../server/modules/invoices/service";
 import { startTestServer } from "../support/http";
 
 /**
@@ -41,6 +42,7 @@ type Cap =
   | "agent.move" // assign / unassign
   | "billing.read"
   | "billing.export"
+  | "invoices.manage" // finalize, void, invoicing settings
   | "usage.ingest"
   | "usage.reprice"
   | "prices.read"
@@ -54,7 +56,7 @@ type Cap =
 
 const EVERYTHING: Cap[] = [
   "read", "org.create", "org.update", "org.delete", "org.toggle", "agent.create", "agent.update", "agent.rate", "agent.move",
-  "billing.read", "billing.export", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys", "webhooks",
+  "billing.read", "billing.export", "invoices.manage", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys", "webhooks",
   "budgets.read", "budgets.manage", "alerts.ack",
 ];
 /** Members and viewers "read everything in scope" (budgets and alerts included). */
@@ -81,7 +83,7 @@ const KEY_CAPS: Record<"read" | "write" | "usage", Cap[]> = {
 };
 /** "A bound user cannot create, toggle, delete organizations or move agents", never sees costs (prices), manages no platform. */
 const NEVER_WHEN_BOUND: Cap[] = [
-  "org.create", "org.toggle", "org.delete", "agent.move", "users", "keys", "prices.read", "prices.write", "usage.reprice", "webhooks",
+  "org.create", "org.toggle", "org.delete", "agent.move", "invoices.manage", "users", "keys", "prices.read", "prices.write", "usage.reprice", "webhooks",
   // Budgets and alerts are token cost and margin (docs/guardrails.md).
   "budgets.read", "budgets.manage", "alerts.ack",
 ];
@@ -107,7 +109,7 @@ interface Op {
   variant?: string;
   cap: Cap;
   /** What the target names: an organization, an agent, a user, a key, or nothing. */
-  on: "none" | "org" | "agent" | "user" | "key" | "webhook" | "delivery" | "budget" | "suspended-budget" | "alert";
+  on: "none" | "org" | "agent" | "user" | "key" | "webhook" | "delivery" | "budget" | "suspended-budget" | "alert" | "invoice" | "orgMonth";
   /** Changes its target, so every cell gets a fresh one. */
   mutates?: boolean;
   /** A batch with per-item results: an invisible target is a rejected item in a 200, not a 404. */
@@ -147,12 +149,23 @@ const database = await testDatabase({ max: 20 });
 const { base } = startTestServer(database, { loginMaxPerAddress: 1_000_000 });
 const platform = ctxFor(database, platformKey);
 
-const orgA = await makeOrg(platform, { name: "Tenant Alpha" });
-const orgB = await makeOrg(platform, { name: "Tenant Bravo" });
-const agentA = await makeAgent(platform, { org_id: orgA.id, external_id: `runtime-alpha-${Date.now().toString(36)}` });
-const agentB = await makeAgent(platform, { org_id: orgB.id, external_id: `runtime-bravo-${Date.now().toString(36)}` });
+// Both tenants exist since January 2025, so that they have months to invoice.
+const SINCE = "2025-01-01T00:00:00Z";
+const orgA = await makeOrg(platform, { name: "Tenant Alpha", billing_rate_per_agent: "10.00", created_at: SINCE });
+const orgB = await makeOrg(platform, { name: "Tenant Bravo", billing_rate_per_agent: "10.00", created_at: SINCE });
+const agentA = await makeAgent(platform, { org_id: orgA.id, created_at: SINCE, external_id: `runtime-alpha-${Date.now().toString(36)}` });
+const agentB = await makeAgent(platform, { org_id: orgB.id, created_at: SINCE, external_id: `runtime-bravo-${Date.now().toString(36)}` });
 /** The external id an ingestion cell names its target agent by (a random one for a random id). */
 const externalIdOf = (id: string) => (id === agentA.id ? agentA.external_id : id === agentB.id ? agentB.external_id : `runtime-${id}`);
+const finalizeMonth = (orgId: string, month: string) => invoices.finalize({ ctx: platform, input: { id: orgId, month } });
+const invoiceA = await finalizeMonth(orgA.id, "2025-01");
+const invoiceB = await finalizeMonth(orgB.id, "2025-01");
+/** An organization of its own with an agent since January 2025: every one of its months can be finalized once. */
+async function billedOrg() {
+  const org = await makeOrg(platform, { billing_rate_per_agent: "10.00", created_at: SINCE });
+  await makeAgent(platform, { org_id: org.id, created_at: SINCE });
+  return org.id;
+}
 let hooks = 0;
 const makeWebhook = () => webhooks.create({ ctx: platform, input: webhookCreateInput.parse({ url: `https://hooks.example.com/matrix/${hooks++}` }) });
 const webhookA = await makeWebhook();
@@ -203,7 +216,7 @@ for (const permission of ["read", "write", "usage"] as const) {
 /** The id a cell targets. Mutating cells get fresh rows so cells never depend on each other. */
 async function resolveTarget(op: Op, actor: Actor, target: Target): Promise<string | null> {
   if (target === "none") return null;
-  if (target === "random") return crypto.randomUUID();
+  if (target === "random") return op.on === "invoice" ? "INV-2099-99999" : op.on === "orgMonth" ? `${crypto.randomUUID()}/invoices/2025-03` : crypto.randomUUID();
   const own = target === "own";
   switch (op.on) {
     case "org":
@@ -230,6 +243,15 @@ async function resolveTarget(op: Op, actor: Actor, target: Target): Promise<stri
       return (await makeBudget(own ? orgA.id : orgB.id, op.on === "suspended-budget")).id;
     case "alert":
       return own ? alertA : alertB;
+    // Finalizing and voiding change their target for good: a cell that must succeed gets one of its
+    // own (an organization with a month to finalize, or a fresh invoice); a cell that must be
+    // refused is refused before anything changes, so it may name the shared ones.
+    case "invoice":
+      if (!op.mutates || expected(actor, op, target) !== (op.success ?? 200)) return own ? invoiceA.number! : invoiceB.number!;
+      return (await finalizeMonth(await billedOrg(), "2025-03")).number!;
+    case "orgMonth":
+      if (!op.mutates || expected(actor, op, target) !== (op.success ?? 200)) return `${own ? orgA.id : orgB.id}/invoices/2025-03`;
+      return `${await billedOrg()}/invoices/2025-03`;
     default:
       return null;
   }
@@ -243,6 +265,11 @@ for (const actor of actors) actor.probe = await makeUser(database, "viewer");
 const rest = (method: string, path: string, body?: unknown) => (actor: Actor) => call(base, actor.credentials, method, path, body);
 const q = (actor: Actor, path: string, input?: unknown) => trpc(base, actor.credentials, "query", path, input);
 const m = (actor: Actor, path: string, input?: unknown) => trpc(base, actor.credentials, "mutation", path, input);
+/** `<org>/invoices/<month>` (an orgMonth target) as the procedures' input. */
+const orgMonthOf = (target: string) => {
+  const [id, , month] = target.split("/");
+  return { id, month };
+};
 const otherOrgOf = (target: Target) => (target === "own" ? orgB.id : orgA.id);
 let n = 0;
 const fresh = (label: string) => `${label} ${Date.now().toString(36)}-${n++}`;
@@ -279,6 +306,10 @@ function verifyIngest(actor: Actor, target: Target, reply: Reply): string | null
   if (visible) return body.accepted === 1 ? null : `expected the event accepted: ${JSON.stringify(body)}`;
   return body.accepted === 0 && body.rejected?.[0]?.code === "unknown_agent" ? null : `expected unknown_agent: ${JSON.stringify(body)}`;
 }
+/** A PDF download is a PDF (its text is checked in tests/rest/invoices.test.ts). */
+function verifyPdf(_actor: Actor, _target: Target, reply: Reply): string | null {
+  return typeof reply.body === "string" && reply.body.startsWith("%PDF-") ? null : "expected a PDF";
+}
 const priceBody = { prices: [{ model: "matrix-model", effective_from: "2025-01-01", input_per_m: "1.50", output_per_m: "3.00" }] };
 const fxBody = { rates: [{ currency: "EUR", effective_from: "2025-01-01", rate: "0.92" }] };
 
@@ -306,6 +337,18 @@ const ops: Op[] = [
   { key: "REST GET /api/organizations/:id/billing/export", variant: "csv", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3`)(a) },
   { key: "REST GET /api/organizations/:id/billing/export", variant: "json", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3&format=json`)(a) },
   { key: "REST GET /api/billing/overview", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/billing/overview")(a) },
+  { key: "REST GET /api/invoices", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/invoices")(a) },
+  { key: "REST GET /api/organizations/:id/invoices", cap: "billing.read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/invoices`)(a) },
+  { key: "REST GET /api/organizations/:id/invoices/:month", cap: "billing.read", on: "orgMonth", run: (a, id) => rest("GET", `/api/organizations/${id}`)(a) },
+  { key: "REST POST /api/organizations/:id/invoices/:month/finalize", cap: "invoices.manage", on: "orgMonth", mutates: true, success: 201, run: (a, id) => rest("POST", `/api/organizations/${id}/finalize`)(a) },
+  { key: "REST GET /api/invoices/:number", cap: "billing.read", on: "invoice", run: (a, id) => rest("GET", `/api/invoices/${id}`)(a) },
+  { key: "REST GET /api/invoices/:number/pdf", cap: "billing.read", on: "invoice", verify: verifyPdf, run: (a, id) => rest("GET", `/api/invoices/${id}/pdf`)(a) },
+  { key: "REST GET /api/invoices/:number/csv", cap: "billing.read", on: "invoice", run: (a, id) => rest("GET", `/api/invoices/${id}/csv`)(a) },
+  { key: "REST POST /api/invoices/:number/void", cap: "invoices.manage", on: "invoice", mutates: true, run: (a, id) => rest("POST", `/api/invoices/${id}/void`, { reason: "matrix" })(a) },
+  { key: "REST GET /api/settings/invoicing", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/settings/invoicing")(a) },
+  { key: "REST PUT /api/settings/invoicing", cap: "invoices.manage", on: "none", run: (a) => rest("PUT", "/api/settings/invoicing", { payment_terms_days: 30 })(a) },
+  { key: "REST GET /api/organizations/:id/invoicing", cap: "billing.read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/invoicing`)(a) },
+  { key: "REST PUT /api/organizations/:id/invoicing", cap: "invoices.manage", on: "org", mutates: true, run: (a, id) => rest("PUT", `/api/organizations/${id}/invoicing`, { usage_markup_pct: "10" })(a) },
   { key: "REST POST /api/usage", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEvent(id!))(a) },
   { key: "REST POST /api/usage", variant: "by external id", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEventByExternalId(id!))(a) },
   { key: "REST POST /api/integrations/litellm", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/integrations/litellm", [litellmPayload(id!)])(a) },
@@ -360,6 +403,16 @@ const ops: Op[] = [
   { key: "tRPC billing.overview", cap: "billing.read", on: "none", run: (a) => q(a, "billing.overview", {}) },
   { key: "tRPC billing.orgView", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.orgView", { id, months: 3 }) },
   { key: "tRPC billing.dashboard", cap: "billing.read", on: "none", run: (a) => q(a, "billing.dashboard", {}) },
+  { key: "tRPC invoices.list", cap: "billing.read", on: "none", run: (a) => q(a, "invoices.list", {}) },
+  { key: "tRPC invoices.orgList", cap: "billing.read", on: "org", run: (a, id) => q(a, "invoices.orgList", { id }) },
+  { key: "tRPC invoices.get", cap: "billing.read", on: "orgMonth", run: (a, id) => q(a, "invoices.get", orgMonthOf(id!)) },
+  { key: "tRPC invoices.byNumber", cap: "billing.read", on: "invoice", run: (a, id) => q(a, "invoices.byNumber", { number: id }) },
+  { key: "tRPC invoices.finalize", cap: "invoices.manage", on: "orgMonth", mutates: true, run: (a, id) => m(a, "invoices.finalize", orgMonthOf(id!)) },
+  { key: "tRPC invoices.void", cap: "invoices.manage", on: "invoice", mutates: true, run: (a, id) => m(a, "invoices.void", { number: id, reason: "matrix" }) },
+  { key: "tRPC invoices.settings", cap: "billing.read", on: "none", run: (a) => q(a, "invoices.settings") },
+  { key: "tRPC invoices.settingsPut", cap: "invoices.manage", on: "none", run: (a) => m(a, "invoices.settingsPut", { payment_terms_days: 30 }) },
+  { key: "tRPC invoices.orgSettings", cap: "billing.read", on: "org", run: (a, id) => q(a, "invoices.orgSettings", { id }) },
+  { key: "tRPC invoices.orgSettingsPut", cap: "invoices.manage", on: "org", mutates: true, run: (a, id) => m(a, "invoices.orgSettingsPut", { id, usage_markup_pct: "10" }) },
   { key: "tRPC usage.ingest", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => m(a, "usage.ingest", usageEvent(id!)) },
   { key: "tRPC usage.reprice", cap: "usage.reprice", on: "none", run: (a) => m(a, "usage.reprice", { from: "2026-01-01", to: "2026-01-31" }) },
   { key: "tRPC prices.list", cap: "prices.read", on: "none", run: (a) => q(a, "prices.list") },
@@ -474,6 +527,7 @@ describe("access matrix", () => {
       console.log(`access matrix: ${ops.length} operations × ${actors.length} principals → ${cells.length} cells`);
       expect(wrong).toEqual([]);
     },
+    // Every operation × 17 principals on a machine shared by several runs.
     360_000,
   );
 

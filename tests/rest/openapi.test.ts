@@ -32,7 +32,7 @@ const alert = (await api.get("/api/alerts")).body.alerts[0];
 
 /** The path of an operation with its parameters filled: real ids unless given. */
 const fill = (path: string, id?: string) =>
-  path.replace(
+  path.replace("{month}", "2025-03").replace("{number}", "INV-2099-99999").replace(
     "{id}",
     id ??
       (path.startsWith("/api/agents")
@@ -190,6 +190,9 @@ describe("every answer an operation gives is one it documents", () => {
     "PATCH /api/webhooks/{id}": { description: "probed" },
     "POST /api/budgets": { org_id: org.id, kind: "margin_floor_pct", amount: "25" },
     "PATCH /api/budgets/{id}": { amount: "0.02" },
+    "POST /api/invoices/{number}/void": { reason: "probed" },
+    "PUT /api/settings/invoicing": { payment_terms_days: 30 },
+    "PUT /api/organizations/{id}/invoicing": { usage_markup_pct: "5" },
   };
   type Operation = (typeof operations)[number];
   type Probe = { what: string; status?: number; init: (o: Operation) => { path: string; headers: Record<string, string>; body?: string } | null };

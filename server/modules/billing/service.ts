@@ -315,6 +315,16 @@ function compute(data: OrgData, range: Range, now: Date): Computed {
   return { lines, months, totals: sumMonths(months, allAgents.size) };
 }
 
+/**
+ * The agent-month lines of one organization over a range, every field included, read through
+ * `db` (a transaction when the caller holds locks): what invoices build their seat lines from, so
+ * an invoice and the billing summary share one computation.
+ */
+export async function linesOf(db: DbOrTx, org: OrgInfo, range: Range, now = new Date()): Promise<Line[]> {
+  const [data] = await loadOrgData(db, [org], range);
+  return compute(data!, range, now).lines;
+}
+
 // ---------------------------------------------------------------------------------------------
 // What a caller may see.
 

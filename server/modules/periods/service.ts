@@ -1,8 +1,9 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, isNull } from "drizzle-orm";
 import type { AnyPgColumn, PgTable } from "drizzle-orm/pg-core";
 import type { Tx } from "../../../db/client";
-import { agentAssignments, agentRatePeriods, type AgentStatus, agentStatusPeriods, organizations, orgRatePeriods, orgStatusPeriods } from "../../../db/schema";
-import { invalidField } from "../../errors";
+import { agentAssignments, agentRatePeriods, type AgentStatus, agentStatusPeriods, invoices, organizations, orgRatePeriods, orgStatusPeriods } from "../../../db/schema";
+import { AppError, invalidField } from "../../errors";
+import { addMonths, monthOf, monthStart } from "../../shared/time";
 import type { AgentRow, OrgRow } from "../tenancy/service";
 
 /**
@@ -106,15 +107,44 @@ interface Change {
 /**
  * The one gate before any history is written: the time of a change may be neither in the future
  * nor before any of its bounds (400 naming the latest bound crossed, which is the earliest time
- * allowed). This is where the month close adds its check "is this month closed (invoiced) for
- * this organization?", for each of `orgIds` at `at`: every history write reaches it, through
- * `apply`, with the transaction and the rows of every history involved already locked.
+ * allowed), nor inside a closed month of any of `orgIds` (409 `period_closed`). Every history
+ * write reaches it, through `apply`, with the transaction and the rows of every history involved
+ * already locked.
  */
-export async function assertOpen(_tx: Tx, change: { orgIds: string[]; at: Date; field: TimeField; bounds: Bound[] }): Promise<void> {
+export async function assertOpen(tx: Tx, change: { orgIds: string[]; at: Date; field: TimeField; bounds: Bound[] }): Promise<void> {
   if (change.at.getTime() > Date.now()) throw invalidField(change.field, "must not be in the future");
   let crossed: Bound | undefined;
   for (const b of change.bounds) if (change.at < b.at && (!crossed || b.at > crossed.at)) crossed = b;
   if (crossed) throw invalidField(change.field, `must not be before ${crossed.what} (${crossed.at.toISOString()})`);
+  const closed = await latestClosedMonth(tx, change.orgIds, monthOf(change.at));
+  if (closed) {
+    const earliest = monthStart(addMonths(closed.month, 1)).toISOString();
+    throw new AppError(
+      "PERIOD_CLOSED",
+      `${closed.month} is closed (invoice ${closed.number}); a change may take effect from ${earliest} on`,
+      { errors: [{ path: change.field, message: `must not be before ${earliest}: ${closed.month} is invoiced (${closed.number})` }], period: { month: closed.month, invoice_number: closed.number, earliest_allowed: earliest } },
+    );
+  }
+}
+
+/**
+ * The latest month from `from` on that has a finalized invoice for one of the organizations (a
+ * change at a time in `from` reaches every later month too), or undefined. The organizations' rows
+ * are locked `FOR SHARE` first, in id order: finalizing locks its organization's row against them,
+ * so a change and a finalization of the same organization never interleave (the change either
+ * lands before the invoice is computed, or sees the invoice and is refused).
+ */
+export async function latestClosedMonth(tx: Tx, orgIds: string[], from: string): Promise<{ month: string; number: string } | undefined> {
+  const ids = [...new Set(orgIds)];
+  if (ids.length === 0) return undefined;
+  await tx.select({ id: organizations.id }).from(organizations).where(inArray(organizations.id, ids)).orderBy(asc(organizations.id)).for("share");
+  const [row] = await tx
+    .select({ month: invoices.month, number: invoices.number })
+    .from(invoices)
+    .where(and(inArray(invoices.orgId, ids), eq(invoices.status, "finalized"), gte(invoices.month, `${from}-01`)))
+    .orderBy(desc(invoices.month))
+    .limit(1);
+  return row ? { month: row.month.slice(0, 7), number: row.number } : undefined;
 }
 
 /** Reads every open interval involved (locking it), passes the gate, then writes: nothing is written unless every bound holds. */

@@ -28,16 +28,18 @@ export const queryClient = new QueryClient({
  * The domains of the cache. Every query key starts with one of them, so a change refreshes
  * whole domains (`refresh("orgs")`) without knowing which screens show them.
  */
-export type Domain = "orgs" | "agents" | "billing" | "prices" | "users" | "keys" | "audit" | "budgets";
+export type Domain = "orgs" | "agents" | "billing" | "invoices" | "prices" | "users" | "keys" | "audit" | "budgets";
 
 /** What a change to a domain makes stale, beyond the domain itself. */
 const AFFECTS: Record<Domain, Domain[]> = {
   // An organization's status and rate change its agents' effective status and rate, and billing.
-  orgs: ["orgs", "agents", "billing", "audit"],
+  orgs: ["orgs", "agents", "billing", "invoices", "audit"],
   // Agents change organizations' agent counts and billing.
-  agents: ["agents", "orgs", "billing", "audit", "budgets"],
+  agents: ["agents", "orgs", "billing", "invoices", "audit", "budgets"],
   // Prices and FX rates change token costs.
-  prices: ["prices", "billing", "audit"],
+  prices: ["prices", "billing", "invoices", "audit"],
+  // Finalizing or voiding closes or reopens a month.
+  invoices: ["invoices", "billing", "audit"],
   users: ["users", "audit"],
   keys: ["keys", "audit"],
   billing: ["billing"],
@@ -96,6 +98,12 @@ export const queries = {
     summary: (input: Inputs["billing"]["summary"]) => queryOptions({ queryKey: ["billing", "summary", input], queryFn: () => api.billing.summary.query(input) }),
     /** An organization's Billing tab: months, totals and per-agent lines of a range. */
     orgView: (input: Inputs["billing"]["orgView"]) => queryOptions({ queryKey: ["billing", "orgView", input], queryFn: () => api.billing.orgView.query(input) }),
+  },
+  invoices: {
+    /** Finalized and void invoices across organizations, filtered, newest number first. */
+    list: (input: ListInput<Inputs["invoices"]["list"]>) => paged(["invoices", "list"], (i) => api.invoices.list.query(i), input),
+    /** An organization's months: finalized invoices, live drafts, void invoices. */
+    orgList: (id: string) => queryOptions({ queryKey: ["invoices", "orgList", id], queryFn: () => api.invoices.orgList.query({ id }) }),
   },
   audit: {
     list: (input: ListInput<Inputs["audit"]["list"]>) => paged(["audit", "list"], (i) => api.audit.list.query(i), input),

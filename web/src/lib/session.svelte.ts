@@ -60,6 +60,10 @@ class Session {
   get canAssign() {
     return this.can("agent.assign");
   }
+  /** Finalize and void invoices (platform staff: owner, admin). */
+  get canManageInvoices() {
+    return this.can("invoices.manage");
+  }
   get canExport() {
     return this.can("billing.export");
   }
