@@ -18,6 +18,7 @@ export const ACTIONS = [
   "agent.assign",
   "billing.read",
   "billing.export",
+  "insights.read",
   "usage.ingest",
   "usage.reprice",
   "prices.read",
@@ -43,6 +44,7 @@ const ACTION_WORDS: Record<Action, string> = {
   "agent.assign": "moving agents between organizations",
   "billing.read": "reading billing",
   "billing.export": "exporting billing",
+  "insights.read": "reading insights (break-even allowances and what-if scenarios)",
   "usage.ingest": "reporting usage",
   "usage.reprice": "re-pricing usage",
   "prices.read": "reading model prices and FX rates",
@@ -53,7 +55,7 @@ const ACTION_WORDS: Record<Action, string> = {
   "webhooks.manage": "managing webhooks",
 };
 
-const READ: Action[] = ["org.read", "agent.read", "billing.read", "prices.read", "audit.read"];
+const READ: Action[] = ["org.read", "agent.read", "billing.read", "insights.read", "prices.read", "audit.read"];
 const ADMIN: Action[] = [
   ...READ,
   "org.create",
@@ -88,6 +90,8 @@ const PLATFORM_ONLY = new Set<Action>([
   // Model prices are token costs, which an organization-bound caller never sees.
   "prices.read",
   "prices.write",
+  // Break-even allowances and what-if scenarios are token costs and margins.
+  "insights.read",
   "users.manage",
   "keys.manage",
   // Webhook endpoints receive every organization's events.

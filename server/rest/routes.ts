@@ -2,6 +2,7 @@ import { agentRoutes } from "../modules/agents/rest";
 import { auditRoutes } from "../modules/audit/rest";
 import { billingRoutes } from "../modules/billing/rest";
 import { healthRoutes } from "../modules/health/rest";
+import { insightRoutes } from "../modules/insights/rest";
 import { orgRoutes } from "../modules/orgs/rest";
 import { priceRoutes } from "../modules/prices/rest";
 import { usageRoutes } from "../modules/usage/rest";
@@ -9,4 +10,4 @@ import { webhookRoutes } from "../modules/webhooks/rest";
 import type { AnyRestRoute } from "./route";
 
 /** Every documented REST operation, in the order the API docs list them. */
-export const restRoutes: AnyRestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...usageRoutes, ...priceRoutes, ...auditRoutes, ...webhookRoutes];
+export const restRoutes: AnyRestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...insightRoutes, ...usageRoutes, ...priceRoutes, ...auditRoutes, ...webhookRoutes];

@@ -1,6 +1,7 @@
 import { agentsRouter } from "../modules/agents/router";
 import { auditRouter } from "../modules/audit/router";
 import { authRouter } from "../modules/auth/router";
+import { insightsRouter } from "../modules/insights/router";
 import { keysRouter } from "../modules/keys/router";
 import { usersRouter } from "../modules/users/router";
 import { billingRouter } from "../modules/billing/router";
@@ -15,6 +16,7 @@ export const appRouter = router({
   orgs: orgsRouter,
   agents: agentsRouter,
   billing: billingRouter,
+  insights: insightsRouter,
   prices: pricesRouter,
   usage: usageRouter,
   auth: authRouter,

@@ -37,6 +37,7 @@ type Cap =
   | "agent.move" // assign / unassign
   | "billing.read"
   | "billing.export"
+  | "insights" // break-even allowances and what-if: costs and margins
   | "usage.ingest"
   | "usage.reprice"
   | "prices.read"
@@ -47,10 +48,10 @@ type Cap =
 
 const EVERYTHING: Cap[] = [
   "read", "org.create", "org.update", "org.delete", "org.toggle", "agent.create", "agent.update", "agent.rate", "agent.move",
-  "billing.read", "billing.export", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys", "webhooks",
+  "billing.read", "billing.export", "insights", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys", "webhooks",
 ];
 /** Members and viewers "read everything in scope". */
-const READER: Cap[] = ["read", "billing.read", "prices.read"];
+const READER: Cap[] = ["read", "billing.read", "insights", "prices.read"];
 const ROLE_CAPS: Record<Role, Cap[]> = {
   // "everything, including users, API keys, prices and FX"
   owner: EVERYTHING,
@@ -71,7 +72,7 @@ const KEY_CAPS: Record<"read" | "write" | "usage", Cap[]> = {
   usage: ["usage.ingest"],
 };
 /** "A bound user cannot create, toggle, delete organizations or move agents", never sees costs (prices), manages no platform. */
-const NEVER_WHEN_BOUND: Cap[] = ["org.create", "org.toggle", "org.delete", "agent.move", "users", "keys", "prices.read", "prices.write", "usage.reprice", "webhooks"];
+const NEVER_WHEN_BOUND: Cap[] = ["org.create", "org.toggle", "org.delete", "agent.move", "users", "keys", "prices.read", "prices.write", "usage.reprice", "webhooks", "insights"];
 
 type Target = "none" | "own" | "other" | "random";
 
@@ -245,6 +246,8 @@ const ops: Op[] = [
   { key: "REST GET /api/organizations/:id/billing", cap: "billing.read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing?months=3`)(a) },
   { key: "REST GET /api/organizations/:id/billing/export", variant: "csv", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3`)(a) },
   { key: "REST GET /api/organizations/:id/billing/export", variant: "json", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3&format=json`)(a) },
+  { key: "REST GET /api/organizations/:id/insights", cap: "insights", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/insights?margin_floor_pct=10`)(a) },
+  { key: "REST POST /api/organizations/:id/what-if", cap: "insights", on: "org", run: (a, id) => rest("POST", `/api/organizations/${id}/what-if`, { month: "2025-06", rate: "50.00" })(a) },
   { key: "REST GET /api/billing/overview", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/billing/overview")(a) },
   { key: "REST POST /api/usage", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEvent(id!))(a) },
   { key: "REST POST /api/usage/reprice", cap: "usage.reprice", on: "none", run: (a) => rest("POST", "/api/usage/reprice", { from: "2026-01-01", to: "2026-01-31" })(a) },
@@ -284,6 +287,8 @@ const ops: Op[] = [
   { key: "tRPC billing.summary", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.summary", { id }) },
   { key: "tRPC billing.records", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.records", { id, months: 3 }) },
   { key: "tRPC billing.export", cap: "billing.export", on: "org", run: (a, id) => q(a, "billing.export", { id, months: 3, format: "csv" }) },
+  { key: "tRPC insights.allowances", cap: "insights", on: "org", run: (a, id) => q(a, "insights.allowances", { id }) },
+  { key: "tRPC insights.whatIf", cap: "insights", on: "org", run: (a, id) => q(a, "insights.whatIf", { id, month: "2025-06", rate: "50.00" }) },
   { key: "tRPC billing.overview", cap: "billing.read", on: "none", run: (a) => q(a, "billing.overview", {}) },
   { key: "tRPC billing.orgView", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.orgView", { id, months: 3 }) },
   { key: "tRPC billing.dashboard", cap: "billing.read", on: "none", run: (a) => q(a, "billing.dashboard", {}) },
