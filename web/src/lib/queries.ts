@@ -28,20 +28,24 @@ export const queryClient = new QueryClient({
  * The domains of the cache. Every query key starts with one of them, so a change refreshes
  * whole domains (`refresh("orgs")`) without knowing which screens show them.
  */
-export type Domain = "orgs" | "agents" | "billing" | "prices" | "users" | "keys" | "audit";
+export type Domain = "orgs" | "agents" | "billing" | "insights" | "prices" | "users" | "keys" | "audit" | "webhooks";
 
 /** What a change to a domain makes stale, beyond the domain itself. */
 const AFFECTS: Record<Domain, Domain[]> = {
   // An organization's status and rate change its agents' effective status and rate, and billing.
-  orgs: ["orgs", "agents", "billing", "audit"],
+  orgs: ["orgs", "agents", "billing", "insights", "audit"],
   // Agents change organizations' agent counts and billing.
-  agents: ["agents", "orgs", "billing", "audit"],
+  agents: ["agents", "orgs", "billing", "insights", "audit"],
   // Prices and FX rates change token costs.
-  prices: ["prices", "billing", "audit"],
+  prices: ["prices", "billing", "insights", "audit"],
   users: ["users", "audit"],
   keys: ["keys", "audit"],
-  billing: ["billing"],
+  billing: ["billing", "insights"],
+  // Insights are computed from billing and prices; nothing else follows from them.
+  insights: ["insights"],
   audit: ["audit"],
+  // Endpoint changes are audited.
+  webhooks: ["webhooks", "audit"],
 };
 
 /**
@@ -94,6 +98,18 @@ export const queries = {
     summary: (input: Inputs["billing"]["summary"]) => queryOptions({ queryKey: ["billing", "summary", input], queryFn: () => api.billing.summary.query(input) }),
     /** An organization's Billing tab: months, totals and per-agent lines of a range. */
     orgView: (input: Inputs["billing"]["orgView"]) => queryOptions({ queryKey: ["billing", "orgView", input], queryFn: () => api.billing.orgView.query(input) }),
+  },
+  insights: {
+    /** Each agent's break-even allowance for a month (default: the current one). */
+    allowances: (input: Inputs["insights"]["allowances"]) => queryOptions({ queryKey: ["insights", "allowances", input], queryFn: () => api.insights.allowances.query(input) }),
+    /** A past month under another model and/or rate, beside the actual figures. */
+    whatIf: (input: Inputs["insights"]["whatIf"]) => queryOptions({ queryKey: ["insights", "whatIf", input], queryFn: () => api.insights.whatIf.query(input) }),
+  },
+  webhooks: {
+    list: () => queryOptions({ queryKey: ["webhooks", "list"], queryFn: () => api.webhooks.list.query() }),
+    get: (id: string) => queryOptions({ queryKey: ["webhooks", "get", id], queryFn: () => api.webhooks.get.query({ id }) }),
+    /** An endpoint's delivery log, newest first, paged. */
+    deliveries: (input: ListInput<Inputs["webhooks"]["deliveries"]>) => paged(["webhooks", "deliveries"], (i) => api.webhooks.deliveries.query(i), input),
   },
   audit: {
     list: (input: ListInput<Inputs["audit"]["list"]>) => paged(["audit", "list"], (i) => api.audit.list.query(i), input),
