@@ -174,6 +174,7 @@ const TAGS: Record<string, string> = {
   Usage: "Token usage reported by agent runtimes, and re-pricing",
   Prices: "Model prices and FX rates the billing uses",
   Audit: "Who changed what, when",
+  Webhooks: "Signed outbound webhooks: endpoints, their secrets, delivery logs, retries and test events (owners and admins)",
 };
 
 export type OpenApiDocument = ReturnType<OpenAPIHono["getOpenAPI31Document"]>;
