@@ -19,6 +19,7 @@ export const ACTIONS = [
   "billing.read",
   "billing.export",
   "invoices.manage",
+  "insights.read",
   "usage.ingest",
   "usage.reprice",
   "prices.read",
@@ -48,6 +49,7 @@ const ACTION_WORDS: Record<Action, string> = {
   "billing.read": "reading billing",
   "billing.export": "exporting billing",
   "invoices.manage": "finalizing and voiding invoices and changing invoicing settings",
+  "insights.read": "reading insights (break-even allowances and what-if scenarios)",
   "usage.ingest": "reporting usage",
   "usage.reprice": "re-pricing usage",
   "prices.read": "reading model prices and FX rates",
@@ -61,7 +63,7 @@ const ACTION_WORDS: Record<Action, string> = {
   "alerts.ack": "marking alerts read",
 };
 
-const READ: Action[] = ["org.read", "agent.read", "billing.read", "prices.read", "audit.read", "budgets.read"];
+const READ: Action[] = ["org.read", "agent.read", "billing.read", "insights.read", "prices.read", "audit.read", "budgets.read"];
 const ADMIN: Action[] = [
   ...READ,
   "org.create",
@@ -101,6 +103,8 @@ const PLATFORM_ONLY = new Set<Action>([
   // Model prices are token costs, which an organization-bound caller never sees.
   "prices.read",
   "prices.write",
+  // Break-even allowances and what-if scenarios are token costs and margins.
+  "insights.read",
   "users.manage",
   "keys.manage",
   // Webhook endpoints receive every organization's events.

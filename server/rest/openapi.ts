@@ -185,9 +185,11 @@ const TAGS: Record<string, string> = {
   Organizations: "Client organizations: contact, billing rate, currency, active or not",
   Agents: "AI agents, their organization, custom rates and assignment history",
   Billing: "Revenue, token cost and margin per organization, agent and month",
+  Insights: "Break-even token allowances per agent and what-if scenarios for a past month (token costs: platform-wide callers only)",
   Usage: "Token usage reported by agent runtimes, and re-pricing",
   Prices: "Model prices and FX rates the billing uses",
   Audit: "Who changed what, when",
+  Webhooks: "Signed outbound webhooks: endpoints, their secrets, delivery logs, retries and test events (owners and admins)",
 };
 
 export type OpenApiDocument = ReturnType<OpenAPIHono["getOpenAPI31Document"]>;

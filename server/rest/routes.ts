@@ -4,6 +4,7 @@ import { billingRoutes } from "../modules/billing/rest";
 import { budgetRoutes } from "../modules/budgets/rest";
 import { invoiceRoutes } from "../modules/invoices/rest";
 import { healthRoutes } from "../modules/health/rest";
+import { insightRoutes } from "../modules/insights/rest";
 import { orgRoutes } from "../modules/orgs/rest";
 import { priceRoutes } from "../modules/prices/rest";
 import { usageRoutes } from "../modules/usage/rest";
@@ -11,4 +12,4 @@ import { webhookRoutes } from "../modules/webhooks/rest";
 import type { AnyRestRoute } from "./route";
 
 /** Every documented REST operation, in the order the API docs list them. */
-export const restRoutes: AnyRestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...invoiceRoutes, ...usageRoutes, ...priceRoutes, ...auditRoutes, ...budgetRoutes, ...webhookRoutes];
+export const restRoutes: AnyRestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...invoiceRoutes, ...insightRoutes, ...usageRoutes, ...priceRoutes, ...auditRoutes, ...budgetRoutes, ...webhookRoutes];

@@ -1,6 +1,7 @@
 import { agentsRouter } from "../modules/agents/router";
 import { auditRouter } from "../modules/audit/router";
 import { authRouter } from "../modules/auth/router";
+import { insightsRouter } from "../modules/insights/router";
 import { keysRouter } from "../modules/keys/router";
 import { usersRouter } from "../modules/users/router";
 import { billingRouter } from "../modules/billing/router";
@@ -18,6 +19,7 @@ export const appRouter = router({
   agents: agentsRouter,
   billing: billingRouter,
   invoices: invoicesRouter,
+  insights: insightsRouter,
   prices: pricesRouter,
   usage: usageRouter,
   auth: authRouter,

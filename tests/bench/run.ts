@@ -6,13 +6,14 @@ import { runSummary } from "./b3-summary";
 import { runIngest } from "./b4-ingest";
 import { runWeb } from "./b5-web";
 import { runOtlp } from "./b8-otlp";
+import { runWebhooks } from "./b9-webhooks";
 import { eventsDatabase, GENERATOR_VERSION, type LoadReport } from "./generator";
 import { admin } from "./lib/databases";
 import { hasWrk } from "./lib/load";
 import { machineDescription, markdownTable, NotMeasured, type Row, table } from "./lib/report";
 
 /**
- * `bun run bench`: B1–B6 and B8 in one run, one table on stdout, the same table with the machine, the
+ * `bun run bench`: B1–B6, B8 and B9 in one run, one table on stdout, the same table with the machine, the
  * date and the notes in docs/benchmarks.md. Every figure is a ratio against a baseline measured in
  * this run, in alternating rounds, medians reported.
  *
@@ -68,6 +69,7 @@ const B4: [string, string, string] = ["B4", "POST /api/usage vs COPY into a bare
 const B5: [string, string, string] = ["B5", "web: first-visit JS (gzip) and LCP, 500 orgs", "≤ 120 KB, ≤ 1.0 s"];
 const B8: [string, string, string] = ["B8", "OTLP protobuf billable spans/s vs the same events through POST /api/usage", "≥ 70 %"];
 const B6: [string, string, string] = ["B6", "server RSS under the B1 load", "≤ 250 MB"];
+const B9: [string, string, string] = ["B9", "webhook deliveries/s vs a bare loop of the same signed POSTs", "≥ 50 %"];
 
 if (wanted("B1") || wanted("B2") || wanted("B6")) {
   try {
@@ -127,6 +129,14 @@ if (wanted("B5")) {
     rows.push(...(await phase("B5", () => runWeb(quick ? { rounds: 2 } : { rounds: 5 }, log))));
   } catch (err) {
     failed([B5], err);
+  }
+}
+
+if (wanted("B9")) {
+  try {
+    rows.push(...(await phase("B9", () => runWebhooks(quick ? { rounds: 3, deliveries: 500 } : { rounds: 5, deliveries: 2000 }, log))));
+  } catch (err) {
+    failed([B9], err);
   }
 }
 

@@ -104,6 +104,10 @@ async function walk(size: { width: number; height: number }): Promise<Blocker[]>
     await dialog("move an agent", () => page.locator("[data-testid=assign-option]").first().click());
     await dialog("unassign an agent", () => page.locator("[data-testid=unassign]").first().click());
     await visit("/organizations/agenticmail?tab=billing", "[data-testid=revenue-cost-chart] svg", "organization: billing", "[data-testid=org-detail]");
+    await page.fill("#what-if-rate", "150");
+    await page.click("[data-testid=what-if-compare]");
+    await page.waitForSelector("[data-testid=what-if-figures]");
+    await check("organization: billing what-if", "[data-testid=what-if]");
 
     await visit("/agents", "[data-testid=agents-table]", "agents");
     await dialog("new agent", () => page.click("[data-testid=new-agent]"));
@@ -125,6 +129,31 @@ async function walk(size: { width: number; height: number }): Promise<Blocker[]>
     await page.click("text=I have stored it");
     await page.waitForSelector("[data-testid=new-key-secret]", { state: "detached" });
     await dialog("revoke an API key", () => page.getByRole("button", { name: "Revoke" }).first().click());
+    await visit("/settings/webhooks", "[data-testid=new-webhook]", "settings: webhooks");
+    await page.click("[data-testid=new-webhook]");
+    await page.fill("#webhook-url", "ftp://files.example.com/drop");
+    await page.getByLabel("Only these").check();
+    await page.getByLabel("agent.assigned").check();
+    await page.click("[role=dialog] button[type=submit]");
+    await page.waitForSelector("[data-field-error=webhook-url]");
+    await check("new webhook endpoint, with an error", "[role=dialog]");
+    await page.fill("#webhook-url", `https://hooks.example.com/a11y-${size.width}`);
+    await page.click("[role=dialog] button[type=submit]");
+    await page.waitForSelector("[data-testid=webhook-secret]");
+    await check("webhook secret shown once", "[role=dialog]");
+    await page.click("text=I have stored it");
+    await page.waitForSelector("[data-testid=webhook-secret]", { state: "detached" });
+    await check("settings: webhooks with an endpoint");
+    const hook = `https://hooks.example.com/a11y-${size.width}`;
+    await dialog("edit a webhook endpoint", () => page.getByRole("button", { name: `Edit ${hook}` }).click());
+    await dialog("rotate a webhook secret", () => page.getByRole("button", { name: `Rotate secret of ${hook}` }).click());
+    await dialog("delete a webhook endpoint", () => page.getByRole("button", { name: `Delete ${hook}` }).click());
+    // No job runner here: the test delivery stays queued, which the log shows like any other.
+    await page.getByRole("button", { name: `Send test to ${hook}` }).click();
+    await page.getByRole("link", { name: `Deliveries of ${hook}` }).click();
+    await page.waitForSelector("[data-testid=deliveries]");
+    await page.getByRole("button", { name: "Attempts" }).first().click();
+    await check("settings: webhook delivery log");
     // One kind of entry keeps the page short for axe; every kind is drawn the same way.
     await page.goto(app.base + "/settings/audit");
     await page.fill("input[aria-label=Action]", "organization.create");

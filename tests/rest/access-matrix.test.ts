@@ -43,6 +43,7 @@ type Cap =
   | "billing.read"
   | "billing.export"
   | "invoices.manage" // finalize, void, invoicing settings
+  | "insights" // break-even allowances and what-if: costs and margins
   | "usage.ingest"
   | "usage.reprice"
   | "prices.read"
@@ -56,11 +57,11 @@ type Cap =
 
 const EVERYTHING: Cap[] = [
   "read", "org.create", "org.update", "org.delete", "org.toggle", "agent.create", "agent.update", "agent.rate", "agent.move",
-  "billing.read", "billing.export", "invoices.manage", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys", "webhooks",
+  "billing.read", "billing.export", "invoices.manage", "insights", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys", "webhooks",
   "budgets.read", "budgets.manage", "alerts.ack",
 ];
 /** Members and viewers "read everything in scope" (budgets and alerts included). */
-const READER: Cap[] = ["read", "billing.read", "prices.read", "budgets.read"];
+const READER: Cap[] = ["read", "billing.read", "insights", "prices.read", "budgets.read"];
 const ROLE_CAPS: Record<Role, Cap[]> = {
   // "everything, including users, API keys, prices and FX"
   owner: EVERYTHING,
@@ -84,8 +85,8 @@ const KEY_CAPS: Record<"read" | "write" | "usage", Cap[]> = {
 /** "A bound user cannot create, toggle, delete organizations or move agents", never sees costs (prices), manages no platform. */
 const NEVER_WHEN_BOUND: Cap[] = [
   "org.create", "org.toggle", "org.delete", "agent.move", "invoices.manage", "users", "keys", "prices.read", "prices.write", "usage.reprice", "webhooks",
-  // Budgets and alerts are token cost and margin (docs/guardrails.md).
-  "budgets.read", "budgets.manage", "alerts.ack",
+  // Budgets, alerts and insights are token cost and margin (docs/guardrails.md).
+  "budgets.read", "budgets.manage", "alerts.ack", "insights",
 ];
 
 type Target = "none" | "own" | "other" | "random";
@@ -336,6 +337,8 @@ const ops: Op[] = [
   { key: "REST GET /api/organizations/:id/billing", cap: "billing.read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing?months=3`)(a) },
   { key: "REST GET /api/organizations/:id/billing/export", variant: "csv", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3`)(a) },
   { key: "REST GET /api/organizations/:id/billing/export", variant: "json", cap: "billing.export", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/billing/export?months=3&format=json`)(a) },
+  { key: "REST GET /api/organizations/:id/insights", cap: "insights", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/insights?margin_floor_pct=10`)(a) },
+  { key: "REST POST /api/organizations/:id/what-if", cap: "insights", on: "org", run: (a, id) => rest("POST", `/api/organizations/${id}/what-if`, { month: "2025-06", rate: "50.00" })(a) },
   { key: "REST GET /api/billing/overview", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/billing/overview")(a) },
   { key: "REST GET /api/invoices", cap: "billing.read", on: "none", run: (a) => rest("GET", "/api/invoices")(a) },
   { key: "REST GET /api/organizations/:id/invoices", cap: "billing.read", on: "org", run: (a, id) => rest("GET", `/api/organizations/${id}/invoices`)(a) },
@@ -400,6 +403,8 @@ const ops: Op[] = [
   { key: "tRPC billing.summary", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.summary", { id }) },
   { key: "tRPC billing.records", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.records", { id, months: 3 }) },
   { key: "tRPC billing.export", cap: "billing.export", on: "org", run: (a, id) => q(a, "billing.export", { id, months: 3, format: "csv" }) },
+  { key: "tRPC insights.allowances", cap: "insights", on: "org", run: (a, id) => q(a, "insights.allowances", { id }) },
+  { key: "tRPC insights.whatIf", cap: "insights", on: "org", run: (a, id) => q(a, "insights.whatIf", { id, month: "2025-06", rate: "50.00" }) },
   { key: "tRPC billing.overview", cap: "billing.read", on: "none", run: (a) => q(a, "billing.overview", {}) },
   { key: "tRPC billing.orgView", cap: "billing.read", on: "org", run: (a, id) => q(a, "billing.orgView", { id, months: 3 }) },
   { key: "tRPC billing.dashboard", cap: "billing.read", on: "none", run: (a) => q(a, "billing.dashboard", {}) },

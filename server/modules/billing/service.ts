@@ -602,3 +602,37 @@ export async function monthRevenue(db: DbOrTx, orgIds: string[], month: string, 
     };
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// For the insights (docs/guardrails.md, "Insights"): one organization's month, with what its
+// lines are computed from, so that a scenario can recompute them by the same rules.
+
+export interface OrgMonth {
+  org: OrgInfo;
+  month: string;
+  isPartial: boolean;
+  /** The month's FX rate (units of the org currency per USD), null when missing. */
+  fx: string | null;
+  /** The month's lines as `records` shows them, with every cost field. */
+  lines: Line[];
+  /** Each agent of the lines: its exact revenue parts (billed seconds) and usage totals. */
+  agents: Map<string, { name: string; revenue: ReturnType<typeof agentRevenue>[number] | undefined; usage: UsageTotals | undefined }>;
+}
+
+/**
+ * One month of one organization the caller may see, computed exactly as `records` computes it.
+ * The caller authorizes; this only resolves the organization through the tenant filter.
+ */
+export async function orgMonth(ctx: Ctx, ref: string, month: string, now = new Date()): Promise<OrgMonth> {
+  const range = resolveRange({ from: month, to: month }, now);
+  const org = await orgInfo(ctx, ref);
+  const [data] = await loadOrgData(ctx.db, [org], range);
+  const computed = compute(data!, range, now);
+  const agentsOfMonth: OrgMonth["agents"] = new Map();
+  for (const line of computed.lines) {
+    const agent = data!.agents.get(line.agent_id)!;
+    const [revenue] = agentRevenue(data!.history, agent.history, [month], secondsOf(now));
+    agentsOfMonth.set(line.agent_id, { name: agent.name, revenue, usage: data!.usage.get(`${line.agent_id}|${month}`) });
+  }
+  return { org, month, isPartial: now < monthEnd(month), fx: computed.months[0]!.fx_rate, lines: computed.lines, agents: agentsOfMonth };
+}

@@ -3,6 +3,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import type { Database } from "../../../db/client";
+import type { Config } from "../../../server/config";
 import { testDatabase } from "../../support/db";
 import { startTestServer } from "../../support/http";
 import { noteSecret } from "../../support/log-capture";
@@ -12,19 +13,20 @@ import { ensureWebBuild, ROOT } from "./web-build";
 export const SCREENSHOTS = join(ROOT, "docs/screenshots");
 
 /**
- * One browser test file's world: a fresh database, the real server serving the built web app on
- * a free port, and a headless Chromium. Everything is torn down after the file.
+ * One browser test file's world: a fresh database, the real server (with `overrides` of the test
+ * configuration) serving the built web app on a free port, and a headless Chromium. Everything is torn down after the file.
  */
-export async function startApp(): Promise<{
+export async function startApp(overrides: Partial<Config> = {}): Promise<{
   database: Database;
   base: string;
+  config: Config;
   api: ReturnType<typeof startTestServer>["api"];
   browser: Awaited<ReturnType<typeof launchBrowser>>;
   newPage: (viewport?: { width: number; height: number }) => Promise<Page>;
 }> {
   const webDir = ensureWebBuild();
   const database = await testDatabase();
-  const { base, api } = startTestServer(database, { webDir });
+  const { base, api, config } = startTestServer(database, { webDir, ...overrides });
   const browser = await launchBrowser();
   // Session tokens the browser receives join the run's secrets, which no server log may contain
   // (tests/support/log-capture.ts).
@@ -37,7 +39,7 @@ export async function startApp(): Promise<{
     if (viewport) await page.setViewportSize(viewport);
     return page;
   };
-  return { database, base, api, browser, newPage };
+  return { database, base, config, api, browser, newPage };
 }
 
 /** Saves a screenshot to docs/screenshots/<name>.png: the whole page, or the viewport (for modals). */

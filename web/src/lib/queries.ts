@@ -28,24 +28,28 @@ export const queryClient = new QueryClient({
  * The domains of the cache. Every query key starts with one of them, so a change refreshes
  * whole domains (`refresh("orgs")`) without knowing which screens show them.
  */
-export type Domain = "orgs" | "agents" | "billing" | "invoices" | "prices" | "users" | "keys" | "audit" | "budgets";
+export type Domain = "orgs" | "agents" | "billing" | "invoices" | "insights" | "prices" | "users" | "keys" | "audit" | "budgets" | "webhooks";
 
 /** What a change to a domain makes stale, beyond the domain itself. */
 const AFFECTS: Record<Domain, Domain[]> = {
   // An organization's status and rate change its agents' effective status and rate, and billing.
-  orgs: ["orgs", "agents", "billing", "invoices", "audit"],
+  orgs: ["orgs", "agents", "billing", "invoices", "insights", "audit"],
   // Agents change organizations' agent counts and billing.
-  agents: ["agents", "orgs", "billing", "invoices", "audit", "budgets"],
+  agents: ["agents", "orgs", "billing", "invoices", "insights", "audit", "budgets"],
   // Prices and FX rates change token costs.
-  prices: ["prices", "billing", "invoices", "audit"],
+  prices: ["prices", "billing", "invoices", "insights", "audit"],
   // Finalizing or voiding closes or reopens a month.
   invoices: ["invoices", "billing", "audit"],
   users: ["users", "audit"],
   keys: ["keys", "audit"],
-  billing: ["billing"],
+  billing: ["billing", "insights"],
+  // Insights are computed from billing and prices; nothing else follows from them.
+  insights: ["insights"],
   audit: ["audit"],
   // Budgets suspend and resume agents, and write alerts.
   budgets: ["budgets", "agents", "orgs", "audit"],
+  // Endpoint changes are audited.
+  webhooks: ["webhooks", "audit"],
 };
 
 /**
@@ -104,6 +108,18 @@ export const queries = {
     list: (input: ListInput<Inputs["invoices"]["list"]>) => paged(["invoices", "list"], (i) => api.invoices.list.query(i), input),
     /** An organization's months: finalized invoices, live drafts, void invoices. */
     orgList: (id: string) => queryOptions({ queryKey: ["invoices", "orgList", id], queryFn: () => api.invoices.orgList.query({ id }) }),
+  },
+  insights: {
+    /** Each agent's break-even allowance for a month (default: the current one). */
+    allowances: (input: Inputs["insights"]["allowances"]) => queryOptions({ queryKey: ["insights", "allowances", input], queryFn: () => api.insights.allowances.query(input) }),
+    /** A past month under another model and/or rate, beside the actual figures. */
+    whatIf: (input: Inputs["insights"]["whatIf"]) => queryOptions({ queryKey: ["insights", "whatIf", input], queryFn: () => api.insights.whatIf.query(input) }),
+  },
+  webhooks: {
+    list: () => queryOptions({ queryKey: ["webhooks", "list"], queryFn: () => api.webhooks.list.query() }),
+    get: (id: string) => queryOptions({ queryKey: ["webhooks", "get", id], queryFn: () => api.webhooks.get.query({ id }) }),
+    /** An endpoint's delivery log, newest first, paged. */
+    deliveries: (input: ListInput<Inputs["webhooks"]["deliveries"]>) => paged(["webhooks", "deliveries"], (i) => api.webhooks.deliveries.query(i), input),
   },
   audit: {
     list: (input: ListInput<Inputs["audit"]["list"]>) => paged(["audit", "list"], (i) => api.audit.list.query(i), input),

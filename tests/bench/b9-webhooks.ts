@@ -1,0 +1,144 @@
+/**
+ * B9: webhook deliveries per second through the product — events written by `events.emit`, claimed
+ * from the job queue by a job runner, signed, POSTed and recorded — against a bare loop sending the
+ * same signed POSTs (the same bodies, the same Standard Webhooks signatures, the same number of
+ * requests in flight as the runner's JOB_CONCURRENCY) to the same local receiver. Alternating
+ * rounds, medians, one ratio.
+ */
+import { Webhook } from "standardwebhooks";
+import { count, eq } from "drizzle-orm";
+import { migrate, openPostgres } from "../../db/client";
+import { webhookDeliveries } from "../../db/schema";
+import { loadConfig } from "../../server/config";
+import { emit } from "../../server/modules/events/service";
+import { TEST_EVENT_TYPE, webhookCreateInput } from "../../server/modules/webhooks/schema";
+import * as webhooks from "../../server/modules/webhooks/service";
+import { startJobRunner } from "../../server/jobs/runner";
+import { ctxFor, platformKey } from "../support/actors";
+import { admin, urlFor } from "./lib/databases";
+import { median } from "./lib/load";
+import { num, pct, type Row } from "./lib/report";
+
+export async function runWebhooks(options: { rounds: number; deliveries: number }, log: (s: string) => void): Promise<Row[]> {
+  const name = `orgdesk_bench_b9_${process.pid}`;
+  const sql = admin();
+  await sql.unsafe(`drop database if exists "${name}" with (force)`);
+  await sql.unsafe(`create database "${name}"`);
+  const database = openPostgres(urlFor(name), { max: 10 });
+  // The receiver is on 127.0.0.1, which only WEBHOOK_ALLOW_PRIVATE permits; everything else is the
+  // product's default configuration (JOB_CONCURRENCY, polling, LISTEN).
+  const config = { ...loadConfig({}), webhookAllowPrivate: true, secretsKey: new Uint8Array(32).fill(9) };
+  let received = 0;
+  let target = Number.POSITIVE_INFINITY;
+  let reached: () => void = () => {};
+  const samples: { body: string; headers: Record<string, string> }[] = [];
+  const receiver = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: async (req) => {
+      const body = await req.text();
+      if (samples.length < 4 || Math.random() < 0.001) {
+        const headers: Record<string, string> = {};
+        req.headers.forEach((value, key) => (headers[key] = value));
+        samples.push({ body, headers });
+      }
+      if (++received === target) reached();
+      return new Response("ok");
+    },
+  });
+  const url = `http://127.0.0.1:${receiver.port}/hook`;
+  const runner = { current: undefined as ReturnType<typeof startJobRunner> | undefined };
+  try {
+    await migrate(database);
+    const ctx = { ...ctxFor(database, platformKey), config };
+    const endpoint = await webhooks.create({ ctx, input: webhookCreateInput.parse({ url }) });
+    runner.current = startJobRunner({ database, config });
+    const n = options.deliveries;
+    const bodyOf = (i: number) => ({ endpoint_id: endpoint.id, message: `B9 delivery ${i}` });
+    const until = (count: number) =>
+      new Promise<void>((resolve) => {
+        target = count;
+        reached = resolve;
+        if (received >= count) resolve();
+      });
+
+    /** The product: n events written in one transaction, delivered by the runner. Deliveries per second from the commit. */
+    const product = async () => {
+      received = 0;
+      await database.db.transaction(async (tx) => {
+        for (let i = 0; i < n; i++) await emit(tx, TEST_EVENT_TYPE, bodyOf(i), { endpointId: endpoint.id });
+      });
+      const t0 = performance.now();
+      await until(n);
+      return n / ((performance.now() - t0) / 1000);
+    };
+
+    /** The bare loop: the same bodies, signed the same way, JOB_CONCURRENCY requests in flight. */
+    const signer = new Webhook(endpoint.secret);
+    const bare = async () => {
+      received = 0;
+      target = Number.POSITIVE_INFINITY;
+      let next = 0;
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: config.jobConcurrency }, async () => {
+          while (next < n) {
+            const i = next++;
+            const id = `msg_${Bun.randomUUIDv7().replaceAll("-", "")}`;
+            const at = new Date();
+            const body = JSON.stringify({ type: TEST_EVENT_TYPE, timestamp: at.toISOString(), data: bodyOf(i) });
+            const res = await fetch(url, {
+              method: "POST",
+              body,
+              redirect: "manual",
+              headers: {
+                "webhook-id": id,
+                "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+                "webhook-signature": signer.sign(id, at, body),
+                "content-type": "application/json",
+                "user-agent": "Orgdesk-Webhooks/1",
+              },
+              signal: AbortSignal.timeout(config.webhookTimeoutMs),
+            });
+            await res.text();
+          }
+        }),
+      );
+      return n / ((performance.now() - t0) / 1000);
+    };
+
+    await bare(); // warm-up of both paths, not counted
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let r = 0; r < options.rounds; r++) {
+      const p = await product();
+      const b = await bare();
+      ours.push(p);
+      theirs.push(b);
+      log(`B9 round ${r + 1}: product ${num(p)} deliveries/s, bare loop ${num(b)} POSTs/s`);
+    }
+    // Every POST either way is a Standard Webhooks delivery the receiver can verify.
+    const verifier = new Webhook(endpoint.secret);
+    for (const s of samples) verifier.verify(s.body, s.headers);
+    // And the product recorded every one it sent as succeeded, once.
+    const [done] = await database.db.select({ n: count() }).from(webhookDeliveries).where(eq(webhookDeliveries.status, "succeeded"));
+    if (done!.n !== n * options.rounds) throw new Error(`expected ${n * options.rounds} succeeded deliveries, found ${done!.n}`);
+    const ratio = median(ours) / median(theirs);
+    return [
+      {
+        id: "B9",
+        what: `webhook deliveries/s (${num(n)} per round, JOB_CONCURRENCY ${config.jobConcurrency}) vs a bare loop of the same signed POSTs`,
+        figure: `${pct(ratio)} (ratio ${ratio.toFixed(2)}: ${num(median(ours))} vs ${num(median(theirs))} per s)`,
+        target: "≥ 50 %",
+        status: ratio >= 0.5 ? "pass" : "FAIL",
+        note: ratio >= 0.5 ? undefined : "each delivery is a job claim, an event and endpoint read, an attempt row and a completion in PostgreSQL around the same POST the bare loop sends",
+      },
+    ];
+  } finally {
+    await runner.current?.stop(5000);
+    receiver.stop(true);
+    await database.close();
+    await sql.unsafe(`drop database if exists "${name}" with (force)`);
+    await sql.end();
+  }
+}
