@@ -400,10 +400,14 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
       sql`select ${op.traceId} as trace_id, ${op.spanId} as span_id, ${op.event} as event from ${op}
           where ${op.traceId} in (select jsonb_array_elements_text(${JSON.stringify(traces)}::jsonb))`,
     );
-    const targets = [...billable.values()].map((s) => ({ t: s.traceId, s: s.spanId })).concat(waiting.map((w) => ({ t: w.trace_id, s: w.span_id })));
+    // A span that names its agent itself needs no walk up its trace (the usual chat span of an instrumented agent).
+    const targets = [...billable.values()]
+      .filter((s) => !s.agentRef)
+      .map((s) => ({ t: s.traceId, s: s.spanId }))
+      .concat(waiting.map((w) => ({ t: w.trace_id, s: w.span_id })));
     const s0 = alias(otelSpans, "s0");
     const p0 = alias(otelSpans, "p0");
-    const resolved = await rows<Resolution>(
+    const resolved = targets.length === 0 ? [] : await rows<Resolution>(
       tx,
       sql`
         with recursive targets as (
@@ -430,7 +434,7 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
     };
     for (const [k, span] of billable) {
       const r = byTarget.get(k);
-      const ref = r?.agent_ref ?? null;
+      const ref = span.agentRef ?? r?.agent_ref ?? null;
       if (ref) billEvent(span.event!, ref, k, true);
       else if (span.resourceAgentRef) billEvent(span.event!, span.resourceAgentRef, k, true);
       else if (r && r.parent_span_id === null) rejectSpan(`span ${span.spanId}: no gen_ai.agent.id on it or any ancestor, and no orgdesk.agent.id on its resource`);
