@@ -279,7 +279,7 @@ describe("bad input stores nothing", () => {
 
   test("JSON that is not OTLP is a 400", async () => {
     const before = await storedCounts();
-    for (const body of ['{"events": []}', "[1, 2]", '"traces"', '{"resourceSpans": {}}', '{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "xyz", "spanId": "1"}]}]}]}', "{not json"]) {
+    for (const body of ['{"events": []}', "[1, 2]", '"traces"', '{"resourceSpans": {}}', '{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "xyz", "spanId": "1"}]}]}]}', "{not json", '{"resourceSpans": [], "resourceSpans": []}', `{"resourceSpans": ${"[".repeat(100)}${"]".repeat(100)}}`]) {
       expect((await postJson(body)).status).toBe(400);
     }
     expect(await storedCounts()).toEqual(before);
