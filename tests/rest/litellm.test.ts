@@ -91,6 +91,13 @@ describe("LiteLLM generic_api callback", () => {
     expect(broken.status).toBe(400);
     expect(broken.body.errors).toEqual([{ path: "(body) line 2", message: "is not valid JSON" }]);
     expect((await send("")).status).toBe(400);
+    expect((await send("[]")).status).toBe(400);
+    const notLitellm = await send(JSON.stringify([good, { name: "not a logging payload" }]));
+    expect(notLitellm.status).toBe(400);
+    expect(notLitellm.body.errors[0].path).toBe("(body) payload 1");
+    expect((await send(`{"id": "a", "id": "b", "status": "success"}`)).status).toBe(400);
+    expect((await send(`${"[".repeat(100)}${"]".repeat(100)}`)).status).toBe(400);
+    expect((await send(JSON.stringify(good), { "content-type": "" })).status).toBe(415);
     expect((await send(JSON.stringify(good), { "content-type": "application/xml" })).status).toBe(415);
     expect((await send(JSON.stringify(good), { authorization: "" })).status).toBe(401);
     expect(await stored([`litellm:${good.id}`])).toEqual([]);

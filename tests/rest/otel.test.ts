@@ -135,6 +135,20 @@ describe("attribution", () => {
     expect(await usage.unattributedSpans({ ctx })).toBe(before);
   });
 
+  test("a child and its parent sent at the same time in two requests never miss each other: every child is billed once", async () => {
+    const agent = await makeAgent(ctx, { org_id: org.id, external_id: uid("concurrent") });
+    const usageOf = { "gen_ai.operation.name": "chat", "gen_ai.request.model": MODEL, "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 1 };
+    const requests: Promise<unknown>[] = [];
+    for (let i = 0; i < 20; i++) {
+      const traceId = hex(16);
+      const parent = hex(8);
+      requests.push(postJson(otlpJson([{ traceId, spanId: hex(8), parentSpanId: parent, name: "chat", attributes: usageOf }])));
+      requests.push(postJson(otlpJson([{ traceId, spanId: parent, name: "invoke_agent", attributes: { "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.id": agent.external_id! } }])));
+    }
+    await Promise.all(requests);
+    expect(await billed(agent.id)).toMatchObject({ events: "20", input: "200", output: "20" });
+  });
+
   test("the nearest ancestor with an agent id wins, through spans without one; the resource attribute is the fallback", async () => {
     const outer = await makeAgent(ctx, { org_id: org.id, external_id: uid("outer") });
     const inner = await makeAgent(ctx, { org_id: org.id, external_id: uid("inner") });
@@ -265,7 +279,7 @@ describe("bad input stores nothing", () => {
 
   test("JSON that is not OTLP is a 400", async () => {
     const before = await storedCounts();
-    for (const body of ['{"events": []}', "[1, 2]", '"traces"', '{"resourceSpans": {}}', '{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "xyz", "spanId": "1"}]}]}]}', "{not json"]) {
+    for (const body of ['{"events": []}', "[1, 2]", '"traces"', '{"resourceSpans": {}}', '{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "xyz", "spanId": "1"}]}]}]}', "{not json", '{"resourceSpans": [], "resourceSpans": []}', `{"resourceSpans": ${"[".repeat(100)}${"]".repeat(100)}}`]) {
       expect((await postJson(body)).status).toBe(400);
     }
     expect(await storedCounts()).toEqual(before);

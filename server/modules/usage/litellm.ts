@@ -37,10 +37,11 @@ export const MAX_LITELLM_PAYLOADS = 1000;
 export function parseLitellmBody(text: string): unknown[] {
   const payloads = parsePayloads(text);
   if (payloads.length === 0) throw new AppError("BAD_REQUEST", "The body holds no LiteLLM logging payloads");
-  const notObject = payloads.findIndex((p) => p === null || typeof p !== "object" || Array.isArray(p));
+  // Every StandardLoggingPayload has a string id and a status; anything else is not LiteLLM's.
+  const notObject = payloads.findIndex((p) => p === null || typeof p !== "object" || Array.isArray(p) || typeof (p as Payload).id !== "string" || typeof (p as Payload).status !== "string");
   if (notObject >= 0) {
     throw new AppError("BAD_REQUEST", `Payload ${notObject} is not a LiteLLM logging payload (an object)`, {
-      errors: [{ path: `(body) payload ${notObject}`, message: "must be a StandardLoggingPayload object" }],
+      errors: [{ path: `(body) payload ${notObject}`, message: "must be a StandardLoggingPayload object (with its id and status)" }],
     });
   }
   return payloads;
@@ -84,7 +85,7 @@ const str = (v: unknown): string | undefined => (typeof v === "string" && v.trim
  */
 export function litellmEvent(raw: object): Record<string, unknown> | "skip" {
   const p = raw as Payload;
-  if (p.status !== undefined && p.status !== "success") return "skip";
+  if (p.status !== "success") return "skip";
   const usage = p.metadata && typeof p.metadata === "object" ? (p.metadata.usage_object ?? null) : null;
   const details = usage && typeof usage.prompt_tokens_details === "object" && usage.prompt_tokens_details ? (usage.prompt_tokens_details as Record<string, unknown>) : null;
   const cacheRead = count(usage?.cache_read_input_tokens) ?? count(details?.cached_tokens) ?? 0;

@@ -1,5 +1,5 @@
 import { AppError } from "../../errors";
-import { defineRoute, readBodyBytes, readBodyText } from "../../rest/route";
+import { defineRoute, jsonStructureProblem, readBodyBytes, readBodyText } from "../../rest/route";
 import { decodeProtobufRequest, encodeProtobufResponse } from "./otlp-proto";
 import { mapSpans, parseJsonRequest } from "./otlp";
 import { otlpResponseOutput, litellmIngestOutput, MAX_BATCH, repriceInput, repriceOutput, usageEventInput, usageIngestBody, usageIngestOutput } from "./schema";
@@ -39,12 +39,11 @@ export const usageRoutes = [
     response: litellmIngestOutput,
     tooLarge: "more than 1000 payloads",
     handler: async ({ ctx, c }) => {
-      const type = c.req.header("content-type") ?? "";
-      // LiteLLM declares application/json for all three formats; text/plain is what curl sends by default.
-      if (type && !/^(application\/(json|x-ndjson)|text\/plain)\s*(;|$)/i.test(type)) {
+      // LiteLLM declares application/json for all three formats.
+      if (!/^application\/(json|x-ndjson)\s*(;|$)/i.test(c.req.header("content-type") ?? "")) {
         throw new AppError("UNSUPPORTED_MEDIA_TYPE", "The body must be application/json (a JSON array, one object, or one object per line)");
       }
-      return usage.ingestLitellm({ ctx, input: { body: await readBodyText(c, ctx.config.maxBodyBytes) } });
+      return usage.ingestLitellm({ ctx, input: { body: wellFormed(await readBodyText(c, ctx.config.maxBodyBytes)) } });
     },
   }),
   defineRoute({
@@ -64,7 +63,7 @@ export const usageRoutes = [
         throw new AppError("UNSUPPORTED_MEDIA_TYPE", "The body must be application/x-protobuf or application/json (OTLP)");
       }
       const bytes = await readBodyBytes(c, ctx.config.maxBodyBytes);
-      const request = type === "application/json" ? parseJsonRequest(decodeUtf8(bytes)) : decodeProtobufRequest(bytes);
+      const request = type === "application/json" ? parseJsonRequest(wellFormed(decodeUtf8(bytes))) : decodeProtobufRequest(bytes);
       const result = await usage.ingestOtlp({ ctx, input: { spans: mapSpans(request) } });
       if (type === "application/x-protobuf") {
         return new Response(Buffer.from(encodeProtobufResponse(result.rejectedSpans, result.errorMessage)), { headers: { "content-type": "application/x-protobuf" } });
@@ -81,4 +80,11 @@ function decodeUtf8(bytes: Uint8Array): string {
   } catch {
     throw new AppError("BAD_REQUEST", "The body is not valid UTF-8");
   }
+}
+
+/** JSON text (one document, or one per line) without repeated keys or hostile nesting, as every JSON body: else a 400. */
+function wellFormed(text: string): string {
+  const problem = jsonStructureProblem(text);
+  if (problem) throw new AppError("BAD_REQUEST", problem);
+  return text;
 }

@@ -382,8 +382,8 @@ type Resolution = { trace_id: string; span_id: string; agent_ref: string | null;
  * request's traces locked (so a child and its parent arriving in two concurrent requests cannot
  * miss each other): every span is remembered with its parent and agent id; the agent of each
  * billable span of the request, and of every span of these traces still waiting, is looked up the
- * chain of ancestors; the billable spans whose ancestor has not arrived yet are kept waiting. Then
- * the attributed spans are ingested like any event (`otel:<traceId>:<spanId>`, so re-exports are
+ * chain of ancestors; the billable spans whose ancestor has not arrived yet are kept waiting; the
+ * attributed spans are ingested like any event (`otel:<traceId>:<spanId>`, so re-exports are
  * duplicates) and the waiting ones now billed are let go. Spans without usage bill nothing.
  */
 export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: MappedSpan[] } }): Promise<OtlpIngestResult> {
@@ -402,7 +402,7 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
 
   const os = otelSpans;
   const op = otelPendingSpans;
-  const plan = await ctx.db.transaction(async (tx) => {
+  await ctx.db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext('otel:' || t.v)) from jsonb_array_elements_text(${JSON.stringify(traces)}::jsonb) as t(v) order by t.v`);
     const skeleton = JSON.stringify(spans.map((s) => ({ t: s.traceId, s: s.spanId, p: s.parentSpanId || null, a: s.agentRef })));
     await tx.execute(sql`
@@ -415,10 +415,14 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
       sql`select ${op.traceId} as trace_id, ${op.spanId} as span_id, ${op.event} as event from ${op}
           where ${op.traceId} in (select jsonb_array_elements_text(${JSON.stringify(traces)}::jsonb))`,
     );
-    const targets = [...billable.values()].map((s) => ({ t: s.traceId, s: s.spanId })).concat(waiting.map((w) => ({ t: w.trace_id, s: w.span_id })));
+    // A span that names its agent itself needs no walk up its trace (the usual chat span of an instrumented agent).
+    const targets = [...billable.values()]
+      .filter((s) => !s.agentRef)
+      .map((s) => ({ t: s.traceId, s: s.spanId }))
+      .concat(waiting.map((w) => ({ t: w.trace_id, s: w.span_id })));
     const s0 = alias(otelSpans, "s0");
     const p0 = alias(otelSpans, "p0");
-    const resolved = await rows<Resolution>(
+    const resolved = targets.length === 0 ? [] : await rows<Resolution>(
       tx,
       sql`
         with recursive targets as (
@@ -445,7 +449,7 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
     };
     for (const [k, span] of billable) {
       const r = byTarget.get(k);
-      const ref = r?.agent_ref ?? null;
+      const ref = span.agentRef ?? r?.agent_ref ?? null;
       if (ref) billEvent(span.event!, ref, k, true);
       else if (span.resourceAgentRef) billEvent(span.event!, span.resourceAgentRef, k, true);
       else if (r && r.parent_span_id === null) rejectSpan(`span ${span.spanId}: no gen_ai.agent.id on it or any ancestor, and no orgdesk.agent.id on its resource`);
@@ -467,14 +471,13 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
         order by x.t, x.s
         on conflict do nothing`);
     }
-    return { events, eventSpans };
-  });
-
-  if (plan.events.length > 0) {
-    const ingested = await ingest({ ctx, input: { events: plan.events }, source: "otlp" });
+    if (events.length === 0) return;
+    // The same ingestion as every source, in this transaction: the spans' bookkeeping and their
+    // billing commit together, or neither does (the exporter then retries the request).
+    const ingested = await ingest({ ctx: { ...ctx, db: tx }, input: { events }, source: "otlp" });
     const refused = new Map(ingested.rejected.map((r) => [r.index, r]));
     const released: { t: string; s: string }[] = [];
-    plan.eventSpans.forEach((span, index) => {
+    eventSpans.forEach((span, index) => {
       const rejection = refused.get(index);
       if (rejection) {
         // A waiting span whose ancestor names an agent it may not bill stays waiting (and becomes unattributed).
@@ -487,10 +490,10 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
     result.accepted = ingested.accepted;
     result.duplicates = ingested.duplicates;
     if (released.length > 0) {
-      await ctx.db.execute(sql`
+      await tx.execute(sql`
         delete from ${op} where (${op.traceId}, ${op.spanId}) in (select x.t, x.s from jsonb_to_recordset(${JSON.stringify(released)}::jsonb) as x(t text, s text))`);
     }
-  }
+  });
   result.errorMessage = result.rejectedSpans > 0 ? `${result.rejectedSpans} span(s) rejected: ${causes.join("; ")}` : "";
   return result;
 }
