@@ -12,6 +12,8 @@ import * as webhooks from "../../server/modules/webhooks/service";
 import { budgetCreateInput } from "../../server/modules/budgets/schema";
 import * as budgets from "../../server/modules/budgets/service";
 import * as usage from "../../server/modules/usage/service";
+import * as invoices from "../../server/modules/invoices/service";
+import { standardLoggingPayload } from "../support/fixtures/litellm";
 import { startTestServer } from "../support/http";
 
 const database = await testDatabase();
@@ -53,6 +55,12 @@ interface Case {
 }
 
 const orgRate = async () => makeOrg(platform, { billing_rate_per_agent: "10.00" });
+/** An organization billing one agent at 10.00 since January 2025: each of its ended months can be finalized once. */
+async function billedOrg() {
+  const org = await makeOrg(platform, { billing_rate_per_agent: "10.00", created_at: "2025-01-01T00:00:00Z" });
+  await makeAgent(platform, { org_id: org.id, created_at: "2025-01-01T00:00:00Z" });
+  return org;
+}
 const hook = async () => webhooks.create({ ctx: platform, input: webhookCreateInput.parse({ url: `https://hooks.example.com/audited/${crypto.randomUUID()}` }) });
 /** A 10 USD budget on `orgId`; `spent`: with `suspend`, spent past 100 % and evaluated (alerts written, agents suspended). */
 async function budgetOn(orgId: string, spent = false) {
@@ -333,8 +341,81 @@ const cases: Case[] = [
           return { reply, expected: { action: "alert.read", org_id: org.id, target_type: "alert", target_id: alert!.id, before: { read_at: null }, after: { read_at: reply.body.read_at } } };
         },
       },
+      {
+        key: rest ? "REST POST /api/organizations/:id/invoices/:month/finalize" : "tRPC invoices.finalize",
+        run: async (mark) => {
+          const org = await billedOrg();
+          await mark();
+          const reply = ok(await send("POST", `/api/organizations/${org.id}/invoices/2025-02/finalize`, "invoices.finalize", { id: org.id, month: "2025-02" }));
+          return { reply, expected: { action: "invoice.finalize", org_id: org.id, target_type: "invoice", target_id: reply.body.id, before: null, after: { number: reply.body.number, total: "10.00" } } };
+        },
+      },
+      {
+        key: rest ? "REST POST /api/invoices/:number/void" : "tRPC invoices.void",
+        run: async (mark) => {
+          const org = await billedOrg();
+          const invoice = await invoices.finalize({ ctx: platform, input: { id: org.id, month: "2025-02" } });
+          await mark();
+          const reply = ok(await send("POST", `/api/invoices/${invoice.number}/void`, "invoices.void", { ...(rest ? {} : { number: invoice.number }), reason: "Audited" }));
+          return { reply, expected: { action: "invoice.void", org_id: org.id, target_id: invoice.id, before: { status: "finalized" }, after: { number: invoice.number, status: "void", reason: "Audited" } } };
+        },
+      },
+      {
+        key: rest ? "REST PUT /api/settings/invoicing" : "tRPC invoices.settingsPut",
+        run: async (mark) => {
+          // Each transport sets its own value, so each call is a change.
+          const days = rest ? 41 : 42;
+          await mark();
+          const reply = ok(await send("PUT", "/api/settings/invoicing", "invoices.settingsPut", { payment_terms_days: days }));
+          return { reply, expected: { action: "invoicing.settings_update", org_id: null, target_type: "invoicing_settings", after: { payment_terms_days: days } } };
+        },
+      },
+      {
+        key: rest ? "REST PUT /api/organizations/:id/invoicing" : "tRPC invoices.orgSettingsPut",
+        run: async (mark) => {
+          const org = await makeOrg(platform);
+          await mark();
+          const reply = ok(await send("PUT", `/api/organizations/${org.id}/invoicing`, "invoices.orgSettingsPut", { ...(rest ? {} : { id: org.id }), usage_markup_pct: "20" }));
+          return { reply, expected: { action: "organization.invoicing_update", org_id: org.id, target_id: org.id, before: { usage_markup_pct: null }, after: { usage_markup_pct: "20.00" } } };
+        },
+      },
     ];
   }),
+  {
+    key: "REST POST /api/integrations/litellm",
+    run: async (mark) => {
+      const agent = await makeAgent(platform, { external_id: `audited-litellm-${crypto.randomUUID().slice(0, 8)}`, created_at: "2025-01-01T00:00:00Z" });
+      const payloads = [
+        standardLoggingPayload({ id: `audit-${crypto.randomUUID()}`, alias: agent.external_id }),
+        standardLoggingPayload({ id: `audit-${crypto.randomUUID()}`, alias: agent.external_id, status: "failure" }),
+      ];
+      await mark();
+      const reply = ok(await call(base, env, "POST", "/api/integrations/litellm", payloads));
+      return { reply, expected: { action: "usage.ingest", org_id: null, target_type: "usage", before: null, after: { accepted: 1 } } };
+    },
+  },
+  {
+    key: "REST POST /api/otel/v1/traces",
+    run: async (mark) => {
+      const agent = await makeAgent(platform, { external_id: `audited-otel-${crypto.randomUUID().slice(0, 8)}` });
+      const id = (bytes: number) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+      const end = BigInt(Date.now()) * 1_000_000n;
+      const attr = (key: string, value: string | number) => ({ key, value: typeof value === "number" ? { intValue: String(value) } : { stringValue: value } });
+      const span = {
+        traceId: id(16),
+        spanId: id(8),
+        name: "chat",
+        kind: 3,
+        startTimeUnixNano: String(end - 1_000_000_000n),
+        endTimeUnixNano: String(end),
+        attributes: [attr("gen_ai.operation.name", "chat"), attr("gen_ai.agent.id", agent.external_id!), attr("gen_ai.request.model", "audit-otel-model"), attr("gen_ai.usage.input_tokens", 10), attr("gen_ai.usage.output_tokens", 2)],
+        status: {},
+      };
+      await mark();
+      const reply = ok(await call(base, env, "POST", "/api/otel/v1/traces", { resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ scope: { name: "audit" }, spans: [span] }] }] }));
+      return { reply, expected: { action: "usage.ingest", org_id: null, target_type: "usage", before: null, after: { accepted: 1 } } };
+    },
+  },
   {
     key: "tRPC auth.setup",
     db: emptyDatabase,
@@ -417,6 +498,11 @@ describe("audit log", () => {
         .filter(([, p]) => p._def.type === "mutation")
         .map(([name]) => `tRPC ${name}`),
     ]);
+    // POSTs that change nothing: a what-if is computed and returned, never stored (docs/guardrails.md, "Insights").
+    for (const readOnly of ["REST POST /api/organizations/:id/what-if"]) {
+      expect(mutating.has(readOnly)).toBe(true);
+      mutating.delete(readOnly);
+    }
     const covered = new Set(cases.map((c) => c.key));
     expect([...mutating].filter((k) => !covered.has(k)).sort()).toEqual([]);
     expect([...covered].filter((k) => !mutating.has(k)).sort()).toEqual([]);
