@@ -119,3 +119,21 @@ export const otelPendingSpans = pgTable(
   },
   (t) => [primaryKey({ columns: [t.traceId, t.spanId] }), index("otel_pending_spans_received_idx").on(t.receivedAt)],
 );
+
+/**
+ * One row per model and UTC day (of `occurred_at`) that had an unpriced event: written by the
+ * ingestion that stored the first one, in its transaction, with `insert … on conflict do nothing`.
+ * The primary key is what makes `usage.unpriced_model` go out once per model and day, whatever
+ * the number of batches or instances (docs/guardrails.md, "Events").
+ */
+export const usageUnpricedNotices = pgTable(
+  "usage_unpriced_notices",
+  {
+    model: text("model").notNull(),
+    day: date("day", { mode: "string" }).notNull(),
+    /** The usage event that was first seen unpriced for the model that day. */
+    eventId: text("event_id").notNull(),
+    createdAt: instant("created_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.model, t.day] })],
+);

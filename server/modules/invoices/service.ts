@@ -11,6 +11,7 @@ import { addMonths, monthEnd, monthOf, monthsBetween } from "../../shared/time";
 import * as audit from "../audit/service";
 import { fxForMonth, type Line } from "../billing/lines";
 import * as billing from "../billing/service";
+import * as events from "../events/service";
 import { invoiceCsv, invoicePdf } from "./documents";
 import { findOrg, type OrgRow } from "../tenancy/service";
 import type { Invoice, InvoiceLine, invoiceListFields, invoicingSettingsFields, orgInvoicingInput } from "./schema";
@@ -554,6 +555,8 @@ async function finalizeIn(tx: Tx, ctx: Ctx, org: OrgRow, month: string, now: Dat
     targetId: row!.id,
     after: { number, month, currency: org.currency, total: invoice.total, lines: invoice.lines.length },
   });
+  // Sent only if this finalization commits (docs/guardrails.md, "Events"): the invoice as the API shows it.
+  await events.emit(tx, "invoice.finalized", { invoice });
   return invoice;
 }
 
@@ -578,7 +581,9 @@ async function voidInvoice({ ctx, input }: { ctx: Ctx; input: { number: string; 
       before: { number: row.number, status: "finalized" },
       after: { number: row.number, status: "void", reason: input.reason },
     });
-    return (await withLines(tx, [updated!]))[0]!;
+    const invoice = (await withLines(tx, [updated!]))[0]!;
+    await events.emit(tx, "invoice.voided", { invoice });
+    return invoice;
   });
 }
 export { voidInvoice as void };

@@ -1,8 +1,8 @@
 import { type SQL, sql } from "drizzle-orm";
 import { alias, type AnyPgColumn } from "drizzle-orm/pg-core";
 import type { z } from "zod";
-import { type DbOrTx, rows } from "../../../db/client";
-import { agentAssignments, agents, modelPrices, otelPendingSpans, otelSpans, usageEvents, usageMonthRollups } from "../../../db/schema";
+import { type DbOrTx, rows, type Tx } from "../../../db/client";
+import { agentAssignments, agents, modelPrices, otelPendingSpans, otelSpans, usageEvents, usageMonthRollups, usageUnpricedNotices } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
@@ -11,6 +11,7 @@ import { trimDecimal } from "../../shared/money";
 import { UUID_PATTERN } from "../../shared/uuid";
 import * as audit from "../audit/service";
 import * as budgets from "../budgets/service";
+import * as events from "../events/service";
 import { fastEvent } from "./fast-validate";
 import { litellmBatch, MAX_LITELLM_PAYLOADS, parseLitellmBody } from "./litellm";
 import type { BillableEvent, MappedSpan } from "./otlp";
@@ -257,9 +258,44 @@ async function store(ctx: Ctx, items: Prepared[], tenant: string | null): Promis
         targetId: null,
         after: { accepted: stored.length, unpriced: stored.filter((r) => r.unpriced).length },
       });
+      await noticeUnpriced(tx, stored.filter((r) => r.unpriced).map((r) => ({ row: r, item: byIndex.get(Number(r.idx))! })));
     }
     return result;
   });
+}
+
+/**
+ * Sends `usage.unpriced_model` for the first unpriced event of each model and UTC day (of
+ * `occurred_at`) among the rows this ingestion stored, unless an earlier ingestion already did:
+ * the notice table's primary key decides, in this transaction, so concurrent ingestions of the same
+ * model and day send it once (the second waits on the first's row, then inserts nothing). Rows are
+ * inserted in key order so that two ingestions never wait on each other crosswise.
+ */
+async function noticeUnpriced(tx: Tx, stored: { row: StoredRow; item: Prepared }[]): Promise<void> {
+  if (stored.length === 0) return;
+  const first = new Map<string, { row: StoredRow; item: Prepared; day: string }>();
+  for (const s of stored) {
+    const day = s.item.occurred_at.slice(0, 10);
+    const key = `${s.item.model}\u0000${day}`;
+    const seen = first.get(key);
+    // The earliest event of the model that day in this batch (ties by id).
+    if (!seen || s.item.occurred_at < seen.item.occurred_at || (s.item.occurred_at === seen.item.occurred_at && s.item.id < seen.item.id)) first.set(key, { ...s, day });
+  }
+  const candidates = [...first.values()].sort((a, b) => (a.item.model < b.item.model ? -1 : a.item.model > b.item.model ? 1 : a.day < b.day ? -1 : a.day > b.day ? 1 : 0));
+  const inserted = await tx
+    .insert(usageUnpricedNotices)
+    .values(candidates.map((c) => ({ model: c.item.model, day: c.day, eventId: c.item.id })))
+    .onConflictDoNothing()
+    .returning({ model: usageUnpricedNotices.model, day: usageUnpricedNotices.day });
+  const isNew = new Set(inserted.map((r) => `${r.model}\u0000${r.day}`));
+  for (const c of candidates) {
+    if (!isNew.has(`${c.item.model}\u0000${c.day}`)) continue;
+    await events.emit(tx, "usage.unpriced_model", {
+      model: c.item.model,
+      day: c.day,
+      first_event: { id: c.item.id, agent_id: c.item.agent_id, organization_id: c.row.org, occurred_at: c.item.occurred_at },
+    });
+  }
 }
 
 /**
