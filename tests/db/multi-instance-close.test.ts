@@ -50,12 +50,13 @@ describe.skipIf(!onPostgres)("the automatic close in two server processes at onc
     }
     const months = closableMonths(first, now);
     expect(months.length).toBeGreaterThanOrEqual(4);
-    // One close for each instance, queued before either starts; one job at a time per instance, so
-    // neither can take both, and each run is long enough for the other instance to start meanwhile.
-    await jobs.enqueue(database.db, invoicesAutoClose, {}, { key: "instance-test-1" });
-    await jobs.enqueue(database.db, invoicesAutoClose, {}, { key: "instance-test-2" });
+    // Both instances are up and polling before the two closes are queued; one job at a time per
+    // instance, so neither can take both while the first run lasts (seconds), whatever the load
+    // while they started.
     const env = { DATABASE_URL: database.url!, ADMIN_API_KEY: "multi-instance-close-key", WEB_DIR: "", JOB_CONCURRENCY: "1", JOB_POLL_INTERVAL_MS: "50" };
     procs = await Promise.all([startProcess("server/index.ts", env), startProcess("server/index.ts", env)]);
+    await jobs.enqueue(database.db, invoicesAutoClose, {}, { key: "instance-test-1" });
+    await jobs.enqueue(database.db, invoicesAutoClose, {}, { key: "instance-test-2" });
 
     // Which instances ran a close, seen while they ran.
     const runners = new Set<string>();
