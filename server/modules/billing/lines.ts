@@ -3,7 +3,7 @@
  * revenue to 2 decimals, USD cost to 4, cost in the org currency to 2; a summary is the sum of the
  * rounded lines, so the figures a client sees always add up.
  */
-import { dec, div, isZero, mul, type Ratio, round, sub, sum, trimDecimal } from "../../shared/money";
+import { add, dec, div, isZero, mul, type Ratio, round, sub, sum, trimDecimal } from "../../shared/money";
 import type { AgentMonthRevenue } from "./proration";
 
 export interface UsageTotals {
@@ -93,7 +93,11 @@ export function buildLine(args: {
 export interface MonthFigures {
   is_partial: boolean;
   agent_count: number;
+  /** Seat revenue + usage charges. */
   total_revenue: string;
+  seat_revenue: string;
+  /** Null when the organization bills usage and the month's FX rate is missing. */
+  usage_revenue: string | null;
   projected_revenue: string;
   total_cost: string | null;
   total_cost_usd: string;
@@ -118,6 +122,8 @@ export function sumLines(lines: Line[], agentCount: number, fx: string | null, i
     is_partial: isPartial,
     agent_count: agentCount,
     total_revenue: round(revenue, 2),
+    seat_revenue: round(revenue, 2),
+    usage_revenue: "0.00",
     projected_revenue: round(sumStrings(lines.map((l) => l.projected_revenue)), 2),
     total_cost: cost === null ? null : round(cost, 2),
     total_cost_usd: round(sumStrings(lines.map((l) => l.token_cost_usd)), 4),
@@ -142,6 +148,8 @@ export function sumMonths(months: MonthFigures[], agentCount: number): MonthFigu
     is_partial: months.some((m) => m.is_partial),
     agent_count: agentCount,
     total_revenue: round(revenue, 2),
+    seat_revenue: round(sumStrings(months.map((m) => m.seat_revenue)), 2),
+    usage_revenue: months.some((m) => m.usage_revenue === null) ? null : round(sumStrings(months.map((m) => m.usage_revenue!)), 2),
     projected_revenue: round(sumStrings(months.map((m) => m.projected_revenue)), 2),
     total_cost: cost === null ? null : round(cost, 2),
     total_cost_usd: round(sumStrings(months.map((m) => m.total_cost_usd)), 4),
@@ -152,6 +160,72 @@ export function sumMonths(months: MonthFigures[], agentCount: number): MonthFigu
     total_output_tokens: months.reduce((n, m) => n + m.total_output_tokens, 0),
     total_cache_tokens: months.reduce((n, m) => n + m.total_cache_tokens, 0),
     unpriced_events: months.reduce((n, m) => n + m.unpriced_events, 0),
+  };
+}
+
+/** One model's usage charge in a month, in the organization's currency. */
+export interface UsageCharge {
+  model: string;
+  amount: string;
+}
+
+/**
+ * The usage charges of a month at `markup` (docs/billing.md, "Usage charges"), one per model with
+ * cost, each `cost_usd × fx × (1 + pct/100)` rounded once, half-even, to 2 decimals; none when
+ * `markup` is null (usage not billed). Null when a model has cost but the month has no FX rate.
+ * The one computation both invoices and the billing summary use, so they never disagree.
+ */
+export function usageCharges(costsByModel: Map<string, string> | undefined, fx: string | null, markup: string | null): UsageCharge[] | null {
+  if (markup === null) return [];
+  const factor = add(dec(1), mul(dec(markup), dec("0.01")));
+  const out: UsageCharge[] = [];
+  for (const [model, cost] of [...(costsByModel ?? new Map<string, string>())].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (isZero(dec(cost))) continue;
+    if (fx === null) return null;
+    out.push({ model, amount: round(mul(mul(dec(cost), dec(fx)), factor), 2) });
+  }
+  return out;
+}
+
+/** A closed month's finalized invoice, as the billing summary reports it. */
+export interface ClosedMonth {
+  number: string;
+  /** The sum of its seat lines. */
+  seat: string;
+  /** The sum of its usage lines (its adjustment lines belong to earlier months, not to this one). */
+  usage: string;
+}
+
+/**
+ * A month's figures with its revenue as billed (docs/billing.md, "The billing summary of a closed
+ * month"): an open month adds its usage charges to the seat revenue; a closed month reports what
+ * its invoice billed for it (its seat and usage lines) against the cost as now known.
+ */
+export function chargedMonth<M extends MonthFigures>(m: M, charges: UsageCharge[] | null, closed: ClosedMonth | null): M & { is_closed: boolean; invoice_number: string | null } {
+  let seat: Ratio;
+  let usage: Ratio | null;
+  let projected: Ratio;
+  if (closed) {
+    seat = dec(closed.seat);
+    usage = dec(closed.usage);
+    projected = add(seat, usage);
+  } else {
+    seat = dec(m.seat_revenue);
+    usage = charges === null ? null : sum(charges.map((c) => dec(c.amount)));
+    projected = add(dec(m.projected_revenue), usage ?? dec(0));
+  }
+  const revenue = add(seat, usage ?? dec(0));
+  const margin = m.total_cost === null ? null : sub(revenue, dec(m.total_cost));
+  return {
+    ...m,
+    total_revenue: round(revenue, 2),
+    seat_revenue: round(seat, 2),
+    usage_revenue: usage === null ? null : round(usage, 2),
+    projected_revenue: round(projected, 2),
+    margin: margin === null ? null : round(margin, 2),
+    margin_pct: margin === null ? null : marginPct(margin, revenue),
+    is_closed: closed !== null,
+    invoice_number: closed?.number ?? null,
   };
 }
 

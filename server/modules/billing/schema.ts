@@ -50,8 +50,12 @@ const decimalOrNull = moneyOutput.nullable();
 export const monthFiguresShape = {
   is_partial: z.boolean().meta({ description: "The current month: revenue counts up to now" }),
   agent_count: z.number().int().meta({ description: "Agents with billed time or usage in the period" }),
-  total_revenue: moneyOutput,
-  projected_revenue: moneyOutput.meta({ description: "The full month's revenue if nothing changes (equals total_revenue for past months)" }),
+  total_revenue: moneyOutput.meta({ description: "seat_revenue + usage_revenue; for a closed month, what its finalized invoice billed for it" }),
+  seat_revenue: moneyOutput.meta({ description: "Revenue from agent seats (prorated monthly rates); for a closed month, its invoice's seat lines" }),
+  usage_revenue: moneyOutput
+    .nullable()
+    .meta({ description: "Usage charges (per model, cost × FX × (1 + markup %), 2 decimals); \"0.00\" when the organization does not bill usage; null when an FX rate is missing; for a closed month, its invoice's usage lines" }),
+  projected_revenue: moneyOutput.meta({ description: "The full month's revenue if nothing changes, usage charges so far included (equals total_revenue for past months)" }),
   total_cost: costOnly(decimalOrNull, "Token cost in the organization's currency, 2 decimals; null when an FX rate is missing."),
   total_cost_usd: costOnly(moneyOutput, "Token cost in USD, 4 decimals."),
   fx_rate: costOnly(z.string().nullable(), "Units of the organization's currency per 1 USD used for the month; null when missing (or mixed, in totals)."),
@@ -63,7 +67,12 @@ export const monthFiguresShape = {
   unpriced_events: costOnly(z.number().int(), "Events whose model has no price yet (not in the cost)."),
 };
 
-export const monthOutput = z.object({ month: z.string(), ...monthFiguresShape });
+const closedShape = {
+  is_closed: z.boolean().meta({ description: "The month has a finalized invoice: revenue is as invoiced, cost as now known" }),
+  invoice_number: z.string().nullable().meta({ description: "The finalized invoice's number; null for an open month" }),
+};
+
+export const monthOutput = z.object({ month: z.string(), ...monthFiguresShape, ...closedShape });
 export const totalsOutput = z.object(monthFiguresShape);
 
 export const billingSummaryOutput = z.object({
@@ -118,6 +127,7 @@ export const overviewOrgOutput = z.object({
   is_internal: z.boolean(),
   is_deleted: z.boolean(),
   ...monthFiguresShape,
+  ...closedShape,
   revenue_usd: costOnly(decimalOrNull, "Revenue converted to USD at the month's FX rate."),
   margin_usd: costOnly(decimalOrNull, "revenue_usd − total_cost_usd (2 decimals)."),
 });

@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { AnyPgColumn, PgTable } from "drizzle-orm/pg-core";
 import { type DbOrTx, prerendered, rows } from "../../../db/client";
-import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, fxRates, organizations, orgRatePeriods, orgStatusPeriods, usageMonthRollups } from "../../../db/schema";
+import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, fxRates, invoiceLines, invoices, organizations, orgInvoicing, orgRatePeriods, orgStatusPeriods, usageMonthRollups } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { validationError } from "../../errors";
@@ -9,7 +9,7 @@ import { dec, round, sub, sum } from "../../shared/money";
 import { addMonths, monthEnd, monthOf, monthsBetween, monthStart } from "../../shared/time";
 import { forReports } from "../reads/service";
 import { findOrg } from "../tenancy/service";
-import { buildLine, fxForMonth, type Line, marginPct, type MonthFigures, sumLines, sumMonths, toCsv, toUsd, type UsageTotals } from "./lines";
+import { buildLine, chargedMonth, type ClosedMonth, fxForMonth, type Line, marginPct, type MonthFigures, sumLines, sumMonths, toCsv, toUsd, type UsageTotals, usageCharges } from "./lines";
 import { type AgentHistory, agentRevenue, type OrgHistory, type Period, secondsOf } from "./proration";
 import type { AgentMonthOutput, BillingRange } from "./schema";
 
@@ -80,6 +80,12 @@ interface OrgData {
   /** `${agentId}|${month}` → usage. */
   usage: Map<string, UsageTotals>;
   fx: { effectiveFrom: string; rate: string }[];
+  /** Month → model → exact USD cost: what usage charges are computed from. */
+  modelCosts: Map<string, Map<string, string>>;
+  /** The usage markup in percent; null = usage not billed. */
+  markup: string | null;
+  /** Month → its finalized invoice (the month is closed). */
+  closed: Map<string, ClosedMonth>;
 }
 
 /** An interval history as billing reads it: whose it is, its value as SQL, its bounds. */
@@ -182,6 +188,18 @@ const LOAD = {
         from ${fxRates} order by ${fxRates.currency}, ${fxRates.effectiveFrom}`,
   ),
   names: prerendered(sql`select ${agents.id}::text as id, ${agents.name} as name from ${agents} where ${agents.id} in`),
+  modelCosts: prerendered(
+    sql`select ${rollups.orgId}::text as org, to_char(${rollups.month}, 'YYYY-MM') as month, ${rollups.model} as model, sum(${rollups.costUsd})::text as cost
+        from ${rollups} where ${rollups.orgId} in`,
+  ),
+  markups: prerendered(sql`select ${orgInvoicing.orgId}::text as org, ${orgInvoicing.usageMarkupPct}::text as pct from ${orgInvoicing} where ${orgInvoicing.orgId} in`),
+  closed: prerendered(
+    sql`select ${invoices.orgId}::text as org, to_char(${invoices.month}, 'YYYY-MM') as month, ${invoices.number} as number,
+               coalesce(sum(${invoiceLines.amount}) filter (where ${invoiceLines.kind} = 'seat'), 0)::text as seat,
+               coalesce(sum(${invoiceLines.amount}) filter (where ${invoiceLines.kind} = 'usage'), 0)::text as usage
+        from ${invoices} left join ${invoiceLines} on ${invoiceLines.invoiceId} = ${invoices.id}
+        where ${invoices.status} = 'finalized' and ${invoices.orgId} in`,
+  ),
 };
 
 /**
@@ -194,7 +212,8 @@ async function loadRows(db: DbOrTx, orgIds: string[], b: Bounds) {
   const assigned = sql`${orgs} and ${overlapping(asg.startsAt, asg.endsAt, b)}`;
   const inRange = sql`${orgs} and ${rollups.month} >= ${b.firstMonth}::date and ${rollups.month} < ${b.endMonth}::date`;
   const agentSet = sql`(${LOAD.agentsAssigned} ${assigned} union ${LOAD.agentsWithUsage} ${inRange})`;
-  const [status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names] = await Promise.all([
+  const closedInRange = sql`${orgs} and ${invoices.month} >= ${b.firstMonth}::date and ${invoices.month} < ${b.endMonth}::date`;
+  const [status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names, modelCosts, markups, closed] = await Promise.all([
     periodsOf<boolean>(db, HISTORIES.orgStatus, orgs, b),
     periodsOf<string>(db, HISTORIES.orgRate, orgs, b),
     rows<PeriodRow & { agent: string }>(db, sql`${LOAD.assignments} ${assigned} order by ${asg.startsAt}`),
@@ -203,8 +222,11 @@ async function loadRows(db: DbOrTx, orgIds: string[], b: Bounds) {
     periodsOf<string | null>(db, HISTORIES.agentRate, agentSet, b),
     periodsOf<string>(db, HISTORIES.agentStatus, agentSet, b),
     rows<{ id: string; name: string }>(db, sql`${LOAD.names} ${agentSet}`),
+    rows<{ org: string; month: string; model: string; cost: string }>(db, sql`${LOAD.modelCosts} ${inRange} group by 1, 2, 3`),
+    rows<{ org: string; pct: string | null }>(db, sql`${LOAD.markups} ${orgs}`),
+    rows<{ org: string; month: string; number: string; seat: string; usage: string }>(db, sql`${LOAD.closed} ${closedInRange} group by 1, 2, 3`),
   ]);
-  return { status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names };
+  return { status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names, modelCosts, markups, closed };
 }
 
 type LoadedRows = Awaited<ReturnType<typeof loadRows>>;
@@ -239,12 +261,22 @@ function assemble(org: OrgInfo, loaded: LoadedRows, by: ByOwner): OrgData {
     ensure(u.agent);
     usage.set(`${u.agent}|${u.month}`, usageTotals(u));
   }
+  const modelCosts = new Map<string, Map<string, string>>();
+  for (const c of loaded.modelCosts) {
+    if (c.org !== org.id) continue;
+    const m = modelCosts.get(c.month) ?? new Map<string, string>();
+    m.set(c.model, c.cost);
+    modelCosts.set(c.month, m);
+  }
   return {
     org,
     history: { active: by.status.get(org.id) ?? [], rates: by.orgRates.get(org.id) ?? [] },
     agents: agentsOfOrg,
     usage,
     fx: loaded.fx.filter((f) => f.currency === org.currency).map((f) => ({ effectiveFrom: f.effective_from, rate: f.rate })),
+    modelCosts,
+    markup: loaded.markups.find((m) => m.org === org.id)?.pct ?? null,
+    closed: new Map(loaded.closed.filter((c) => c.org === org.id).map((c) => [c.month, { number: c.number, seat: c.seat, usage: c.usage }])),
   };
 }
 
@@ -316,6 +348,19 @@ function compute(data: OrgData, range: Range, now: Date): Computed {
 }
 
 /**
+ * The month figures of `computed` with revenue as billed: usage charges added for an organization
+ * that bills usage, and a closed month's revenue taken from its finalized invoice (the cost stays as
+ * now known). Totals are the sums of those months.
+ */
+function charged(data: OrgData, computed: Computed) {
+  const months = computed.months.map((m) => {
+    const fx = fxForMonth(data.org.currency, monthEnd(m.month).toISOString().slice(0, 10), data.fx);
+    return chargedMonth(m, usageCharges(data.modelCosts.get(m.month), fx, data.markup), data.closed.get(m.month) ?? null);
+  });
+  return { months, totals: sumMonths(months, computed.totals.agent_count) };
+}
+
+/**
  * The agent-month lines of one organization over a range, every field included, read through
  * `db` (a transaction when the caller holds locks): what invoices build their seat lines from, so
  * an invoice and the billing summary share one computation.
@@ -384,7 +429,8 @@ async function computeFor(ctx: Ctx, ref: string, input: BillingRange) {
   const range = resolveRange(input, now);
   const org = await orgInfo(ctx, ref);
   const [data] = await loadOrgData(ctx.db, [org], range);
-  return { org, range, computed: compute(data!, range, now) };
+  const computed = compute(data!, range, now);
+  return { org, range, computed, billed: charged(data!, computed) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -397,14 +443,14 @@ async function computeFor(ctx: Ctx, ref: string, input: BillingRange) {
 export async function summary({ ctx, input }: { ctx: Ctx; input: BillingRange & { id: string } }) {
   authorize(ctx.principal, "billing.read");
   ctx = await forReports(ctx);
-  const { org, range, computed } = await computeFor(ctx, input.id, input);
+  const { org, range, billed } = await computeFor(ctx, input.id, input);
   return {
     organization_id: org.id,
     currency: org.currency,
     from: range.from,
     to: range.to,
-    summary: computed.months.map((m) => visible(ctx, m, MONTH_COST_FIELDS)),
-    totals: visible(ctx, computed.totals, MONTH_COST_FIELDS),
+    summary: billed.months.map((m) => visible(ctx, m, MONTH_COST_FIELDS)),
+    totals: visible(ctx, billed.totals, MONTH_COST_FIELDS),
   };
 }
 
@@ -463,14 +509,14 @@ export async function overview({ ctx, input }: { ctx: Ctx; input: { month?: stri
 export async function orgView({ ctx, input }: { ctx: Ctx; input: BillingRange & { id: string } }) {
   authorize(ctx.principal, "billing.read");
   ctx = await forReports(ctx);
-  const { org, range, computed } = await computeFor(ctx, input.id, input);
+  const { org, range, computed, billed } = await computeFor(ctx, input.id, input);
   return {
     organization_id: org.id,
     currency: org.currency,
     from: range.from,
     to: range.to,
-    summary: computed.months.map((m) => visible(ctx, m, MONTH_COST_FIELDS)),
-    totals: visible(ctx, computed.totals, MONTH_COST_FIELDS),
+    summary: billed.months.map((m) => visible(ctx, m, MONTH_COST_FIELDS)),
+    totals: visible(ctx, billed.totals, MONTH_COST_FIELDS),
     records: computed.lines.map((l) => recordOf(ctx, l)),
   };
 }
@@ -505,7 +551,10 @@ async function overviews(ctx: Ctx, range: Range, now: Date) {
   const infos: OrgInfo[] = orgRows.map(({ deleted_at: _deletedAt, ...info }) => info);
   // Whole seconds (floored), which decides "deleted on or after a month's first second" exactly.
   const deletedAt = new Map(orgRows.map((o) => [o.id, toSec(o.deleted_at)]));
-  const computed = (await loadOrgData(ctx.db, infos, range)).map((d) => ({ org: d.org, c: compute(d, range, now) }));
+  const computed = (await loadOrgData(ctx.db, infos, range)).map((d) => {
+    const c = compute(d, range, now);
+    return { org: d.org, c: { lines: c.lines, months: charged(d, c).months } };
+  });
   return range.months.map((month, i) => {
     const start = secondsOf(monthStart(month));
     const orgs = computed
@@ -535,7 +584,7 @@ function overviewOfMonth(
   ctx: Ctx,
   month: string,
   now: Date,
-  orgs: { org: OrgInfo; m: MonthFigures & { month: string }; revenueUsd: string | null; projectedUsd: string | null; marginUsd: string | null }[],
+  orgs: { org: OrgInfo; m: MonthFigures & { month: string; is_closed: boolean; invoice_number: string | null }; revenueUsd: string | null; projectedUsd: string | null; marginUsd: string | null }[],
 ) {
   const known = orgs.filter((o) => o.revenueUsd !== null && o.projectedUsd !== null);
   const revenueUsd = sum(known.map((o) => dec(o.revenueUsd!)));

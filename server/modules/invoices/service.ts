@@ -6,10 +6,10 @@ import { authorize, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, notFound } from "../../errors";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
-import { add, dec, isZero, mul, type Ratio, round, sub, sum } from "../../shared/money";
+import { add, dec, isZero, type Ratio, round, sub, sum } from "../../shared/money";
 import { addMonths, monthEnd, monthOf, monthsBetween } from "../../shared/time";
 import * as audit from "../audit/service";
-import { fxForMonth, type Line } from "../billing/lines";
+import { fxForMonth, type Line, type UsageCharge, usageCharges as chargesOf } from "../billing/lines";
 import * as billing from "../billing/service";
 import * as events from "../events/service";
 import { invoiceCsv, invoicePdf } from "./documents";
@@ -187,11 +187,6 @@ async function withLines(db: DbOrTx, list: InvoiceRow[]): Promise<Invoice[]> {
 // ---------------------------------------------------------------------------------------------
 // Drafts: computed from the histories, the usage rollups, the FX rates and what is already billed.
 
-interface UsageCharge {
-  model: string;
-  amount: string;
-}
-
 /** Everything the drafts of one organization are computed from. */
 interface Basis {
   org: OrgRow;
@@ -230,22 +225,9 @@ async function loadBasis(db: DbOrTx, org: OrgRow): Promise<Basis> {
 
 const fxOf = (basis: Basis, month: string) => fxForMonth(basis.org.currency, monthEnd(month).toISOString().slice(0, 10), basis.fx);
 
-/**
- * The usage charges of a month at `markup`, one per model with cost, each `cost_usd × fx × (1 +
- * pct/100)` rounded once, half-even, to 2 decimals. Null when a model has cost but the currency has
- * no FX rate for the month.
- */
+/** The usage charges of a month at `markup`, computed as the billing summary computes them. Null when an FX rate is missing. */
 function usageCharges(basis: Basis, month: string, markup: string | null): UsageCharge[] | null {
-  if (markup === null) return [];
-  const fx = fxOf(basis, month);
-  const factor = add(dec(1), mul(dec(markup), dec("0.01")));
-  const out: UsageCharge[] = [];
-  for (const [model, cost] of [...(basis.costs.get(month) ?? new Map<string, string>())].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    if (isZero(dec(cost))) continue;
-    if (fx === null) return null;
-    out.push({ model, amount: round(mul(mul(dec(cost), dec(fx)), factor), 2) });
-  }
-  return out;
+  return chargesOf(basis.costs.get(month), fxOf(basis, month), markup);
 }
 
 /** What has been billed for `month`'s usage per model: its invoice's usage lines plus every adjustment of it on finalized invoices. */
