@@ -24,6 +24,8 @@ async function shoot(p: Page, name: string, ready: string) {
     await p.setViewportSize({ width, height: width === 390 ? 1200 : 900 });
     await p.mouse.move(0, 0);
     await p.waitForSelector(ready);
+    // As after opening the page at this width: the open settings tab scrolled into view.
+    await p.evaluate(() => document.querySelector("nav[aria-label='Settings sections'] [aria-current=page]")?.scrollIntoView({ block: "nearest", inline: "nearest" }));
     await screenshot(p, `${name}-${width}`);
   }
   await p.setViewportSize({ width: 1280, height: 900 });
@@ -97,11 +99,14 @@ describe("invoicing settings in the web app", () => {
 
     await page.check("[data-testid=markup-cost]");
     await page.locator("[data-testid=usage-markup]").getByRole("button", { name: "Save" }).click();
-    await page.waitForFunction(() => document.querySelector("[data-testid=markup-current]")?.textContent?.includes("at cost"));
+    await page.waitForFunction(() => document.querySelector("[data-testid=markup-current]")?.textContent?.includes("billed at cost."));
     expect((await app.api.get(`/api/organizations/${org.id}/invoicing`)).body.usage_markup_pct).toBe("0.00");
 
+    // Two issued invoices, numbered with the prefix saved above, fill the Invoices page.
+    for (const month of ["2025-06", "2025-07"]) expect((await app.api.post(`/api/organizations/${org.id}/invoices/${month}/finalize`, {})).status).toBe(201);
     await page.goto(`${app.base}/invoices`);
-    await page.waitForSelector("main h1");
+    await page.waitForSelector("[data-testid=invoices-page-row]");
+    await expect(page.textContent("[data-testid=invoices-page-table]")).resolves.toContain("NW-");
     await page.waitForFunction(() => !document.querySelector("main .animate-pulse"));
     await shoot(page, "invoices-page", "main h1");
     expect(errors).toEqual([]);
