@@ -14,7 +14,9 @@ import { signInThroughUi } from "./support/flows";
 const app = await startApp();
 const MAY = "2025-05-01T00:00:00Z";
 const org = (await app.api.post("/api/organizations", { name: "Lighthouse Dental", billing_rate_per_agent: "90.00", created_at: MAY })).body;
-await app.api.post("/api/agents", { name: "Front Desk Bot", org_id: org.id, created_at: MAY });
+const agent = (await app.api.post("/api/agents", { name: "Front Desk Bot", org_id: org.id, created_at: MAY })).body;
+// $2.00 of June's token usage: billed only once the organization bills usage.
+expect((await app.api.post("/api/usage", { events: [{ id: "markup-1", agent_id: agent.id, model: "gpt-4o", input_tokens: 10, output_tokens: 5, cost_usd: "2.000000", occurred_at: "2025-06-12T08:00:00Z" }] })).body.accepted).toBe(1);
 const owner = await makeUser(app.database, "owner");
 const viewer = await makeUser(app.database, "viewer");
 let page: Page;
@@ -83,6 +85,8 @@ describe("invoicing settings in the web app", () => {
     await page.goto(`${app.base}/organizations/${org.slug}?tab=invoices`);
     await page.waitForSelector("[data-testid=usage-markup] form");
     await expect(page.textContent("[data-testid=markup-current]")).resolves.toContain("not billed");
+    const june = page.locator("[data-testid=invoice-row]", { hasText: "Jun 2025" });
+    await expect(june.textContent()).resolves.toContain("$90.00");
     expect(await page.isChecked("[data-testid=markup-off]")).toBe(true);
 
     await page.check("[data-testid=markup-on]");
@@ -95,12 +99,16 @@ describe("invoicing settings in the web app", () => {
     await page.locator("[data-testid=usage-markup]").getByRole("button", { name: "Save" }).click();
     await page.waitForFunction(() => document.querySelector("[data-testid=markup-current]")?.textContent?.includes("12.50"));
     expect((await app.api.get(`/api/organizations/${org.id}/invoicing`)).body).toEqual({ organization_id: org.id, usage_markup_pct: "12.50" });
+    // June's draft gains a usage line: 2.00 × 1.125 = 2.25 on top of the 90.00 seat.
+    await page.waitForFunction(() => Array.from(document.querySelectorAll("[data-testid=invoice-row]")).some((r) => r.textContent?.includes("Jun 2025") && r.textContent.includes("$92.25")));
+    expect((await app.api.get(`/api/organizations/${org.id}/invoices/2025-06`)).body.total).toBe("92.25");
     await shoot(page, "org-usage-markup", "[data-testid=usage-markup]");
 
     await page.check("[data-testid=markup-cost]");
     await page.locator("[data-testid=usage-markup]").getByRole("button", { name: "Save" }).click();
     await page.waitForFunction(() => document.querySelector("[data-testid=markup-current]")?.textContent?.includes("billed at cost."));
     expect((await app.api.get(`/api/organizations/${org.id}/invoicing`)).body.usage_markup_pct).toBe("0.00");
+    await page.waitForFunction(() => Array.from(document.querySelectorAll("[data-testid=invoice-row]")).some((r) => r.textContent?.includes("Jun 2025") && r.textContent.includes("$92.00")));
 
     // Two issued invoices, numbered with the prefix saved above, fill the Invoices page.
     for (const month of ["2025-06", "2025-07"]) expect((await app.api.post(`/api/organizations/${org.id}/invoices/${month}/finalize`, {})).status).toBe(201);
