@@ -108,6 +108,13 @@ async function walk(size: { width: number; height: number }): Promise<Blocker[]>
     await page.click("[data-testid=what-if-compare]");
     await page.waitForSelector("[data-testid=what-if-figures]");
     await check("organization: billing what-if", "[data-testid=what-if]");
+    await visit("/organizations/agenticmail?tab=invoices", "[data-testid=usage-markup] form", "organization: invoices", "[data-testid=org-detail]");
+    // A refused markup: nothing is saved, so the two widths running side by side do not meet.
+    await page.check("[data-testid=markup-on]");
+    await page.fill("[data-testid=markup-pct]", "-1");
+    await page.locator("[data-testid=usage-markup]").getByRole("button", { name: "Save" }).click();
+    await page.waitForSelector("[data-field-error=usage-markup-pct]");
+    await check("organization: usage markup with an error", "[data-testid=usage-markup]");
 
     await visit("/agents", "[data-testid=agents-table]", "agents");
     await dialog("new agent", () => page.click("[data-testid=new-agent]"));
@@ -129,6 +136,11 @@ async function walk(size: { width: number; height: number }): Promise<Blocker[]>
     await page.click("text=I have stored it");
     await page.waitForSelector("[data-testid=new-key-secret]", { state: "detached" });
     await dialog("revoke an API key", () => page.getByRole("button", { name: "Revoke" }).first().click());
+    await visit("/settings/invoicing", "[data-testid=invoicing-form]", "settings: invoicing");
+    await page.fill("#inv-prefix", "not a prefix");
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.waitForSelector("[data-field-error=inv-prefix]");
+    await check("settings: invoicing with an error");
     await visit("/settings/webhooks", "[data-testid=new-webhook]", "settings: webhooks");
     await page.click("[data-testid=new-webhook]");
     await page.fill("#webhook-url", "ftp://files.example.com/drop");

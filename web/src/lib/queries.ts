@@ -108,6 +108,10 @@ export const queries = {
     list: (input: ListInput<Inputs["invoices"]["list"]>) => paged(["invoices", "list"], (i) => api.invoices.list.query(i), input),
     /** An organization's months: finalized invoices, live drafts, void invoices. */
     orgList: (id: string) => queryOptions({ queryKey: ["invoices", "orgList", id], queryFn: () => api.invoices.orgList.query({ id }) }),
+    /** The platform's invoicing settings: agency details, number prefix, payment terms, automatic close. */
+    settings: () => queryOptions({ queryKey: ["invoices", "settings"], queryFn: () => api.invoices.settings.query() }),
+    /** Whether and with what markup an organization's token usage is billed. */
+    orgSettings: (id: string) => queryOptions({ queryKey: ["invoices", "orgSettings", id], queryFn: () => api.invoices.orgSettings.query({ id }) }),
   },
   insights: {
     /** Each agent's break-even allowance for a month (default: the current one). */

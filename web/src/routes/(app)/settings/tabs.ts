@@ -7,6 +7,8 @@ export function settingsTabs() {
     { href: "/settings/fx", label: "FX rates", show: session.can("prices.read") },
     { href: "/settings/users", label: "Users", show: session.can("users.manage") },
     { href: "/settings/keys", label: "API keys", show: session.can("keys.manage") },
+    // Platform-wide settings: staff only, editable with invoices.manage.
+    { href: "/settings/invoicing", label: "Invoicing", show: session.can("billing.read") && !session.bound },
     { href: "/settings/webhooks", label: "Webhooks", show: session.can("webhooks.manage") },
     { href: "/settings/audit", label: "Audit log", show: session.can("audit.read") },
   ].filter((t) => t.show);
