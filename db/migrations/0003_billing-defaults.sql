@@ -1,6 +1,6 @@
 -- Default list prices (USD per 1M tokens) of widely used models and default FX rates (units per
 -- 1 USD), effective from 2024-01-01. Staff edit both in Settings; later entries supersede these.
--- A null cache price falls back to the input price (SPEC §2).
+-- A null cache price falls back to the input price (docs/billing.md).
 INSERT INTO "model_prices" ("model", "provider", "effective_from", "input_per_m", "output_per_m", "cache_read_per_m", "cache_write_per_m") VALUES
   ('gpt-4o',            'openai',    '2024-01-01',  2.50,  10.00, 1.25,   NULL),
   ('gpt-4o-mini',       'openai',    '2024-01-01',  0.15,   0.60, 0.075,  NULL),
