@@ -24,6 +24,8 @@ export interface SoakResult {
   heapStartMb: number;
   heapEndMb: number;
   heapGrowthPct: number;
+  /** Least-squares slope of the sampled RSS after warm-up, in MB per minute: about 0 once memory levels off. */
+  rssSlopeMbPerMin: number;
   /** `seconds:rss/heap` per sample, for the log. */
   samples: string;
 }
@@ -47,6 +49,7 @@ export async function runSoak({
   workers = 6,
   perSecond = 200,
   warmupSeconds = Math.min(60, Math.round(seconds / 3)),
+  kinds,
   log = () => {},
 }: {
   seconds: number;
@@ -56,6 +59,8 @@ export async function runSoak({
   perSecond?: number;
   /** Not measured: JIT, caches and the connection pool fill up first. */
   warmupSeconds?: number;
+  /** Only these request kinds (names as in byKind): to find which kind moves memory. */
+  kinds?: string[];
   log?: (line: string) => void;
 }): Promise<SoakResult> {
   const server = await spawnServer(
@@ -84,7 +89,7 @@ export async function runSoak({
   let orgSeq = 0;
 
   type Step = { kind: string; weight: number; run: () => Promise<{ status: number; body: any }[]>; ok: number[] };
-  const steps: Step[] = [
+  const allSteps: Step[] = [
     { kind: "list organizations", weight: 25, ok: [200], run: async () => [await api.get("/api/organizations?limit=50")] },
     { kind: "list agents", weight: 15, ok: [200], run: async () => [await api.get("/api/agents?limit=100")] },
     { kind: "get organization", weight: 10, ok: [200], run: async () => [await api.get(`/api/organizations/${pick(orgs)}`)] },
@@ -118,6 +123,8 @@ export async function runSoak({
       },
     },
   ];
+  const steps = kinds?.length ? allSteps.filter((s) => kinds.includes(s.kind)) : allSteps;
+  if (steps.length === 0) throw new Error(`no request kind matches ${kinds!.join(", ")}; kinds: ${allSteps.map((s) => s.kind).join(", ")}`);
   const totalWeight = steps.reduce((n, s) => n + s.weight, 0);
   const choose = () => {
     let r = rand() * totalWeight;
@@ -187,6 +194,12 @@ export async function runSoak({
   const growth = (a: number, b: number) => (a > 0 ? Math.round(((b - a) / a) * 1000) / 10 : 0);
   const rss = [median(early.map((s) => s.rss)), median(late.map((s) => s.rss))] as const;
   const heap = [median(early.map((s) => s.heap)), median(late.map((s) => s.heap))] as const;
+  const measured = samples.filter((s) => s.t >= warmupSeconds);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const mt = mean(measured.map((s) => s.t));
+  const mr = mean(measured.map((s) => s.rss));
+  const sxx = measured.reduce((n, s) => n + (s.t - mt) ** 2, 0);
+  const slopePerSecond = sxx > 0 ? measured.reduce((n, s) => n + (s.t - mt) * (s.rss - mr), 0) / sxx : 0;
   return {
     seconds,
     requests,
@@ -199,6 +212,7 @@ export async function runSoak({
     heapStartMb: round1(heap[0]),
     heapEndMb: round1(heap[1]),
     heapGrowthPct: growth(heap[0], heap[1]),
+    rssSlopeMbPerMin: Math.round(slopePerSecond * 60 * 100) / 100,
     samples: samples.map((s) => `${Math.round(s.t)}:${s.rss.toFixed(0)}/${s.heap.toFixed(1)}`).join(" "),
   };
 }
