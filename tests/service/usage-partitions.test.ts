@@ -90,6 +90,19 @@ describe("partitions", () => {
     expect(months.filter((m) => m === "2024-03-01" || m === "2024-04-01")).toEqual(["2024-03-01", "2024-04-01"]);
   });
 
+  test("OpenTelemetry spans of a month without a partition are billed too (the partition is created inside the request's transaction)", async () => {
+    const hex = (n: number) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, "0")).join("");
+    const traceId = hex(16);
+    const spanId = hex(8);
+    expect((await retention.listPartitions(database.db)).map((p) => p.month)).not.toContain("2024-07-01");
+    const event = { id: `otel:${traceId}:${spanId}`, model: "gpt-4o", provider: null, occurred_at: "2024-07-07T07:07:07Z", input_tokens: 10, output_tokens: 5, cache_read_tokens: 0, cache_write_tokens: 0 };
+    const span: MappedSpan = { traceId, spanId, parentSpanId: "", agentRef: agent.external_id!, resourceAgentRef: null, event };
+    expect(await usage.ingestOtlp({ ctx, input: { spans: [span] } })).toMatchObject({ accepted: 1, rejectedSpans: 0 });
+    expect(await stored([event.id])).toEqual({ events: 1, ids: 1 });
+    const [spans] = await rows<{ n: string }>(database.db, sql`select count(*)::text as n from otel_spans where trace_id = ${traceId}`);
+    expect(spans!.n).toBe("1");
+  });
+
   test("the periodic job creates the current month and the next two, once", async () => {
     const now = new Date("2031-11-20T12:00:00Z");
     const system = ctxFor(database, { kind: "anonymous" });
