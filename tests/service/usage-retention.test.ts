@@ -6,7 +6,10 @@ import { budgetCreateInput } from "../../server/modules/budgets/schema";
 import * as budgets from "../../server/modules/budgets/service";
 import * as insights from "../../server/modules/insights/service";
 import * as invoices from "../../server/modules/invoices/service";
+import { usagePartitionsHandler, usageRetentionHandler } from "../../server/jobs/handlers/usage-partitions";
+import { startJobRunner } from "../../server/jobs/runner";
 import * as retention from "../../server/modules/retention/service";
+import { monthKey, monthStartBefore } from "../../server/modules/usage/retention";
 import * as usage from "../../server/modules/usage/service";
 import { ctxFor, TEST_CONFIG } from "../support/actors";
 import { event, ingest, moveAgent, putPrice } from "../support/billing";
@@ -147,5 +150,30 @@ describe("usage retention", () => {
     expect(run.kept.find((k) => k.month === "2025-03-01")).toEqual({ month: "2025-03-01", reason: "the rollups differ from the raw events in 2 row(s)" });
     await database.db.execute(sql`update usage_month_rollups set output_tokens = output_tokens - 1 where org_id = ${gamma.id}::uuid and month = '2025-03-01'`);
     expect((await retention.dropExpired(system, NOW)).dropped).toEqual(["2025-03-01"]);
+  });
+
+  test("the background jobs, run by the job runner: partitions for the next months, and the retention of closed months", async () => {
+    for (const org of [alpha, beta]) await invoices.finalize({ ctx, input: { id: org.id, month: "2025-08" } });
+    const runner = startJobRunner({
+      database,
+      config: { ...TEST_CONFIG, usageRetentionMonths: 2, jobPollIntervalMs: 50 },
+      handlers: [usagePartitionsHandler, usageRetentionHandler],
+    });
+    const ahead = monthKey(monthStartBefore(new Date(), -2));
+    try {
+      for (let i = 0; i < 200; i++) {
+        const months = (await retention.listPartitions(database.db)).map((p) => p.month);
+        if (months.includes(ahead) && !months.includes("2025-08-01")) break;
+        await Bun.sleep(50);
+      }
+    } finally {
+      await runner.stop(1000);
+    }
+    const months = (await retention.listPartitions(database.db)).map((p) => p.month);
+    expect(months).toContain(ahead);
+    expect(months).not.toContain("2025-08-01");
+    // February still has its unpriced event.
+    expect(months).toContain("2025-02-01");
+    expect(await monthCounts()).toContainEqual({ month: "2025-08", events: "0", ids: "0" });
   });
 });
