@@ -1,5 +1,5 @@
-import { log } from "../../observability/log";
 import * as retention from "../../modules/retention/service";
+import { log } from "../../observability/log";
 import { jobHandler, usagePartitions, usageRetention } from "../kinds";
 
 export const usagePartitionsHandler = jobHandler(usagePartitions, async ({ ctx }) => {

@@ -87,6 +87,8 @@ export async function dropExpired(ctx: Ctx, now = new Date()): Promise<Retention
       await tx.execute(sql`set local lock_timeout = ${sql.raw(`'${DROP_LOCK_TIMEOUT}'`)}`);
       await tx.execute(sql`select pg_advisory_xact_lock(${PARTITIONS_LOCK})`);
       if (!(await listPartitions(tx)).some((p) => p.name === partition.name)) return "already dropped";
+      // No write to the month (a re-pricing) between the checks and the drop.
+      await tx.execute(sql`lock table ${sql.identifier(partition.name)} in share mode`);
       const why = await whyKept(tx, partition);
       if (why) return why;
       const start = `${partition.month}T00:00:00Z`;

@@ -14,9 +14,9 @@ import * as budgets from "../budgets/service";
 import * as events from "../events/service";
 import * as retention from "../retention/service";
 import { fastEvent } from "./fast-validate";
-import { retentionStart } from "./retention";
 import { litellmBatch, MAX_LITELLM_PAYLOADS, parseLitellmBody } from "./litellm";
 import type { BillableEvent, MappedSpan } from "./otlp";
+import { retentionStart } from "./retention";
 import { MAX_BATCH, type repriceInput, type UsageEventInput, usageEventInput, type UsageIngestOutput } from "./schema";
 
 /**
