@@ -58,6 +58,8 @@ export interface Config {
   webhookRetryUnitMs: number;
   /** Days the delivery log (and its events) is kept after a delivery succeeded or failed. */
   webhookLogRetentionDays: number;
+  /** Whole months of raw usage events kept before the current one; null = keep everything (docs/operations.md, "Usage retention"). */
+  usageRetentionMonths: number | null;
   /** A URL reaching PostgreSQL directly when `databaseUrl` goes through a pooler: migrations use it. */
   databaseDirectUrl?: string;
   /** A streaming replica that serves report reads (docs/scaling.md, Read replica). */
@@ -109,6 +111,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhookTimeoutMs: whole(env, "WEBHOOK_TIMEOUT_MS", 15000),
     webhookRetryUnitMs: positive(env, "WEBHOOK_RETRY_UNIT_MS", 1000),
     webhookLogRetentionDays: whole(env, "WEBHOOK_LOG_RETENTION_DAYS", 30),
+    usageRetentionMonths: retentionMonths(env.USAGE_RETENTION_MONTHS),
     databaseDirectUrl: env.DATABASE_DIRECT_URL || undefined,
     databaseReplicaUrl: env.DATABASE_REPLICA_URL || undefined,
     replicaMaxLagSeconds: whole(env, "DATABASE_REPLICA_MAX_LAG_S", 30),
@@ -117,6 +120,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metricsToken: env.METRICS_TOKEN || undefined,
     logLevel: oneOf(env, "LOG_LEVEL", ["debug", "info", "warn", "error"] as const, "info"),
   };
+}
+
+/** USAGE_RETENTION_MONTHS: unset or empty = keep everything, else a whole number of months ≥ 1. */
+function retentionMonths(raw: string | undefined): number | null {
+  if (raw === undefined || raw.trim() === "") return null;
+  const value = Number(raw.trim());
+  if (!/^\d+$/.test(raw.trim()) || value < 1 || value > 1200) throw new Error(`USAGE_RETENTION_MONTHS must be a whole number of months from 1 to 1200 (unset keeps everything), got ${raw}`);
+  return value;
 }
 
 /** A positive number, fractions allowed (a schedule unit of 0.05 ms runs the whole webhook schedule in seconds). */

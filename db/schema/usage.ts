@@ -14,12 +14,18 @@ export const usd = (name: string) => numeric(name, { precision: 38, scale: 18 })
 /**
  * Raw usage events (one LLM call or a batch of calls), idempotent by the client's id. The
  * organization is the agent's at `occurred_at`, fixed at ingestion. `cost_usd` null = unpriced.
+ *
+ * Range-partitioned by UTC month of `occurred_at` (`usage_events_pYYYYMM`), so that retention drops
+ * whole months (docs/decisions.md, "Partitioned usage events"). Drizzle cannot declare partitioning:
+ * the table is created by hand SQL in migration 0018, and this declaration describes its columns,
+ * keys and indexes as they are. A key on a partitioned table must contain the partition key, hence
+ * `(id, occurred_at)`; an id is unique on its own through `usage_event_ids`.
  */
 export const usageEvents = pgTable(
   "usage_events",
   {
-    /** Client idempotency key, ≤ 128 characters. */
-    id: text("id").primaryKey(),
+    /** Client idempotency key, ≤ 128 characters (unique on its own through usage_event_ids). */
+    id: text("id").notNull(),
     agentId: uuid("agent_id").notNull().references(() => agents.id),
     orgId: uuid("org_id").notNull().references(() => organizations.id),
     model: text("model").notNull(),
@@ -39,6 +45,7 @@ export const usageEvents = pgTable(
     contentHash: text("content_hash").notNull(),
   },
   (t) => [
+    primaryKey({ name: "usage_events_pkey", columns: [t.id, t.occurredAt] }),
     // Events arrive roughly in time order: a BRIN index serves re-pricing's time ranges at a fraction
     // of a B-tree's insertion cost. Nothing reads raw events by organization (reports read rollups).
     index("usage_events_time_brin").using("brin", t.occurredAt),
@@ -51,6 +58,24 @@ export const usageEvents = pgTable(
     check("usage_events_cost_check", sql`${t.costUsd} is null or ${t.costUsd} >= 0`),
     check("usage_events_cost_source_check", sql`not ${t.costFromEvent} or ${t.costUsd} is not null`),
   ],
+);
+
+/**
+ * Every usage event id stored, with the `occurred_at` of its event: what keeps an id unique across
+ * the monthly partitions of usage_events (whose key must include `occurred_at`). Ingestion inserts
+ * here first, `on conflict (id) do nothing`, and stores an event only when its id was new, so a
+ * re-send (same id, same `occurred_at`) and an id re-used with another `occurred_at` are both
+ * recognised, also between concurrent batches. Rows leave with their month (docs/operations.md,
+ * "Usage retention").
+ */
+export const usageEventIds = pgTable(
+  "usage_event_ids",
+  {
+    id: text("id").primaryKey(),
+    occurredAt: instant("occurred_at").notNull(),
+  },
+  // Written in time order, deleted by month: a BRIN index finds a month at almost no insertion cost.
+  (t) => [index("usage_event_ids_time_brin").using("brin", t.occurredAt)],
 );
 
 /**

@@ -136,5 +136,30 @@ export const invoicesAutoClose = jobKind({
   everyMs: 15 * MINUTE,
 });
 
+/**
+ * Creates the partitions of usage_events for the current UTC month and the next two
+ * (docs/decisions.md, "Partitioned usage events"). Idempotent: an existing month is left alone.
+ */
+export const usagePartitions = jobKind({
+  kind: "usage.partitions",
+  payload: z.object({}),
+  retryDelaysMs: [MINUTE, 10 * MINUTE],
+  timeoutMs: () => 5 * MINUTE,
+  everyMs: 6 * HOUR,
+});
+
+/**
+ * Drops the raw usage events of months before the USAGE_RETENTION_MONTHS window, a whole partition at
+ * a time, once the month's rollups and invoices are stored (docs/operations.md, "Usage retention").
+ * Does nothing when retention is not configured.
+ */
+export const usageRetention = jobKind({
+  kind: "usage.retention",
+  payload: z.object({}),
+  retryDelaysMs: [10 * MINUTE, HOUR],
+  timeoutMs: () => 30 * MINUTE,
+  everyMs: HOUR,
+});
+
 /** Every declared kind; `handlers/index.ts` must have exactly one handler for each (tests/db/jobs.test.ts). */
-export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep, invoicesAutoClose];
+export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep, invoicesAutoClose, usagePartitions, usageRetention];

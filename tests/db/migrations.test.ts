@@ -29,14 +29,14 @@ function migrationsUpTo(last: string): string {
   return dir;
 }
 
-async function emptyDatabase(): Promise<Database> {
+async function emptyDatabase(suffix = "migrations"): Promise<Database> {
   if (TEST_DB_KIND === "pglite") {
     const database = await openPglite();
     afterAll(() => database.close());
     return database;
   }
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
-  const name = `orgdesk_t_${process.pid}_migrations`;
+  const name = `orgdesk_t_${process.pid}_${suffix}`;
   await admin.unsafe(`drop database if exists "${name}" with (force)`);
   await admin.unsafe(`create database "${name}"`);
   const database = openPostgres(urlFor(name), { max: 2 });
@@ -81,5 +81,53 @@ describe("migrating a database that has data", () => {
     expect(await sqlstate(db.execute(sql`insert into organizations (name, slug) values ('Bad', '0e8f8c4a-1b2c-4d3e-8f9a-0b1c2d3e4f5b')`))).toBe("23514");
     expect(await sqlstate(db.execute(sql`insert into agents (name, org_id) values ('sCOUT', ${uuidOrg!.id}::uuid)`))).toBe("23505");
     expect(await sqlstate(db.execute(sql`insert into agents (name, email, org_id) values ('Scout', 'scout@example.test', ${other!.id}::uuid)`))).toBe("no error");
+  }, 120_000);
+});
+
+describe("partitioning usage_events by month (0018)", () => {
+  test("existing events move into monthly partitions unchanged, their ids are registered, and every constraint and index still holds", async () => {
+    const database = await emptyDatabase("partitions");
+    const db = database.db;
+    await migrate(database, migrationsUpTo("0017_unpriced-model-notices"));
+    const [org] = await rows<{ id: string }>(db, sql`insert into organizations (name, slug) values ('Partition Co', 'partition-co') returning id::text as id`);
+    const [agent] = await rows<{ id: string }>(db, sql`insert into agents (name, org_id) values ('Parted', ${org!.id}::uuid) returning id::text as id`);
+    const ev = (id: string, at: string, cost: string | null, fromEvent = false) =>
+      sql`(${id}, ${agent!.id}::uuid, ${org!.id}::uuid, 'gpt-4o', 'openai', 100, 20, 5, 0, ${cost}::numeric, ${fromEvent}, ${at}::timestamptz, '2025-07-01T00:00:00Z', ${`hash-${id}`})`;
+    await db.execute(sql`insert into usage_events (id, agent_id, org_id, model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, cost_from_event, occurred_at, received_at, content_hash)
+      values ${sql.join([ev("may-1", "2025-05-31T23:59:59.999Z", "0.000450000000000000"), ev("jun-1", "2025-06-01T00:00:00Z", null), ev("jun-2", "2025-06-30T12:00:00Z", "0.12", true)], sql`, `)}`);
+    const dump = () =>
+      rows(db, sql`select id, agent_id::text, org_id::text, model, provider, input_tokens::text, output_tokens::text, cache_read_tokens::text, cache_write_tokens::text,
+                          cost_usd::text, cost_from_event, occurred_at::text, received_at::text, content_hash from usage_events order by id`);
+    const before = await dump();
+
+    await migrate(database);
+
+    expect(await dump()).toEqual(before);
+    const parts = await rows<{ id: string; part: string }>(db, sql`select id, tableoid::regclass::text as part from usage_events order by id`);
+    expect(parts).toEqual([
+      { id: "jun-1", part: "usage_events_p202506" },
+      { id: "jun-2", part: "usage_events_p202506" },
+      { id: "may-1", part: "usage_events_p202505" },
+    ]);
+    const [kind] = await rows<{ relkind: string }>(db, sql`select relkind::text from pg_class where relname = 'usage_events'`);
+    expect(kind!.relkind).toBe("p");
+    const current = new Date().toISOString().slice(0, 7).replace("-", "");
+    const names = (await rows<{ name: string }>(db, sql`select c.relname::text as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'usage_events'::regclass`)).map((r) => r.name);
+    expect(names).toContain(`usage_events_p${current}`);
+    expect(names.length).toBe(4);
+    expect(await rows(db, sql`select id, occurred_at::text from usage_event_ids order by id`)).toEqual(before.map((r: any) => ({ id: r.id, occurred_at: r.occurred_at })));
+    // Each partition has the parent's key and indexes.
+    const indexes = (await rows<{ name: string }>(db, sql`select indexname::text as name from pg_indexes where tablename = 'usage_events_p202506' order by 1`)).map((r) => r.name);
+    expect(indexes.length).toBe(3);
+    expect(indexes.some((n) => n.endsWith("pkey"))).toBe(true);
+    // Checks, foreign keys and the key still refuse what they refused.
+    const insert = (id: string, agentId: string, tokens: number, at = "2025-06-05T00:00:00Z") =>
+      db.execute(sql`insert into usage_events (id, agent_id, org_id, model, input_tokens, output_tokens, cost_from_event, occurred_at, content_hash)
+                     values (${id}, ${agentId}::uuid, ${org!.id}::uuid, 'gpt-4o', ${tokens}, 1, false, ${at}::timestamptz, 'h')`);
+    expect(await sqlstate(insert("neg", agent!.id, -1))).toBe("23514");
+    expect(await sqlstate(insert("nobody", crypto.randomUUID(), 1))).toBe("23503");
+    expect(await sqlstate(insert("jun-1", agent!.id, 1, "2025-06-01T00:00:00Z"))).toBe("23505");
+    expect(await sqlstate(db.execute(sql`insert into usage_event_ids (id, occurred_at) values ('may-1', '2025-06-09T00:00:00Z')`))).toBe("23505");
+    expect(await sqlstate(db.execute(sql`select usage_events_ensure_partition('2025-06-02')`))).toBe("P0001");
   }, 120_000);
 });

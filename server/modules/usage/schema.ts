@@ -113,7 +113,7 @@ export const usageIngestBody = z
 
 export const usageIngestInput = z.object({ events: z.array(z.unknown(), { error: "must be an array of events" }) });
 
-export const rejectionCode = z.enum(["invalid", "unknown_agent", "before_agent_created", "id_conflict"]);
+export const rejectionCode = z.enum(["invalid", "unknown_agent", "before_agent_created", "id_conflict", "outside_retention"]);
 
 export const usageIngestOutput = z.object({
   accepted: z.number().int().meta({ description: "Events stored by this call" }),

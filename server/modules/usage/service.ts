@@ -2,7 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { alias, type AnyPgColumn } from "drizzle-orm/pg-core";
 import type { z } from "zod";
 import { type DbOrTx, rows, type Tx } from "../../../db/client";
-import { agentAssignments, agents, modelPrices, otelPendingSpans, otelSpans, usageEvents, usageMonthRollups, usageUnpricedNotices } from "../../../db/schema";
+import { agentAssignments, agents, modelPrices, otelPendingSpans, otelSpans, usageEventIds, usageEvents, usageMonthRollups, usageUnpricedNotices } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
@@ -12,9 +12,11 @@ import { UUID_PATTERN } from "../../shared/uuid";
 import * as audit from "../audit/service";
 import * as budgets from "../budgets/service";
 import * as events from "../events/service";
+import * as retention from "../retention/service";
 import { fastEvent } from "./fast-validate";
 import { litellmBatch, MAX_LITELLM_PAYLOADS, parseLitellmBody } from "./litellm";
 import type { BillableEvent, MappedSpan } from "./otlp";
+import { retentionStart } from "./retention";
 import { MAX_BATCH, type repriceInput, type UsageEventInput, usageEventInput, type UsageIngestOutput } from "./schema";
 
 /**
@@ -148,7 +150,7 @@ interface Checked {
  * through zod, which decides and words the messages. An item with the id and content of an earlier
  * one is a repeat, sharing that item's fate; with other content it is rejected.
  */
-function validateBatch(events: unknown[], now: Date): Checked {
+function validateBatch(events: unknown[], now: Date, notBefore: Date | null): Checked {
   const rejected: Rejection[] = [];
   const byId = new Map<string, Prepared>();
   const repeats: Prepared[] = [];
@@ -166,6 +168,11 @@ function validateBatch(events: unknown[], now: Date): Checked {
     }
     if (e.occurred_at && e.occurred_at.getTime() > now.getTime() + FUTURE_SLACK_MS) {
       rejected.push({ index, id: e.id, code: "invalid", message: "occurred_at: must not be more than 5 minutes in the future" });
+      return;
+    }
+    if (notBefore && e.occurred_at && e.occurred_at.getTime() < notBefore.getTime()) {
+      const message = `occurred_at: ${e.occurred_at.toISOString()} is before ${notBefore.toISOString()}, the start of the usage retention window; events that old are no longer kept and could not be de-duplicated`;
+      rejected.push({ index, id: e.id, code: "outside_retention", message });
       return;
     }
     const prepared: Prepared = {
@@ -237,6 +244,18 @@ async function resolveRefs(db: DbOrTx, items: Prepared[]): Promise<Prepared[]> {
  * (docs/decisions.md, "Budget evaluation after ingestion").
  */
 async function store(ctx: Ctx, items: Prepared[], tenant: string | null): Promise<StoredRow[]> {
+  try {
+    return await storeOnce(ctx, items, tenant);
+  } catch (err) {
+    // A month without a partition yet (the job creates them ahead; a backdated batch can still meet
+    // one): create it, then run the batch again (docs/decisions.md, "Partitioned usage events").
+    if (!retention.isMissingPartition(err)) throw err;
+    await retention.ensurePartitions(ctx.db, items.map((i) => i.occurred_at));
+    return storeOnce(ctx, items, tenant);
+  }
+}
+
+async function storeOnce(ctx: Ctx, items: Prepared[], tenant: string | null): Promise<StoredRow[]> {
   return ctx.db.transaction(async (tx) => {
     await lockPricingShared(tx);
     const result = await rows<StoredRow>(tx, ingestStatement(items, tenant));
@@ -328,7 +347,8 @@ export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: 
       errors: [{ path: "events", message: `must contain at most ${MAX_BATCH} events` }],
     });
   }
-  const { items: checked, repeats, rejected } = validateBatch(input.events, new Date());
+  const now = new Date();
+  const { items: checked, repeats, rejected } = validateBatch(input.events, now, retentionStart(ctx.config.usageRetentionMonths, now));
   // The fate of each stored or refused id: null when it is stored (now or before), else its rejection.
   const fate = new Map<string, Rejection | null>();
   const reject = (r: Rejection) => {
@@ -544,7 +564,7 @@ export async function unattributedSpans({ ctx }: { ctx: Ctx }): Promise<number> 
 
 /**
  * One statement for the whole batch: resolve agent, organization and price for every item, insert
- * the attributable ones in id order (ON CONFLICT DO NOTHING keeps the first), fold the inserted rows
+ * the attributable ones in id order (registering the id first, ON CONFLICT DO NOTHING keeps the first), fold the inserted rows
  * into the monthly rollups in key order (a fixed lock order, so concurrent batches cannot deadlock),
  * and report per item.
  */
@@ -588,12 +608,19 @@ function ingestStatement(items: Prepared[], tenant: string | null): SQL {
         on ${asg.agentId} = ${i(ue.agentId)} and ${asg.startsAt} <= ${i(ue.occurredAt)} and (${asg.endsAt} is null or ${asg.endsAt} > ${i(ue.occurredAt)})
       left join day_prices p on ${at("p", ue.model)} = ${i(ue.model)} and p.day = ${utcDay(i(ue.occurredAt))}
     ),
+    registered as (
+      -- An id is unique on its own, across the monthly partitions (usage_event_ids): only a new one is stored.
+      insert into ${usageEventIds} (${names([usageEventIds.id, usageEventIds.occurredAt])})
+      select ${names([ue.id, ue.occurredAt])} from resolved where attributable
+      order by ${name(ue.id)}
+      on conflict (${name(usageEventIds.id)}) do nothing
+      returning ${name(usageEventIds.id)}
+    ),
     ins as (
       insert into ${ue} (${names(inserted)}, ${name(ue.costUsd)}, ${name(ue.costFromEvent)}, ${name(ue.occurredAt)}, ${name(ue.contentHash)})
       select ${names(inserted)}, cost, ${name(ue.costUsd)} is not null, ${name(ue.occurredAt)}, ${name(ue.contentHash)}
-      from resolved where attributable
+      from resolved where attributable and ${name(ue.id)} in (select ${name(usageEventIds.id)} from registered)
       order by ${name(ue.id)}
-      on conflict (${name(ue.id)}) do nothing
       returning ${names([ue.id, ue.orgId, ue.agentId, ue.model, ue.occurredAt, ue.inputTokens, ue.outputTokens, ue.cacheReadTokens, ue.cacheWriteTokens, ue.costUsd])}
     ),
     rolled as (
