@@ -2,11 +2,11 @@ import { type SQL, sql } from "drizzle-orm";
 import { alias, type AnyPgColumn } from "drizzle-orm/pg-core";
 import type { z } from "zod";
 import { type DbOrTx, rows, type Tx } from "../../../db/client";
-import { agentAssignments, agents, modelPrices, otelPendingSpans, otelSpans, usageEvents, usageMonthRollups, usageUnpricedNotices } from "../../../db/schema";
+import { agentAssignments, agents, ingestionStats, modelPrices, otelPendingSpans, otelSpans, usageEvents, usageMonthRollups, usageUnpricedNotices } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
-import type { IngestionSource } from "../../observability/metrics";
+import type { IngestionCounts, IngestionSource } from "../../observability/metrics";
 import { trimDecimal } from "../../shared/money";
 import { UUID_PATTERN } from "../../shared/uuid";
 import * as audit from "../audit/service";
@@ -321,7 +321,18 @@ async function duplicatesAmong(db: DbOrTx, items: Prepared[]): Promise<Set<strin
  * organization-bound caller may only send events of agents that were in its organization at
  * `occurred_at`.
  */
-export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: { events: unknown[] }; source?: IngestionSource }): Promise<UsageIngestOutput> {
+export async function ingest({
+  ctx,
+  input,
+  source = "api",
+  stats = true,
+}: {
+  ctx: Ctx;
+  input: { events: unknown[] };
+  source?: IngestionSource;
+  /** Add the counts to the source's ingestion statistics (false where the caller counts its own request). */
+  stats?: boolean;
+}): Promise<UsageIngestOutput> {
   authorize(ctx.principal, "usage.ingest");
   if (input.events.length > MAX_BATCH) {
     throw new AppError("PAYLOAD_TOO_LARGE", `A batch holds at most ${MAX_BATCH} events; this one has ${input.events.length}. Split it.`, {
@@ -374,6 +385,7 @@ export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: 
   }
   rejected.sort((a, b) => a.index - b.index);
   ctx.metrics?.ingestion(source, { accepted, duplicates, rejected: rejected.length });
+  if (stats && input.events.length > 0) await recordIngestion(ctx.db, source, { accepted, duplicates, rejected: rejected.length });
   // Whether a model has a price is about token cost, which an organization-bound caller never sees.
   return { accepted, duplicates, ...(seesCosts(ctx.principal) ? { unpriced } : {}), rejected };
 }
@@ -510,7 +522,7 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
     if (events.length === 0) return;
     // The same ingestion as every source, in this transaction: the spans' bookkeeping and their
     // billing commit together, or neither does (the exporter then retries the request).
-    const ingested = await ingest({ ctx: { ...ctx, db: tx }, input: { events }, source: "otlp" });
+    const ingested = await ingest({ ctx: { ...ctx, db: tx }, input: { events }, source: "otlp", stats: false });
     const refused = new Map(ingested.rejected.map((r) => [r.index, r]));
     const released: { t: string; s: string }[] = [];
     eventSpans.forEach((span, index) => {
@@ -531,12 +543,36 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
     }
   });
   result.errorMessage = result.rejectedSpans > 0 ? `${result.rejectedSpans} span(s) rejected: ${causes.join("; ")}` : "";
+  await recordIngestion(ctx.db, "otlp", { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejectedSpans });
   return result;
+}
+
+/** How many rows of one source's statistics concurrent writers are spread over (docs/integrations.md, "Integrations page"). */
+const STATS_SHARDS = 8;
+
+/**
+ * Adds one request's or batch's counts to `source`'s statistics of the current UTC hour and marks
+ * it received now: one upsert of one row, so call it once per request or batch, as the last
+ * statement of a transaction when inside one (its row lock is then held only until the commit and
+ * never waited for while holding it). The shard is the database session's, so concurrent writers
+ * of one source rarely share a row.
+ */
+export async function recordIngestion(db: DbOrTx, source: IngestionSource, counts: IngestionCounts): Promise<void> {
+  const st = ingestionStats;
+  await db.execute(sql`
+    insert into ${st} (${names([st.source, st.hour, st.shard, st.accepted, st.duplicates, st.rejected, st.lastReceivedAt])})
+    values (${source}, date_trunc('hour', now() at time zone 'UTC') at time zone 'UTC', pg_backend_pid() % ${STATS_SHARDS},
+            ${counts.accepted}, ${counts.duplicates}, ${counts.rejected}, now())
+    on conflict (${names([st.source, st.hour, st.shard])}) do update set
+      ${name(st.accepted)} = ${st.accepted} + excluded.${name(st.accepted)},
+      ${name(st.duplicates)} = ${st.duplicates} + excluded.${name(st.duplicates)},
+      ${name(st.rejected)} = ${st.rejected} + excluded.${name(st.rejected)},
+      ${name(st.lastReceivedAt)} = greatest(${st.lastReceivedAt}, excluded.${name(st.lastReceivedAt)})`);
 }
 
 /** Billable OpenTelemetry spans that waited longer than the attribution window for an ancestor naming their agent. */
 export async function unattributedSpans({ ctx }: { ctx: Ctx }): Promise<number> {
-  authorize(ctx.principal, "usage.ingest");
+  authorize(ctx.principal, "integrations.read");
   const cutoff = new Date(Date.now() - OTEL_ATTRIBUTION_WINDOW_MS).toISOString();
   const [row] = await rows<{ n: string }>(ctx.db, sql`select count(*)::text as n from ${otelPendingSpans} where ${otelPendingSpans.receivedAt} < ${cutoff}::timestamptz`);
   return Number(row!.n);
