@@ -32,8 +32,8 @@ export const integrationsOverviewOutput = z.object({
 });
 export type IntegrationsOverview = z.infer<typeof integrationsOverviewOutput>;
 
-const traceId = z.string({ error: "must be a trace id" }).regex(/^[0-9a-f]{32}$/, "must be a trace id (32 lower-case hex digits)");
-const spanId = z.string({ error: "must be a span id" }).regex(/^[0-9a-f]{16}$/, "must be a span id (16 lower-case hex digits)");
+const traceId = z.string({ error: "must be a trace id" }).max(32, { error: "must be a trace id (32 lower-case hex digits)", abort: true }).regex(/^[0-9a-f]{32}$/, "must be a trace id (32 lower-case hex digits)");
+const spanId = z.string({ error: "must be a span id" }).max(16, { error: "must be a span id (16 lower-case hex digits)", abort: true }).regex(/^[0-9a-f]{16}$/, "must be a span id (16 lower-case hex digits)");
 
 export const attributeSpansInput = z.object({
   trace_id: traceId,

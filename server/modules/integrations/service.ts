@@ -108,7 +108,7 @@ export async function attributeSpans({ ctx, input }: { ctx: Ctx; input: z.infer<
       const event = JSON.parse(w.event) as Record<string, unknown>;
       return { ...event, agent_id: agent.id, model: event.model ?? "", occurred_at: event.occurred_at || undefined };
     });
-    const ingested = await usage.ingest({ ctx: { ...ctx, db: tx }, input: { events }, source: "otlp", stats: false });
+    const ingested = await usage.ingest({ ctx: { ...ctx, db: tx }, input: { events }, source: "otlp", stats: false, audited: false });
     const refused = new Map(ingested.rejected.map((r) => [r.index, r]));
     const billed = waiting.filter((_, index) => !refused.has(index)).map((w) => w.span_id);
     if (billed.length > 0) {

@@ -236,7 +236,7 @@ async function resolveRefs(db: DbOrTx, items: Prepared[]): Promise<Prepared[]> {
  * anything, and the evaluation of the budgets it may have moved queued in the same transaction
  * (docs/decisions.md, "Budget evaluation after ingestion").
  */
-async function store(ctx: Ctx, items: Prepared[], tenant: string | null): Promise<StoredRow[]> {
+async function store(ctx: Ctx, items: Prepared[], tenant: string | null, audited = true): Promise<StoredRow[]> {
   return ctx.db.transaction(async (tx) => {
     await lockPricingShared(tx);
     const result = await rows<StoredRow>(tx, ingestStatement(items, tenant));
@@ -251,7 +251,7 @@ async function store(ctx: Ctx, items: Prepared[], tenant: string | null): Promis
         touched.set(`${r.org}|${item.agent_id}|${month}`, { orgId: r.org!, agentId: item.agent_id, month });
       }
       await budgets.queueEvaluations(tx, [...touched.values()]);
-      await audit.record(tx, ctx, {
+      if (audited) await audit.record(tx, ctx, {
         action: "usage.ingest",
         orgId: tenant,
         targetType: "usage",
@@ -326,12 +326,15 @@ export async function ingest({
   input,
   source = "api",
   stats = true,
+  audited = true,
 }: {
   ctx: Ctx;
   input: { events: unknown[] };
   source?: IngestionSource;
   /** Add the counts to the source's ingestion statistics (false where the caller counts its own request). */
   stats?: boolean;
+  /** Write the `usage.ingest` audit entry (false where the caller writes an entry of its own in the same transaction). */
+  audited?: boolean;
 }): Promise<UsageIngestOutput> {
   authorize(ctx.principal, "usage.ingest");
   if (input.events.length > MAX_BATCH) {
@@ -355,7 +358,7 @@ export async function ingest({
   if (items.length > 0) {
     const byIndex = new Map(items.map((i) => [i.index, i]));
     const notInserted: Prepared[] = [];
-    for (const r of await store(ctx, items, tenantOrgId(ctx.principal))) {
+    for (const r of await store(ctx, items, tenantOrgId(ctx.principal), audited)) {
       const item = byIndex.get(Number(r.idx))!;
       if (!r.agent_visible || (r.has_org && !r.attributable)) {
         const message = item.agent_ref === null ? `agent_id: no agent ${item.agent_id}` : `agent_external_id: no agent ${item.agent_ref}`;
