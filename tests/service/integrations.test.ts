@@ -205,6 +205,29 @@ describe("unattributed spans", () => {
   });
 });
 
+describe("attribution racing a late ancestor", () => {
+  test.skipIf(TEST_DB_KIND === "pglite")("staff attributing a trace while its ancestor arrives bill each span once, to one of the two agents", async () => {
+    const staffPick = await makeAgent(ctx, { org_id: org.id, created_at: BEFORE });
+    for (let round = 0; round < 6; round++) {
+      const traceId = hex(16);
+      const child = orphanChat(traceId, new Date().toISOString());
+      await usage.ingestOtlp({ ctx, input: { spans: [child] } });
+      await ageWaiting(traceId);
+      const ancestor: MappedSpan = { traceId, spanId: child.parentSpanId, parentSpanId: "", agentRef: agent.external_id!, resourceAgentRef: null, event: null };
+      const [attributed, exported] = await Promise.allSettled([
+        integrations.attributeSpans({ ctx: ctxFor(database), input: { trace_id: traceId, agent_id: staffPick.id } }),
+        usage.ingestOtlp({ ctx: ctxFor(database), input: { spans: [ancestor] } }),
+      ]);
+      expect(exported.status).toBe("fulfilled");
+      if (attributed.status === "rejected") expect(attributed.reason).toMatchObject({ code: "NOT_FOUND" });
+      const billed = await rows<{ agent_id: string }>(database.db, sql`select agent_id::text from usage_events where id = ${child.event!.id}`);
+      expect(billed).toHaveLength(1);
+      expect(billed[0]!.agent_id).toBe(attributed.status === "fulfilled" ? staffPick.id : agent.id);
+      expect(await waitingOf(traceId)).toBe(0);
+    }
+  });
+});
+
 describe("pruning remembered spans", () => {
   const spansOf = async (traceId: string) => Number((await rows<{ n: string }>(database.db, sql`select count(*)::text as n from otel_spans where trace_id = ${traceId}`))[0]!.n);
   const age = (traceId: string, hours: number) => database.db.execute(sql`update otel_spans set received_at = now() - make_interval(hours => ${hours}) where trace_id = ${traceId}`);
