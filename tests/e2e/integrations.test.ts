@@ -126,8 +126,8 @@ describe("the Integrations page", () => {
   test("organization-bound users do not see the Integrations section", async () => {
     const bound = await makeUser(app.database, "owner", org.id);
     const p = await app.newPage();
-    await signInThroughUi(p, app.base, bound.email, bound.password, "/settings/users");
-    await p.waitForSelector("nav[aria-label='Settings sections'], main");
+    await signInThroughUi(p, app.base, bound.email, bound.password, "/settings/audit");
+    await p.locator("nav[aria-label='Settings sections']").getByRole("link", { name: "Audit log" }).waitFor();
     expect(await p.getByRole("link", { name: "Integrations" }).count()).toBe(0);
     await p.close();
   }, 30_000);
