@@ -5,7 +5,7 @@ import { ZodError } from "zod";
 import { getConnInfo } from "hono/bun";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { presentedKey, resolvePrincipal } from "./auth/resolve";
+import { ownOrigin, presentedKey, resolvePrincipal } from "./auth/resolve";
 import { readCookie, SESSION_COOKIE } from "./auth/secrets";
 import * as limits from "./modules/limits/service";
 import { ANONYMOUS } from "./auth/principal";
@@ -171,6 +171,7 @@ function requestCtx({ database, config }: Deps, metrics: Metrics) {
     resHeaders,
     replica: database.replica,
     metrics,
+    origin: ownOrigin(c.req.raw, config.trustProxy),
     secure: c.req.url.startsWith("https:") || (config.trustProxy && c.req.header("x-forwarded-proto") === "https"),
   });
 }

@@ -18,6 +18,8 @@ export interface Config {
   webDir?: string;
   demo: boolean;
   statementTimeoutMs: number;
+  /** This server's public address (`PUBLIC_URL`, e.g. `https://orgdesk.example.com`), shown in integration snippets; else the address of the request. */
+  publicUrl?: string;
   /** Trust X-Forwarded-For / X-Forwarded-Proto from a proxy in front of us. */
   trustProxy: boolean;
   /** Seconds to wait for a PostgreSQL connection before answering 503. */
@@ -90,6 +92,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webDir: env.WEB_DIR || (existsSync(join(DEFAULT_WEB_DIR, "index.html")) ? DEFAULT_WEB_DIR : undefined),
     demo: env.DEMO === "1" || env.DEMO === "true",
     statementTimeoutMs: Number(env.STATEMENT_TIMEOUT_MS || 15000),
+    publicUrl: publicUrl(env.PUBLIC_URL),
     trustProxy: env.TRUST_PROXY === "1" || env.TRUST_PROXY === "true",
     databaseConnectTimeoutSeconds: whole(env, "DATABASE_CONNECT_TIMEOUT_S", 5),
     databasePoolSize: whole(env, "DATABASE_POOL_SIZE", 10),
@@ -128,6 +131,19 @@ function retentionMonths(raw: string | undefined): number | null {
   const value = Number(raw.trim());
   if (!/^\d+$/.test(raw.trim()) || value < 1 || value > 1200) throw new Error(`USAGE_RETENTION_MONTHS must be a whole number of months from 1 to 1200 (unset keeps everything), got ${raw}`);
   return value;
+}
+
+/** An http(s) origin, optionally with a path prefix, without the trailing slash. */
+function publicUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.trim() === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new Error(`PUBLIC_URL must be an http(s) address, got ${raw}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`PUBLIC_URL must be an http(s) address, got ${raw}`);
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
 }
 
 /** A positive number, fractions allowed (a schedule unit of 0.05 ms runs the whole webhook schedule in seconds). */

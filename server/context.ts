@@ -13,6 +13,8 @@ export interface Ctx {
   ip: string;
   /** Headers added to the response (the session cookie set by sign-in, cleared by sign-out). */
   resHeaders?: Headers;
+  /** This server's origin as the caller reached it (behind a trusted proxy, the forwarded one). */
+  origin?: string;
   /** The request reached us over https (directly or through a proxy): cookies get `Secure`. */
   secure?: boolean;
   /** The streaming replica report reads may use (docs/scaling.md); absent without one. */

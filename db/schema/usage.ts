@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, boolean, check, date, index, numeric, pgTable, primaryKey, text, uuid } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, date, index, numeric, pgTable, primaryKey, smallint, text, uuid } from "drizzle-orm/pg-core";
 import { agents } from "./agents";
 import { instant } from "./columns";
 import { organizations } from "./orgs";
@@ -161,4 +161,34 @@ export const usageUnpricedNotices = pgTable(
     createdAt: instant("created_at").notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.model, t.day] })],
+);
+
+/**
+ * Ingestion statistics per source and UTC hour, for the Integrations page (docs/integrations.md,
+ * "Integrations page"). Shared by every instance, unlike the per-process metrics. Each request or
+ * batch adds its counts to one row with one upsert; `shard` (the database session's process id
+ * modulo a few) spreads concurrent writers of one source over several rows so that they do not
+ * queue on one row lock. Readers sum the shards. Rows older than two days are pruned, except each
+ * source's newest hour, which keeps its last reception time.
+ */
+export const ingestionStats = pgTable(
+  "ingestion_stats",
+  {
+    /** `api` (POST /api/usage and tRPC), `otlp`, `litellm` or `import`. */
+    source: text("source").notNull(),
+    /** Start of the UTC hour. */
+    hour: instant("hour").notNull(),
+    shard: smallint("shard").notNull(),
+    /** Events (spans, payloads, rows) stored, already stored with the same content, and refused. */
+    accepted: bigint("accepted", { mode: "number" }).notNull().default(0),
+    duplicates: bigint("duplicates", { mode: "number" }).notNull().default(0),
+    rejected: bigint("rejected", { mode: "number" }).notNull().default(0),
+    /** When the last request of this source in this hour and shard was received. */
+    lastReceivedAt: instant("last_received_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ name: "ingestion_stats_pkey", columns: [t.source, t.hour, t.shard] }),
+    check("ingestion_stats_source_check", sql`${t.source} in ('api', 'otlp', 'litellm', 'import')`),
+    check("ingestion_stats_counts_check", sql`${t.accepted} >= 0 and ${t.duplicates} >= 0 and ${t.rejected} >= 0`),
+  ],
 );

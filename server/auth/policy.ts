@@ -22,6 +22,8 @@ export const ACTIONS = [
   "insights.read",
   "usage.ingest",
   "usage.reprice",
+  "usage.attribute",
+  "integrations.read",
   "prices.read",
   "prices.write",
   "users.manage",
@@ -52,6 +54,8 @@ const ACTION_WORDS: Record<Action, string> = {
   "insights.read": "reading insights (break-even allowances and what-if scenarios)",
   "usage.ingest": "reporting usage",
   "usage.reprice": "re-pricing usage",
+  "usage.attribute": "attributing unattributed OpenTelemetry spans",
+  "integrations.read": "reading the integrations overview",
   "prices.read": "reading model prices and FX rates",
   "prices.write": "changing model prices and FX rates",
   "users.manage": "managing users",
@@ -63,7 +67,7 @@ const ACTION_WORDS: Record<Action, string> = {
   "alerts.ack": "marking alerts read",
 };
 
-const READ: Action[] = ["org.read", "agent.read", "billing.read", "insights.read", "prices.read", "audit.read", "budgets.read"];
+const READ: Action[] = ["org.read", "agent.read", "billing.read", "insights.read", "prices.read", "audit.read", "budgets.read", "integrations.read"];
 const ADMIN: Action[] = [
   ...READ,
   "org.create",
@@ -78,6 +82,7 @@ const ADMIN: Action[] = [
   "invoices.manage",
   "usage.ingest",
   "usage.reprice",
+  "usage.attribute",
   "keys.manage",
   "webhooks.manage",
   "budgets.manage",
@@ -98,6 +103,9 @@ const PLATFORM_ONLY = new Set<Action>([
   "org.toggle",
   "agent.assign",
   "usage.reprice",
+  // Ingestion statistics and unattributed spans are every organization's traffic.
+  "usage.attribute",
+  "integrations.read",
   // Closing a month and the agency's invoicing settings are the platform's, not a client's.
   "invoices.manage",
   // Model prices are token costs, which an organization-bound caller never sees.

@@ -17,7 +17,7 @@ export function presentedKey(headers: Headers): string | null {
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** This server's own origin as the browser sees it (behind a trusted proxy, the forwarded one). */
-function ownOrigin(req: Request, trustProxy: boolean): string {
+export function ownOrigin(req: Request, trustProxy: boolean): string {
   const url = new URL(req.url);
   if (trustProxy) {
     const proto = req.headers.get("x-forwarded-proto")?.split(",")[0]?.trim();

@@ -161,5 +161,17 @@ export const usageRetention = jobKind({
   everyMs: HOUR,
 });
 
+/**
+ * Deletes what ingestion keeps only for a while (docs/integrations.md, "Housekeeping"): the
+ * remembered OpenTelemetry spans of finished traces, and ingestion statistics older than two days.
+ */
+export const usagePrune = jobKind({
+  kind: "usage.prune",
+  payload: z.object({}),
+  retryDelaysMs: [MINUTE, 10 * MINUTE],
+  timeoutMs: () => 10 * MINUTE,
+  everyMs: HOUR,
+});
+
 /** Every declared kind; `handlers/index.ts` must have exactly one handler for each (tests/db/jobs.test.ts). */
-export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep, invoicesAutoClose, usagePartitions, usageRetention];
+export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep, invoicesAutoClose, usagePartitions, usageRetention, usagePrune];

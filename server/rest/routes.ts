@@ -8,8 +8,9 @@ import { insightRoutes } from "../modules/insights/rest";
 import { orgRoutes } from "../modules/orgs/rest";
 import { priceRoutes } from "../modules/prices/rest";
 import { usageRoutes } from "../modules/usage/rest";
+import { integrationRoutes } from "../modules/integrations/rest";
 import { webhookRoutes } from "../modules/webhooks/rest";
 import type { AnyRestRoute } from "./route";
 
 /** Every documented REST operation, in the order the API docs list them. */
-export const restRoutes: AnyRestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...invoiceRoutes, ...insightRoutes, ...usageRoutes, ...priceRoutes, ...auditRoutes, ...budgetRoutes, ...webhookRoutes];
+export const restRoutes: AnyRestRoute[] = [...healthRoutes, ...orgRoutes, ...agentRoutes, ...billingRoutes, ...invoiceRoutes, ...insightRoutes, ...usageRoutes, ...integrationRoutes, ...priceRoutes, ...auditRoutes, ...budgetRoutes, ...webhookRoutes];

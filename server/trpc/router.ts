@@ -1,6 +1,7 @@
 import { agentsRouter } from "../modules/agents/router";
 import { auditRouter } from "../modules/audit/router";
 import { authRouter } from "../modules/auth/router";
+import { integrationsRouter } from "../modules/integrations/router";
 import { insightsRouter } from "../modules/insights/router";
 import { keysRouter } from "../modules/keys/router";
 import { usersRouter } from "../modules/users/router";
@@ -22,6 +23,7 @@ export const appRouter = router({
   insights: insightsRouter,
   prices: pricesRouter,
   usage: usageRouter,
+  integrations: integrationsRouter,
   auth: authRouter,
   users: usersRouter,
   keys: keysRouter,

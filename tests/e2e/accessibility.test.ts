@@ -1,4 +1,5 @@
 import { describe, test } from "bun:test";
+import { sql } from "drizzle-orm";
 import type { Page } from "playwright-core";
 import { makeUser } from "../support/access";
 import { startApp } from "./support/app";
@@ -17,6 +18,12 @@ await seedDemoWithUsage(app.database, app.api);
 const owner = await makeUser(app.database, "owner");
 const agenticmail = (await app.api.get("/api/organizations/agenticmail")).body;
 const boundViewer = await makeUser(app.database, "viewer", agenticmail.id);
+// An OpenTelemetry span that waited for its agent for an hour: the Integrations page lists its trace.
+await app.database.db.execute(
+  sql`insert into otel_pending_spans (trace_id, span_id, event, received_at) values ('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7',
+      ${JSON.stringify({ id: "otel:4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7", model: "gpt-4o", provider: "openai", occurred_at: new Date().toISOString(), input_tokens: 900, output_tokens: 120, cache_read_tokens: 0, cache_write_tokens: 0 })},
+      now() - interval '1 hour')`,
+);
 
 const WIDTHS = [
   { width: 1280, height: 900 },
@@ -166,6 +173,8 @@ async function walk(size: { width: number; height: number }): Promise<Blocker[]>
     await page.waitForSelector("[data-testid=deliveries]");
     await page.getByRole("button", { name: "Attempts" }).first().click();
     await check("settings: webhook delivery log");
+    await visit("/settings/integrations", "[data-testid=unattributed-traces]", "settings: integrations");
+    await dialog("attribute unattributed spans", () => page.locator("[data-testid=unattributed-traces] button").first().click());
     // One kind of entry keeps the page short for axe; every kind is drawn the same way.
     await page.goto(app.base + "/settings/audit");
     await page.fill("input[aria-label=Action]", "organization.create");

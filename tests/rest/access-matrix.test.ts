@@ -46,6 +46,8 @@ type Cap =
   | "insights" // break-even allowances and what-if: costs and margins
   | "usage.ingest"
   | "usage.reprice"
+  | "usage.attribute" // bill unattributed OpenTelemetry spans to an agent
+  | "integrations" // the Integrations overview: every source's traffic
   | "prices.read"
   | "prices.write"
   | "users"
@@ -58,10 +60,10 @@ type Cap =
 const EVERYTHING: Cap[] = [
   "read", "org.create", "org.update", "org.delete", "org.toggle", "agent.create", "agent.update", "agent.rate", "agent.move",
   "billing.read", "billing.export", "invoices.manage", "insights", "usage.ingest", "usage.reprice", "prices.read", "prices.write", "users", "keys", "webhooks",
-  "budgets.read", "budgets.manage", "alerts.ack",
+  "budgets.read", "budgets.manage", "alerts.ack", "usage.attribute", "integrations",
 ];
 /** Members and viewers "read everything in scope" (budgets and alerts included). */
-const READER: Cap[] = ["read", "billing.read", "insights", "prices.read", "budgets.read"];
+const READER: Cap[] = ["read", "billing.read", "insights", "prices.read", "budgets.read", "integrations"];
 const ROLE_CAPS: Record<Role, Cap[]> = {
   // "everything, including users, API keys, prices and FX"
   owner: EVERYTHING,
@@ -87,6 +89,8 @@ const NEVER_WHEN_BOUND: Cap[] = [
   "org.create", "org.toggle", "org.delete", "agent.move", "invoices.manage", "users", "keys", "prices.read", "prices.write", "usage.reprice", "webhooks",
   // Budgets, alerts and insights are token cost and margin (docs/guardrails.md).
   "budgets.read", "budgets.manage", "alerts.ack", "insights",
+  // Ingestion statistics and unattributed spans are every organization's traffic.
+  "usage.attribute", "integrations",
 ];
 
 type Target = "none" | "own" | "other" | "random";
@@ -311,6 +315,14 @@ function verifyIngest(actor: Actor, target: Target, reply: Reply): string | null
 function verifyPdf(_actor: Actor, _target: Target, reply: Reply): string | null {
   return typeof reply.body === "string" && reply.body.startsWith("%PDF-") ? null : "expected a PDF";
 }
+/** A billable span that has waited more than 30 minutes for an ancestor naming its agent: its trace id. */
+async function unattributedTrace(): Promise<string> {
+  const hex = (bytes: number) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const [traceId, spanId] = [hex(16), hex(8)];
+  const event = { id: `otel:${traceId}:${spanId}`, model: "matrix-model", provider: null, occurred_at: new Date().toISOString(), input_tokens: 10, output_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0 };
+  await database.db.execute(sql`insert into otel_pending_spans (trace_id, span_id, event, received_at) values (${traceId}, ${spanId}, ${JSON.stringify(event)}, now() - interval '31 minutes')`);
+  return traceId;
+}
 const priceBody = { prices: [{ model: "matrix-model", effective_from: "2025-01-01", input_per_m: "1.50", output_per_m: "3.00" }] };
 const fxBody = { rates: [{ currency: "EUR", effective_from: "2025-01-01", rate: "0.92" }] };
 
@@ -356,6 +368,8 @@ const ops: Op[] = [
   { key: "REST POST /api/usage", variant: "by external id", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEventByExternalId(id!))(a) },
   { key: "REST POST /api/integrations/litellm", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/integrations/litellm", [litellmPayload(id!)])(a) },
   { key: "REST POST /api/otel/v1/traces", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyOtlp, run: (a, id) => rest("POST", "/api/otel/v1/traces", otlpChat(id!))(a) },
+  { key: "REST GET /api/integrations", cap: "integrations", on: "none", run: (a) => rest("GET", "/api/integrations")(a) },
+  { key: "REST POST /api/integrations/otel/attribute", cap: "usage.attribute", on: "none", run: async (a) => rest("POST", "/api/integrations/otel/attribute", { trace_id: await unattributedTrace(), agent_id: agentA.id })(a) },
   { key: "REST POST /api/usage/reprice", cap: "usage.reprice", on: "none", run: (a) => rest("POST", "/api/usage/reprice", { from: "2026-01-01", to: "2026-01-31" })(a) },
   { key: "REST GET /api/model-prices", cap: "prices.read", on: "none", run: (a) => rest("GET", "/api/model-prices")(a) },
   { key: "REST PUT /api/model-prices", cap: "prices.write", on: "none", run: (a) => rest("PUT", "/api/model-prices", priceBody)(a) },
@@ -419,6 +433,8 @@ const ops: Op[] = [
   { key: "tRPC invoices.orgSettings", cap: "billing.read", on: "org", run: (a, id) => q(a, "invoices.orgSettings", { id }) },
   { key: "tRPC invoices.orgSettingsPut", cap: "invoices.manage", on: "org", mutates: true, run: (a, id) => m(a, "invoices.orgSettingsPut", { id, usage_markup_pct: "10" }) },
   { key: "tRPC usage.ingest", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => m(a, "usage.ingest", usageEvent(id!)) },
+  { key: "tRPC integrations.overview", cap: "integrations", on: "none", run: (a) => q(a, "integrations.overview") },
+  { key: "tRPC integrations.attributeSpans", cap: "usage.attribute", on: "none", run: async (a) => m(a, "integrations.attributeSpans", { trace_id: await unattributedTrace(), agent_id: agentA.id }) },
   { key: "tRPC usage.reprice", cap: "usage.reprice", on: "none", run: (a) => m(a, "usage.reprice", { from: "2026-01-01", to: "2026-01-31" }) },
   { key: "tRPC prices.list", cap: "prices.read", on: "none", run: (a) => q(a, "prices.list") },
   { key: "tRPC prices.put", cap: "prices.write", on: "none", run: (a) => m(a, "prices.put", priceBody) },

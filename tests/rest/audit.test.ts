@@ -194,6 +194,23 @@ const cases: Case[] = [
         },
       },
       {
+        key: rest ? "REST POST /api/integrations/otel/attribute" : "tRPC integrations.attributeSpans",
+        run: async (mark) => {
+          const agent = await makeAgent(platform, { created_at: "2025-01-01T00:00:00Z" });
+          const hex = (bytes: number) => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+          const [traceId, spanId] = [hex(16), hex(8)];
+          const event = { id: `otel:${traceId}:${spanId}`, model: "audit-model", provider: null, occurred_at: "2025-06-01T00:00:00Z", input_tokens: 10, output_tokens: 1, cache_read_tokens: 0, cache_write_tokens: 0 };
+          await database.db.execute(sql`insert into otel_pending_spans (trace_id, span_id, event, received_at) values (${traceId}, ${spanId}, ${JSON.stringify(event)}, now() - interval '1 hour')`);
+          await mark();
+          const reply = ok(await send("POST", "/api/integrations/otel/attribute", "integrations.attributeSpans", { trace_id: traceId, agent_id: agent.id }));
+          expect(reply.body.accepted).toBe(1);
+          return {
+            reply,
+            expected: { action: "usage.attribute", org_id: null, target_type: "otel_trace", target_id: traceId, before: null, after: { agent_id: agent.id, span_ids: [spanId], accepted: 1, duplicates: 0, rejected: 0 } },
+          };
+        },
+      },
+      {
         key: rest ? "REST POST /api/usage/reprice" : "tRPC usage.reprice",
         run: async (mark) => {
           await mark();

@@ -160,6 +160,7 @@ describe("every limit the document states for a request is enforced", () => {
     expect(cases.map((c) => `${c[0]} ${c[1]} ${c[2]} ≤ ${c[3]}`).sort()).toEqual([
       "PATCH /api/budgets/{id} thresholds_pct ≤ 10",
       "POST /api/budgets thresholds_pct ≤ 10",
+      "POST /api/integrations/otel/attribute span_ids ≤ 1000",
       "POST /api/usage events ≤ 1000",
       "PUT /api/fx-rates rates ≤ 500",
       "PUT /api/model-prices prices ≤ 500",
@@ -184,6 +185,8 @@ describe("every answer an operation gives is one it documents", () => {
     "POST /api/agents/{id}/unassign-org": {},
     "POST /api/usage": { id: "doc-probe", agent_id: agent.id, model: "doc-model", input_tokens: 1, output_tokens: 1 },
     "POST /api/usage/reprice": { from: "2026-01-01", to: "2026-01-31" },
+    // A trace without unattributed spans: a documented 404.
+    "POST /api/integrations/otel/attribute": { trace_id: "0".repeat(32), agent_id: agent.id },
     "PUT /api/model-prices": { prices: [{ model: "doc-model", effective_from: "2026-01-01", input_per_m: "1", output_per_m: "2" }] },
     "PUT /api/fx-rates": { rates: [{ currency: "EUR", effective_from: "2026-01-01", rate: "0.9" }] },
     "POST /api/webhooks": { url: "https://hooks.example.com/probe" },

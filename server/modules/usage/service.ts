@@ -2,11 +2,11 @@ import { type SQL, sql } from "drizzle-orm";
 import { alias, type AnyPgColumn } from "drizzle-orm/pg-core";
 import type { z } from "zod";
 import { type DbOrTx, rows, type Tx } from "../../../db/client";
-import { agentAssignments, agents, modelPrices, otelPendingSpans, otelSpans, usageEventIds, usageEvents, usageMonthRollups, usageUnpricedNotices } from "../../../db/schema";
+import { agentAssignments, agents, ingestionStats, modelPrices, otelPendingSpans, otelSpans, usageEventIds, usageEvents, usageMonthRollups, usageUnpricedNotices } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
-import type { IngestionSource } from "../../observability/metrics";
+import type { IngestionCounts, IngestionSource } from "../../observability/metrics";
 import { trimDecimal } from "../../shared/money";
 import { UUID_PATTERN } from "../../shared/uuid";
 import * as audit from "../audit/service";
@@ -243,19 +243,19 @@ async function resolveRefs(db: DbOrTx, items: Prepared[]): Promise<Prepared[]> {
  * anything, and the evaluation of the budgets it may have moved queued in the same transaction
  * (docs/decisions.md, "Budget evaluation after ingestion").
  */
-async function store(ctx: Ctx, items: Prepared[], tenant: string | null): Promise<StoredRow[]> {
+async function store(ctx: Ctx, items: Prepared[], tenant: string | null, audited = true): Promise<StoredRow[]> {
   try {
-    return await storeOnce(ctx, items, tenant);
+    return await storeOnce(ctx, items, tenant, audited);
   } catch (err) {
     // A month without a partition yet (the job creates them ahead; a backdated batch can still meet
     // one): create it, then run the batch again (docs/decisions.md, "Partitioned usage events").
     if (!retention.isMissingPartition(err)) throw err;
     await retention.ensurePartitions(ctx.db, items.map((i) => i.occurred_at));
-    return storeOnce(ctx, items, tenant);
+    return storeOnce(ctx, items, tenant, audited);
   }
 }
 
-async function storeOnce(ctx: Ctx, items: Prepared[], tenant: string | null): Promise<StoredRow[]> {
+async function storeOnce(ctx: Ctx, items: Prepared[], tenant: string | null, audited: boolean): Promise<StoredRow[]> {
   return ctx.db.transaction(async (tx) => {
     await lockPricingShared(tx);
     const result = await rows<StoredRow>(tx, ingestStatement(items, tenant));
@@ -270,7 +270,7 @@ async function storeOnce(ctx: Ctx, items: Prepared[], tenant: string | null): Pr
         touched.set(`${r.org}|${item.agent_id}|${month}`, { orgId: r.org!, agentId: item.agent_id, month });
       }
       await budgets.queueEvaluations(tx, [...touched.values()]);
-      await audit.record(tx, ctx, {
+      if (audited) await audit.record(tx, ctx, {
         action: "usage.ingest",
         orgId: tenant,
         targetType: "usage",
@@ -340,7 +340,21 @@ async function duplicatesAmong(db: DbOrTx, items: Prepared[]): Promise<Set<strin
  * organization-bound caller may only send events of agents that were in its organization at
  * `occurred_at`.
  */
-export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: { events: unknown[] }; source?: IngestionSource }): Promise<UsageIngestOutput> {
+export async function ingest({
+  ctx,
+  input,
+  source = "api",
+  stats = true,
+  audited = true,
+}: {
+  ctx: Ctx;
+  input: { events: unknown[] };
+  source?: IngestionSource;
+  /** Add the counts to the source's ingestion statistics (false where the caller counts its own request). */
+  stats?: boolean;
+  /** Write the `usage.ingest` audit entry (false where the caller writes an entry of its own in the same transaction). */
+  audited?: boolean;
+}): Promise<UsageIngestOutput> {
   authorize(ctx.principal, "usage.ingest");
   if (input.events.length > MAX_BATCH) {
     throw new AppError("PAYLOAD_TOO_LARGE", `A batch holds at most ${MAX_BATCH} events; this one has ${input.events.length}. Split it.`, {
@@ -364,7 +378,7 @@ export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: 
   if (items.length > 0) {
     const byIndex = new Map(items.map((i) => [i.index, i]));
     const notInserted: Prepared[] = [];
-    for (const r of await store(ctx, items, tenantOrgId(ctx.principal))) {
+    for (const r of await store(ctx, items, tenantOrgId(ctx.principal), audited)) {
       const item = byIndex.get(Number(r.idx))!;
       if (!r.agent_visible || (r.has_org && !r.attributable)) {
         const message = item.agent_ref === null ? `agent_id: no agent ${item.agent_id}` : `agent_external_id: no agent ${item.agent_ref}`;
@@ -394,6 +408,7 @@ export async function ingest({ ctx, input, source = "api" }: { ctx: Ctx; input: 
   }
   rejected.sort((a, b) => a.index - b.index);
   ctx.metrics?.ingestion(source, { accepted, duplicates, rejected: rejected.length });
+  if (stats && input.events.length > 0) await recordIngestion(ctx.db, source, { accepted, duplicates, rejected: rejected.length });
   // Whether a model has a price is about token cost, which an organization-bound caller never sees.
   return { accepted, duplicates, ...(seesCosts(ctx.principal) ? { unpriced } : {}), rejected };
 }
@@ -530,7 +545,7 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
     if (events.length === 0) return;
     // The same ingestion as every source, in this transaction: the spans' bookkeeping and their
     // billing commit together, or neither does (the exporter then retries the request).
-    const ingested = await ingest({ ctx: { ...ctx, db: tx }, input: { events }, source: "otlp" });
+    const ingested = await ingest({ ctx: { ...ctx, db: tx }, input: { events }, source: "otlp", stats: false });
     const refused = new Map(ingested.rejected.map((r) => [r.index, r]));
     const released: { t: string; s: string }[] = [];
     eventSpans.forEach((span, index) => {
@@ -551,12 +566,36 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
     }
   });
   result.errorMessage = result.rejectedSpans > 0 ? `${result.rejectedSpans} span(s) rejected: ${causes.join("; ")}` : "";
+  await recordIngestion(ctx.db, "otlp", { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejectedSpans });
   return result;
+}
+
+/** How many rows of one source's statistics concurrent writers are spread over (docs/integrations.md, "Integrations page"). */
+const STATS_SHARDS = 8;
+
+/**
+ * Adds one request's or batch's counts to `source`'s statistics of the current UTC hour and marks
+ * it received now: one upsert of one row, so call it once per request or batch, as the last
+ * statement of a transaction when inside one (its row lock is then held only until the commit and
+ * never waited for while holding it). The shard is the database session's, so concurrent writers
+ * of one source rarely share a row.
+ */
+export async function recordIngestion(db: DbOrTx, source: IngestionSource, counts: IngestionCounts): Promise<void> {
+  const st = ingestionStats;
+  await db.execute(sql`
+    insert into ${st} (${names([st.source, st.hour, st.shard, st.accepted, st.duplicates, st.rejected, st.lastReceivedAt])})
+    values (${source}, date_trunc('hour', now() at time zone 'UTC') at time zone 'UTC', pg_backend_pid() % ${STATS_SHARDS},
+            ${counts.accepted}, ${counts.duplicates}, ${counts.rejected}, now())
+    on conflict (${names([st.source, st.hour, st.shard])}) do update set
+      ${name(st.accepted)} = ${st.accepted} + excluded.${name(st.accepted)},
+      ${name(st.duplicates)} = ${st.duplicates} + excluded.${name(st.duplicates)},
+      ${name(st.rejected)} = ${st.rejected} + excluded.${name(st.rejected)},
+      ${name(st.lastReceivedAt)} = greatest(${st.lastReceivedAt}, excluded.${name(st.lastReceivedAt)})`);
 }
 
 /** Billable OpenTelemetry spans that waited longer than the attribution window for an ancestor naming their agent. */
 export async function unattributedSpans({ ctx }: { ctx: Ctx }): Promise<number> {
-  authorize(ctx.principal, "usage.ingest");
+  authorize(ctx.principal, "integrations.read");
   const cutoff = new Date(Date.now() - OTEL_ATTRIBUTION_WINDOW_MS).toISOString();
   const [row] = await rows<{ n: string }>(ctx.db, sql`select count(*)::text as n from ${otelPendingSpans} where ${otelPendingSpans.receivedAt} < ${cutoff}::timestamptz`);
   return Number(row!.n);

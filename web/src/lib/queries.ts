@@ -28,7 +28,7 @@ export const queryClient = new QueryClient({
  * The domains of the cache. Every query key starts with one of them, so a change refreshes
  * whole domains (`refresh("orgs")`) without knowing which screens show them.
  */
-export type Domain = "orgs" | "agents" | "billing" | "invoices" | "insights" | "prices" | "users" | "keys" | "audit" | "budgets" | "webhooks";
+export type Domain = "orgs" | "agents" | "billing" | "invoices" | "insights" | "prices" | "users" | "keys" | "audit" | "budgets" | "webhooks" | "integrations";
 
 /** What a change to a domain makes stale, beyond the domain itself. */
 const AFFECTS: Record<Domain, Domain[]> = {
@@ -50,6 +50,8 @@ const AFFECTS: Record<Domain, Domain[]> = {
   budgets: ["budgets", "agents", "orgs", "audit"],
   // Endpoint changes are audited.
   webhooks: ["webhooks", "audit"],
+  // Attributed spans and imported usage are billed usage: costs, budgets, invoices move.
+  integrations: ["integrations", "billing", "invoices", "insights", "budgets", "audit"],
 };
 
 /**
@@ -91,6 +93,8 @@ export const queries = {
   agents: {
     list: (input: ListInput<Inputs["agents"]["list"]>) => paged(["agents", "list"], (i) => api.agents.list.query(i), input),
     /** Agents that may be moved into an organization, labelled with where they are. */
+    /** Up to 500 agents, active first by name, for pickers. */
+    all: () => queryOptions({ queryKey: ["agents", "all"], queryFn: () => api.agents.list.query({ limit: 500 }) }),
     assignable: (orgId: string) => queryOptions({ queryKey: ["agents", "assignable", orgId], queryFn: () => api.agents.assignable.query({ org_id: orgId }) }),
   },
   billing: {
@@ -137,6 +141,10 @@ export const queries = {
   },
   keys: {
     list: () => queryOptions({ queryKey: ["keys", "list"], queryFn: () => api.keys.list.query() }),
+  },
+  integrations: {
+    /** This server's address, each source's last event and 24-hour counts, unattributed spans (refetched every 30 s while shown). */
+    overview: () => queryOptions({ queryKey: ["integrations", "overview"], queryFn: () => api.integrations.overview.query(), refetchInterval: 30_000 }),
   },
   budgets: {
     /** An organization's budget and its current agents' budgets, with this month's figures. */

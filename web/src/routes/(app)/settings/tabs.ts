@@ -9,6 +9,7 @@ export function settingsTabs() {
     { href: "/settings/keys", label: "API keys", show: session.can("keys.manage") },
     // Platform-wide settings: staff only, editable with invoices.manage.
     { href: "/settings/invoicing", label: "Invoicing", show: session.can("billing.read") && !session.bound },
+    { href: "/settings/integrations", label: "Integrations", show: session.can("integrations.read") },
     { href: "/settings/webhooks", label: "Webhooks", show: session.can("webhooks.manage") },
     { href: "/settings/audit", label: "Audit log", show: session.can("audit.read") },
   ].filter((t) => t.show);
