@@ -141,6 +141,8 @@ export const queries = {
   budgets: {
     /** An organization's budget and its current agents' budgets, with this month's figures. */
     ofOrg: (orgId: string) => queryOptions({ queryKey: ["budgets", "list", orgId], queryFn: () => api.budgets.list.query({ org: orgId }) }),
+    /** One agent's budget, with this month's figures. */
+    ofAgent: (agentId: string) => queryOptions({ queryKey: ["budgets", "list", "agent", agentId], queryFn: () => api.budgets.list.query({ agent: agentId }) }),
     /** Alerts, newest first, with the unread count (the header badge refetches every minute). */
     alerts: (input: ListInput<Inputs["alerts"]["list"]>) => paged(["budgets", "alerts"], (i) => api.alerts.list.query(i), input),
     unread: () => queryOptions({ queryKey: ["budgets", "unread"], queryFn: () => api.alerts.list.query({ unread: true, limit: 1 }), refetchInterval: 60_000 }),
