@@ -6,7 +6,14 @@ import { session } from "./session.svelte";
  * Loads who is signed in. Anonymous visitors go to sign in, or to the one-time owner setup on a
  * fresh install.
  */
-export async function loadSession(): Promise<void> {
+export function loadSession(): Promise<void> {
+  // One request at a time: the layout's load starts it, the layout's component waits for the same one.
+  pending ??= fetchSession().finally(() => (pending = undefined));
+  return pending;
+}
+let pending: Promise<void> | undefined;
+
+async function fetchSession(): Promise<void> {
   try {
     session.signedIn(await api.auth.me.query());
   } catch (err) {

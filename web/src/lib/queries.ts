@@ -97,7 +97,8 @@ export const queries = {
     /** Twelve months of the overview, for the dashboard. */
     dashboard: () => queryOptions({ queryKey: ["billing", "dashboard"], queryFn: () => api.billing.dashboard.query({}) }),
     /** One month of every organization (default: the current one). */
-    overview: (input: Inputs["billing"]["overview"] = {}) => queryOptions({ queryKey: ["billing", "overview", input], queryFn: () => api.billing.overview.query(input) }),
+    overview: (input: Inputs["billing"]["overview"] = {}) =>
+      queryOptions({ queryKey: ["billing", "overview", input], queryFn: () => api.billing.overview.query(input, { context: { unbatched: true } }) }),
     /** An organization's months and totals over a range. */
     summary: (input: Inputs["billing"]["summary"]) => queryOptions({ queryKey: ["billing", "summary", input], queryFn: () => api.billing.summary.query(input) }),
     /** An organization's Billing tab: months, totals and per-agent lines of a range. */
