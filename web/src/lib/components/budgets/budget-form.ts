@@ -1,4 +1,4 @@
-import type { Budget } from "$lib/types";
+import type { Budget } from "../../types";
 
 /** "50, 80 100" → [50, 80, 100]; what is not a number goes to the server as is, which names it. */
 export function parseThresholds(text: string): number[] {
