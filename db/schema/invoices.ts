@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, boolean, check, date, index, integer, jsonb, numeric, pgTable, primaryKey, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, customType, date, index, integer, jsonb, numeric, pgTable, primaryKey, text, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 import { agents } from "./agents";
 import { id, instant, money } from "./columns";
 import { organizations } from "./orgs";
@@ -124,4 +124,30 @@ export const invoiceLines = pgTable(
     check("invoice_lines_kind_check", sql`${t.kind} in ('seat', 'usage', 'adjustment')`),
     check("invoice_lines_adjusts_check", sql`(${t.kind} = 'adjustment') = (${t.adjustsMonth} is not null)`),
   ],
+);
+
+/** Raw bytes (`bytea`), read back as a Uint8Array from postgres.js (a Buffer) and PGlite alike. */
+const bytes = customType<{ data: Uint8Array; driverData: Uint8Array }>({
+  dataType: () => "bytea",
+  fromDriver: (value) => new Uint8Array(value),
+});
+
+/**
+ * The PDF of a stored invoice, rendered once on its first download and served from here ever
+ * after: a finalized invoice never changes, so neither does its document (docs/billing.md,
+ * "Documents"). Keyed by the status it was rendered for — voiding adds the VOID-stamped document
+ * beside the finalized one rather than replacing it.
+ */
+export const invoiceDocuments = pgTable(
+  "invoice_documents",
+  {
+    invoiceId: uuid("invoice_id")
+      .notNull()
+      .references(() => invoices.id),
+    /** The invoice status the document shows: `finalized` or `void`. */
+    status: text("status").notNull(),
+    pdf: bytes("pdf").notNull(),
+    createdAt: instant("created_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ name: "invoice_documents_pkey", columns: [t.invoiceId, t.status] }), check("invoice_documents_status_check", sql`${t.status} in ('finalized', 'void')`)],
 );

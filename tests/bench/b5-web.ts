@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { agentCreateInput } from "../../server/modules/agents/schema";
@@ -90,21 +91,29 @@ async function visit(browser: Browser, url: string, cookies: { name: string; val
   return { lcpMs, jsGzip: jsFiles.reduce((s, f) => s + f.gzip, 0), jsFiles };
 }
 
+/** The targets: first-visit JavaScript and LCP as a multiple of the static page's LCP. */
+const JS_BUDGET = 100 * 1024;
+const LCP_RATIO_BUDGET = 3;
+
 /**
  * B5: the organizations page of the built web app with 500 organizations, signed in, on a first
  * visit in headless Chromium over loopback: the JavaScript it downloads (gzip size of every script
  * fetched, level 6) and its largest contentful paint. Baseline, alternating with it: a static page
- * of similar visible content from a bare Bun.serve, which is the floor of LCP on this machine.
+ * of similar visible content served by the same server process from the same web directory (a
+ * copy of the build with one extra file), measured the same way; LCP is judged as the ratio of the
+ * two, which keeps the machine's speed out of the verdict.
  */
 export async function runWeb(settings: { rounds: number }, log: (s: string) => void): Promise<Row[]> {
   const chromiumPath = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find(existsSync);
   if (!chromiumPath) throw new NotMeasured("no Chromium at /usr/bin/chromium (apt-get install -y chromium)");
-  const webDir = await buildWeb(log);
+  const built = await buildWeb(log);
   if (!readFileSync(join(ROOT, "server/trpc/router.ts"), "utf8").includes("auth")) throw new NotMeasured("sign-in (the access issue) is not on this branch yet");
   const url = await webDatabase(log);
-  const server = await startProcess("server/index.ts", { DATABASE_URL: url, WEB_DIR: webDir, ADMIN_EMAIL: OWNER.email, ADMIN_PASSWORD: OWNER.password, ADMIN_API_KEY: "", RATE_LIMIT_PER_KEY: "1000000000", RATE_LIMIT_PER_ADDRESS: "1000000000" });
   const staticHtml = `<!doctype html><html><head><meta charset="utf-8"><title>Organizations</title></head><body><h1>Organizations</h1><main>${Array.from({ length: 40 }, (_, i) => `<article><h2>Client ${i}</h2><p>ops${i}@client${i}.example · 3 agents · 99.00 USD per agent</p></article>`).join("")}</main></body></html>`;
-  const bare = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response(staticHtml, { headers: { "content-type": "text/html; charset=utf-8" } }) });
+  const webDir = mkdtempSync(join(tmpdir(), "orgdesk-b5-web-"));
+  cpSync(built, webDir, { recursive: true });
+  writeFileSync(join(webDir, "b5-static.html"), staticHtml);
+  const server = await startProcess("server/index.ts", { DATABASE_URL: url, WEB_DIR: webDir, ADMIN_EMAIL: OWNER.email, ADMIN_PASSWORD: OWNER.password, ADMIN_API_KEY: "", RATE_LIMIT_PER_KEY: "1000000000", RATE_LIMIT_PER_ADDRESS: "1000000000" });
   let browser: Browser | undefined;
   try {
     const signIn = await fetch(`${server.base}/trpc/auth.signIn`, {
@@ -120,35 +129,39 @@ export async function runWeb(settings: { rounds: number }, log: (s: string) => v
     });
     browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ["--no-sandbox"] });
     const pageUrl = `${server.base}/organizations`;
+    const staticUrl = `${server.base}/b5-static.html`;
+    const staticCheck = await fetch(staticUrl);
+    if (!(await staticCheck.text()).includes("<article><h2>Client 0</h2>")) throw new Error(`${staticUrl} is not the static page`);
     // Warm-up: the server's first answers, Chromium's first start.
     const ready = "Client 001 Labs";
     await visit(browser, pageUrl, cookies, ready);
-    await visit(browser, `http://127.0.0.1:${bare.port}/`, []);
+    await visit(browser, staticUrl, cookies);
     const app: Visit[] = [];
     const floor: Visit[] = [];
     for (let round = 0; round < settings.rounds; round++) {
-      floor.push(await visit(browser, `http://127.0.0.1:${bare.port}/`, []));
+      floor.push(await visit(browser, staticUrl, cookies));
       app.push(await visit(browser, pageUrl, cookies, ready));
       log(`round ${round + 1}/${settings.rounds}: static page LCP ${ms(floor.at(-1)!.lcpMs)}, organizations page LCP ${ms(app.at(-1)!.lcpMs)}, JS ${(app.at(-1)!.jsGzip / 1024).toFixed(1)} KB gzip`);
     }
     const lcp = median(app.map((v) => v.lcpMs));
     const lcpFloor = median(floor.map((v) => v.lcpMs));
+    const ratio = lcp / lcpFloor;
     const js = median(app.map((v) => v.jsGzip));
     const biggest = [...app.at(-1)!.jsFiles].sort((a, b) => b.gzip - a.gzip).slice(0, 3).map((f) => `${f.url.split("/").pop()} ${(f.gzip / 1024).toFixed(1)} KB`);
-    const pass = js <= 120 * 1024 && lcp <= 1000;
+    const pass = js <= JS_BUDGET && ratio <= LCP_RATIO_BUDGET;
     return [
       {
         id: "B5",
         what: `web: organizations page, first visit, ${WEB_ORGS} orgs`,
-        figure: `JS ${(js / 1024).toFixed(1)} KB gzip (${app.at(-1)!.jsFiles.length} files); LCP ${ms(lcp)} (static-page floor ${ms(lcpFloor)}, ${pct(lcp / 1000)} of budget)`,
-        target: "≤ 120 KB gzip, LCP ≤ 1.0 s",
+        figure: `JS ${(js / 1024).toFixed(1)} KB gzip (${app.at(-1)!.jsFiles.length} files); LCP ${ms(lcp)}, static page ${ms(lcpFloor)}: ${ratio.toFixed(2)}×`,
+        target: `≤ ${JS_BUDGET / 1024} KB gzip, LCP ≤ ${LCP_RATIO_BUDGET}× the static page's`,
         status: pass ? "pass" : "FAIL",
-        note: `headless Chromium, fresh context per visit, signed in as the owner; ${settings.rounds} rounds alternating with a static page; largest scripts: ${biggest.join(", ")}`,
+        note: `headless Chromium, fresh context per visit, signed in as the owner; ${settings.rounds} rounds alternating with a static page served by the same server from the same web directory; largest scripts: ${biggest.join(", ")}`,
       },
     ];
   } finally {
     await browser?.close();
-    bare.stop(true);
     await server.stop();
+    rmSync(webDir, { recursive: true, force: true });
   }
 }

@@ -24,6 +24,9 @@ await app.database.db.execute(
       ${JSON.stringify({ id: "otel:4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7", model: "gpt-4o", provider: "openai", occurred_at: new Date().toISOString(), input_tokens: 900, output_tokens: 120, cache_read_tokens: 0, cache_write_tokens: 0 })},
       now() - interval '1 hour')`,
 );
+// A budget far above any spend (it never alerts) for the Budgets tab, its Edit dialog and an agent's budget panel.
+const [budgeted, unbudgeted] = (await app.api.get(`/api/agents?org=${agenticmail.id}`)).body.agents;
+await app.api.post("/api/budgets", { agent_id: budgeted.id, kind: "cost_usd", amount: "100000", action_at_100: "notify" });
 
 const WIDTHS = [
   { width: 1280, height: 900 },
@@ -123,9 +126,34 @@ async function walk(size: { width: number; height: number }): Promise<Blocker[]>
     await page.waitForSelector("[data-field-error=usage-markup-pct]");
     await check("organization: usage markup with an error", "[data-testid=usage-markup]");
 
+    await visit("/organizations/agenticmail?tab=budgets", "[data-testid=edit-budget]", "organization: budgets", "[data-testid=org-detail]");
+    // A refused threshold: nothing is saved, so the two widths running side by side do not meet.
+    await dialog("edit budget with an error", async () => {
+      await page.locator("[data-testid=edit-budget]").first().click();
+      await page.fill("[data-testid=budget-dialog-thresholds]", "0");
+      await page.locator("[data-testid=budget-dialog] button[type=submit]").click();
+      await page.waitForSelector("[data-testid=budget-dialog] [data-field-error]");
+    });
+    await dialog("remove budget", () => page.locator("[data-testid=remove-budget]").first().click());
+
     await visit("/agents", "[data-testid=agents-table]", "agents");
     await dialog("new agent", () => page.click("[data-testid=new-agent]"));
     await dialog("edit agent", () => page.locator("[data-testid=edit-agent]").first().click());
+    await dialog("agent budget panel", async () => {
+      await page.locator(`[data-agent="${budgeted.name}"] [data-testid=agent-budget]`).click();
+      await page.waitForSelector("[data-testid=agent-budget-dialog] [data-testid=budget-spend]");
+    });
+    await page.locator(`[data-agent="${unbudgeted.name}"] [data-testid=agent-budget]`).click();
+    await page.waitForSelector("[data-testid=agent-add-budget]");
+    await check("agent budget panel without a budget", "[role=dialog][data-state=open]");
+    await dialog("agent budget: new budget with an error", async () => {
+      await page.click("[data-testid=agent-add-budget]");
+      await page.fill("[data-testid=budget-dialog-amount]", "ten");
+      await page.locator("[data-testid=budget-dialog] button[type=submit]").click();
+      await page.waitForSelector("[data-testid=budget-dialog] [data-field-error]");
+    });
+    await page.keyboard.press("Escape");
+    await page.waitForFunction(() => document.querySelectorAll("[role=dialog]").length === 0);
 
     await visit("/settings/prices", "table", "settings: model prices");
     await dialog("new model price", () => page.getByRole("button", { name: "Add price" }).click());

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import type { Page } from "playwright-core";
 import { makeUser } from "../support/access";
 import { screenshot, startApp } from "./support/app";
@@ -7,7 +8,7 @@ import { signInThroughUi } from "./support/flows";
 
 /**
  * The Invoices tab of an organization: finalize a month and void it through the confirmations,
- * the PDF link, the Invoices page's filters, and the read-only view of a user bound to the organization; screenshots at 1280
+ * the PDF and CSV downloads (through tRPC's invoices.document), the Invoices page's filters, and the read-only view of a user bound to the organization; screenshots at 1280
  * and 390 px (docs/screenshots/org-invoices-*.png).
  */
 const app = await startApp();
@@ -39,12 +40,13 @@ describe("invoices in the web app", () => {
     const issued = (await app.api.get(`/api/invoices?org=${org.id}`)).body.invoices[0];
     expect(issued).toMatchObject({ month: "2025-06", status: "finalized", total: "240.00" });
     await page.waitForFunction((n) => document.querySelector("[data-testid=invoices-table]")?.textContent?.includes(n), issued.number);
-    expect(await row("Jun 2025").locator("[data-testid=invoice-pdf]").getAttribute("href")).toBe(`/api/invoices/${issued.number}/pdf`);
-    const pdf = await page.evaluate(async (href) => {
-      const res = await fetch(href);
-      return { status: res.status, type: res.headers.get("content-type") };
-    }, `/api/invoices/${issued.number}/pdf`);
-    expect(pdf).toEqual({ status: 200, type: "application/pdf" });
+    // PDF comes through tRPC's invoices.document (base64) and is saved with the very bytes REST serves.
+    const [download] = await Promise.all([page.waitForEvent("download"), row("Jun 2025").locator("[data-testid=invoice-pdf]").click()]);
+    expect(download.suggestedFilename()).toBe(`${issued.number}.pdf`);
+    const saved = readFileSync((await download.path())!);
+    const served = Buffer.from(await (await fetch(`${app.base}/api/invoices/${issued.number}/pdf`, { headers: { "x-api-key": "test-admin-key" } })).arrayBuffer());
+    expect(saved.subarray(0, 5).toString()).toBe("%PDF-");
+    expect(saved.equals(served)).toBe(true);
 
     for (const width of [1280, 390]) {
       await page.setViewportSize({ width, height: width === 390 ? 1400 : 1000 });
@@ -78,6 +80,9 @@ describe("invoices in the web app", () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]).toContain(issued.number);
     expect(rows[0]).toContain("Harbor Freight Co");
+    const [csv] = await Promise.all([page.waitForEvent("download"), page.locator("[data-testid=invoices-page-csv]").click()]);
+    expect(csv.suggestedFilename()).toBe(`${issued.number}-VOID.csv`);
+    expect(readFileSync((await csv.path())!, "utf8")).toStartWith("kind,description,agent_id,model,quantity,unit_amount,amount,adjusts_month\r\nseat,");
     expect(errors).toEqual([]);
   }, 90_000);
 

@@ -323,6 +323,11 @@ async function unattributedTrace(): Promise<string> {
   await database.db.execute(sql`insert into otel_pending_spans (trace_id, span_id, event, received_at) values (${traceId}, ${spanId}, ${JSON.stringify(event)}, now() - interval '31 minutes')`);
   return traceId;
 }
+/** tRPC's PDF twin carries the same document as base64. */
+function verifyPdfFile(_actor: Actor, _target: Target, reply: Reply): string | null {
+  const body = reply.body;
+  return body?.encoding === "base64" && Buffer.from(body.content, "base64").subarray(0, 5).toString() === "%PDF-" ? null : "expected a base64 PDF";
+}
 const priceBody = { prices: [{ model: "matrix-model", effective_from: "2025-01-01", input_per_m: "1.50", output_per_m: "3.00" }] };
 const fxBody = { rates: [{ currency: "EUR", effective_from: "2025-01-01", rate: "0.92" }] };
 
@@ -426,6 +431,9 @@ const ops: Op[] = [
   { key: "tRPC invoices.orgList", cap: "billing.read", on: "org", run: (a, id) => q(a, "invoices.orgList", { id }) },
   { key: "tRPC invoices.get", cap: "billing.read", on: "orgMonth", run: (a, id) => q(a, "invoices.get", orgMonthOf(id!)) },
   { key: "tRPC invoices.byNumber", cap: "billing.read", on: "invoice", run: (a, id) => q(a, "invoices.byNumber", { number: id }) },
+  { key: "tRPC invoices.document", variant: "pdf", cap: "billing.read", on: "invoice", verify: verifyPdfFile, run: (a, id) => q(a, "invoices.document", { number: id, format: "pdf" }) },
+  { key: "tRPC invoices.document", variant: "csv", cap: "billing.read", on: "invoice", run: (a, id) => q(a, "invoices.document", { number: id, format: "csv" }) },
+  { key: "tRPC invoices.document", variant: "json", cap: "billing.read", on: "invoice", run: (a, id) => q(a, "invoices.document", { number: id, format: "json" }) },
   { key: "tRPC invoices.finalize", cap: "invoices.manage", on: "orgMonth", mutates: true, run: (a, id) => m(a, "invoices.finalize", orgMonthOf(id!)) },
   { key: "tRPC invoices.void", cap: "invoices.manage", on: "invoice", mutates: true, run: (a, id) => m(a, "invoices.void", { number: id, reason: "matrix" }) },
   { key: "tRPC invoices.settings", cap: "billing.read", on: "none", run: (a) => q(a, "invoices.settings") },

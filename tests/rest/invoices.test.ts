@@ -2,6 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sql } from "drizzle-orm";
+import { rows } from "../../db/client";
 import { makeKey, trpc } from "../support/access";
 import { parseCsv } from "../support/csv";
 import { testDatabase } from "../support/db";
@@ -83,6 +85,15 @@ describe("invoices over REST and tRPC", () => {
     await api.put("/api/fx-rates", { rates: [{ currency: "NGN", effective_from: "2025-06-20", rate: "1600" }] });
     const second = await pdf(inv.number);
     expect(Buffer.from(second).equals(Buffer.from(first))).toBe(true);
+    // …because the first download stored it, and tRPC's twin serves the same bytes as base64.
+    const storedPdf = await rows<{ hex: string }>(database.db, sql`select encode(pdf, 'hex') as hex from invoice_documents where invoice_id = ${inv.id}::uuid and status = 'finalized'`);
+    expect(storedPdf.map((r) => r.hex)).toEqual([Buffer.from(first).toString("hex")]);
+    const twin = await trpc(base, { key: "test-admin-key" }, "query", "invoices.document", { number: inv.number, format: "pdf" });
+    expect(twin.body).toMatchObject({ filename: `${inv.number}.pdf`, content_type: "application/pdf", encoding: "base64" });
+    expect(Buffer.from(twin.body.content, "base64").equals(Buffer.from(first))).toBe(true);
+    const csvTwin = await trpc(base, { key: "test-admin-key" }, "query", "invoices.document", { number: inv.number, format: "csv" });
+    expect(parseCsv(csvTwin.body.content)[2]).toEqual(["usage", "Token usage: gpt-4o", "", "gpt-4o", "1.00", "3721.20", "3721.20", ""]);
+    expect((await trpc(base, { key: "test-admin-key" }, "query", "invoices.document", { number: inv.number, format: "xml" })).status).toBe(400);
     const text = await pdfText(first, "finalized");
     for (const expected of [inv.number, "Northwind Agents", "Lagos Logistics Ltd", "Ada Obi", "Agent seat: Dispatch Bot", "Token usage: gpt-4o", "₦50,000.00", "₦3,721.20", "₦53,721.20", "2025-06"]) {
       expect({ expected, found: text.includes(expected) }).toEqual({ expected, found: true });

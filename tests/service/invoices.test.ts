@@ -261,4 +261,42 @@ describe("invoices", () => {
     expect((await refused(invoices.void({ ctx: bound, input: { number: mine.number!, reason: "no" } }))).code).toBe("FORBIDDEN");
     expect((await refused(invoices.finalize({ ctx: bound, input: { id: own.id, month: "2025-09" } }))).code).toBe("FORBIDDEN");
   });
+
+  test("an invoice's PDF is rendered on its first download and served from storage after; voiding adds its VOID document", async () => {
+    const org = await makeOrg(ctx, { billing_rate_per_agent: "12.00", created_at: MAY });
+    await makeAgent(ctx, { org_id: org.id, created_at: MAY });
+    const inv = await finalize(org.id, "2025-06");
+    const stored = async () => rows<{ status: string; pdf: string }>(database.db, sql`select status, encode(pdf, 'hex') as pdf from invoice_documents where invoice_id = ${inv.id}::uuid order by status`);
+    const pdf = async () => Buffer.from((await invoices.document({ ctx, input: { number: inv.number!, format: "pdf" } })).content as Uint8Array);
+    expect(await stored()).toEqual([]);
+    // Four first downloads at once: one stored document, the same bytes for all.
+    const firsts = await Promise.all([pdf(), pdf(), pdf(), pdf()]);
+    const first = firsts[0]!;
+    expect(first.subarray(0, 5).toString()).toBe("%PDF-");
+    for (const other of firsts) expect(other.equals(first)).toBe(true);
+    expect(await stored()).toEqual([{ status: "finalized", pdf: first.toString("hex") }]);
+    // The next download is the stored bytes, not a new rendering: a marker written into the store comes back.
+    await database.db.execute(sql`update invoice_documents set pdf = '\\x2550444621'::bytea where invoice_id = ${inv.id}::uuid`);
+    expect((await pdf()).toString()).toBe("%PDF!");
+    await database.db.execute(sql`update invoice_documents set pdf = decode(${first.toString("hex")}, 'hex') where invoice_id = ${inv.id}::uuid`);
+    // tRPC's twin carries the same bytes as base64, and the CSV and JSON as text.
+    const file = await invoices.documentFile({ ctx, input: { number: inv.number!, format: "pdf" } });
+    expect({ ...file, content: "" }).toEqual({ filename: `${inv.number}.pdf`, content_type: "application/pdf", encoding: "base64", content: "" });
+    expect(Buffer.from(file.content, "base64").equals(first)).toBe(true);
+    const csv = await invoices.documentFile({ ctx, input: { number: inv.number!, format: "csv" } });
+    expect(csv).toMatchObject({ filename: `${inv.number}.csv`, encoding: "utf-8" });
+    expect(csv.content.split("\r\n")[1]).toContain("Agent seat");
+    const json = await invoices.documentFile({ ctx, input: { number: inv.number!, format: "json" } });
+    expect(JSON.parse(json.content)).toEqual(await invoices.getByNumber({ ctx, input: { number: inv.number! } }));
+    // Voiding: the VOID document is rendered once and stored beside the finalized one.
+    await invoices.void({ ctx, input: { number: inv.number!, reason: "Wrong rate" } });
+    const voidPdf = await pdf();
+    expect(voidPdf.equals(first)).toBe(false);
+    expect((await pdf()).equals(voidPdf)).toBe(true);
+    expect((await invoices.documentFile({ ctx, input: { number: inv.number!, format: "pdf" } })).filename).toBe(`${inv.number}-VOID.pdf`);
+    expect(await stored()).toEqual([
+      { status: "finalized", pdf: first.toString("hex") },
+      { status: "void", pdf: voidPdf.toString("hex") },
+    ]);
+  });
 });

@@ -63,6 +63,11 @@ export const orgInvoicesOutput = z.object({ organization_id: z.string(), currenc
 export const orgMonthInput = z.object({ id: orgRef, month: monthInput });
 export const invoiceNumberInput = z.object({ number: invoiceNumber });
 
+export const DOCUMENT_FORMATS = ["json", "csv", "pdf"] as const;
+export type DocumentFormat = (typeof DOCUMENT_FORMATS)[number];
+/** tRPC's twin of the REST document downloads (docs/api.md, "Invoice documents"). */
+export const invoiceDocumentInput = invoiceNumberInput.extend({ format: z.enum(DOCUMENT_FORMATS, { error: `must be one of ${DOCUMENT_FORMATS.join(", ")}` }) });
+
 export const invoiceVoidFields = z.strictObject({ reason: text(500, 1) });
 export const invoiceVoidInput = invoiceVoidFields.extend({ number: invoiceNumber });
 

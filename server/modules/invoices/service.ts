@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import type { z } from "zod";
 import { type DbOrTx, rows, type Tx } from "../../../db/client";
-import { fxRates, invoiceCounter, invoiceLines, invoices, invoicingSettings, organizations, orgInvoicing, usageMonthRollups } from "../../../db/schema";
+import { fxRates, invoiceCounter, invoiceDocuments, invoiceLines, invoices, invoicingSettings, organizations, orgInvoicing, usageMonthRollups } from "../../../db/schema";
 import { authorize, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, notFound } from "../../errors";
@@ -14,7 +14,7 @@ import * as billing from "../billing/service";
 import * as events from "../events/service";
 import { invoiceCsv, invoicePdf } from "./documents";
 import { findOrg, type OrgRow } from "../tenancy/service";
-import type { Invoice, InvoiceLine, invoiceListFields, invoicingSettingsFields, orgInvoicingInput } from "./schema";
+import type { DocumentFormat, Invoice, InvoiceLine, invoiceListFields, invoicingSettingsFields, orgInvoicingInput } from "./schema";
 
 /**
  * Month close and invoices (docs/billing.md, "Month close and invoices"). A draft is computed
@@ -442,15 +442,42 @@ export async function getByNumber({ ctx, input }: { ctx: Ctx; input: { number: s
 
 /**
  * A stored invoice as a downloadable document: `pdf` (the same bytes on every download of a
- * finalized invoice; a void one is stamped VOID) or `csv` of its lines.
+ * finalized invoice; a void one is stamped VOID), `csv` of its lines, or `json` (the invoice as
+ * `getByNumber` returns it).
  */
-export async function document({ ctx, input }: { ctx: Ctx; input: { number: string; format: "pdf" | "csv" } }) {
+export async function document({ ctx, input }: { ctx: Ctx; input: { number: string; format: DocumentFormat } }) {
   authorize(ctx.principal, "billing.read");
   const row = await findByNumber(ctx.db, ctx, input.number);
   const invoice = (await withLines(ctx.db, [row]))[0]!;
   const base = `${invoice.number}${invoice.status === "void" ? "-VOID" : ""}`;
   if (input.format === "csv") return { filename: `${base}.csv`, content_type: "text/csv; charset=utf-8", content: invoiceCsv(invoice) as string | Uint8Array };
-  return { filename: `${base}.pdf`, content_type: "application/pdf", content: new Uint8Array(await invoicePdf(invoice)) as string | Uint8Array };
+  if (input.format === "json") return { filename: `${base}.json`, content_type: "application/json", content: JSON.stringify(invoice, null, 2) as string | Uint8Array };
+  return { filename: `${base}.pdf`, content_type: "application/pdf", content: (await storedPdf(ctx.db, row, invoice)) as string | Uint8Array };
+}
+
+/**
+ * The invoice's PDF for its current status, rendered on its first download and stored: a stored
+ * invoice never changes (voiding only adds the VOID document), so neither does its PDF, and
+ * every later download serves the stored bytes. Two first downloads at once may both render;
+ * the first insert wins and both callers return its bytes.
+ */
+async function storedPdf(db: DbOrTx, row: InvoiceRow, invoice: Invoice): Promise<Uint8Array> {
+  const key = and(eq(invoiceDocuments.invoiceId, row.id), eq(invoiceDocuments.status, row.status));
+  const [hit] = await db.select({ pdf: invoiceDocuments.pdf }).from(invoiceDocuments).where(key);
+  if (hit) return hit.pdf;
+  const pdf = new Uint8Array(await invoicePdf(invoice));
+  const [stored] = await db.insert(invoiceDocuments).values({ invoiceId: row.id, status: row.status, pdf }).onConflictDoNothing().returning({ pdf: invoiceDocuments.pdf });
+  if (stored) return stored.pdf;
+  const [winner] = await db.select({ pdf: invoiceDocuments.pdf }).from(invoiceDocuments).where(key);
+  return winner!.pdf;
+}
+
+/** The document for tRPC, which carries text only: the PDF's bytes travel as base64. */
+export async function documentFile({ ctx, input }: { ctx: Ctx; input: { number: string; format: DocumentFormat } }) {
+  const file = await document({ ctx, input });
+  return typeof file.content === "string"
+    ? { filename: file.filename, content_type: file.content_type, encoding: "utf-8" as const, content: file.content }
+    : { filename: file.filename, content_type: file.content_type, encoding: "base64" as const, content: Buffer.from(file.content).toString("base64") };
 }
 
 /**

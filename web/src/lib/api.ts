@@ -1,12 +1,26 @@
-import { createTRPCClient, httpBatchLink, TRPCClientError } from "@trpc/client";
+import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError } from "@trpc/client";
 import type { AppRouter } from "../../../server/trpc/router";
 
 /**
  * The typed tRPC client. Only the router's type crosses from the server, so a renamed server
  * field breaks `bun run check` here. The session cookie authenticates every call.
  */
+const fetchSameOrigin = (url: URL | RequestInfo, init?: RequestInit) => fetch(url, { ...init, credentials: "same-origin" });
+
+/**
+ * Calls made in the same tick share one HTTP request, whose answer waits for the slowest of them.
+ * A heavy report (`context: { unbatched: true }`, see `lib/queries.ts`) goes alone, so the quick
+ * calls beside it — the organizations grid beside its month-to-date overview — are drawn without
+ * waiting for it.
+ */
 export const api = createTRPCClient<AppRouter>({
-  links: [httpBatchLink({ url: "/trpc", maxURLLength: 4000, fetch: (url, init) => fetch(url, { ...init, credentials: "same-origin" }) })],
+  links: [
+    splitLink({
+      condition: (op) => op.context.unbatched === true,
+      true: httpLink({ url: "/trpc", fetch: fetchSameOrigin }),
+      false: httpBatchLink({ url: "/trpc", maxURLLength: 4000, fetch: fetchSameOrigin }),
+    }),
+  ],
 });
 
 export interface FieldError {

@@ -101,7 +101,8 @@ export const queries = {
     /** Twelve months of the overview, for the dashboard. */
     dashboard: () => queryOptions({ queryKey: ["billing", "dashboard"], queryFn: () => api.billing.dashboard.query({}) }),
     /** One month of every organization (default: the current one). */
-    overview: (input: Inputs["billing"]["overview"] = {}) => queryOptions({ queryKey: ["billing", "overview", input], queryFn: () => api.billing.overview.query(input) }),
+    overview: (input: Inputs["billing"]["overview"] = {}) =>
+      queryOptions({ queryKey: ["billing", "overview", input], queryFn: () => api.billing.overview.query(input, { context: { unbatched: true } }) }),
     /** An organization's months and totals over a range. */
     summary: (input: Inputs["billing"]["summary"]) => queryOptions({ queryKey: ["billing", "summary", input], queryFn: () => api.billing.summary.query(input) }),
     /** An organization's Billing tab: months, totals and per-agent lines of a range. */
@@ -149,6 +150,8 @@ export const queries = {
   budgets: {
     /** An organization's budget and its current agents' budgets, with this month's figures. */
     ofOrg: (orgId: string) => queryOptions({ queryKey: ["budgets", "list", orgId], queryFn: () => api.budgets.list.query({ org: orgId }) }),
+    /** One agent's budget, with this month's figures. */
+    ofAgent: (agentId: string) => queryOptions({ queryKey: ["budgets", "list", "agent", agentId], queryFn: () => api.budgets.list.query({ agent: agentId }) }),
     /** Alerts, newest first, with the unread count (the header badge refetches every minute). */
     alerts: (input: ListInput<Inputs["alerts"]["list"]>) => paged(["budgets", "alerts"], (i) => api.alerts.list.query(i), input),
     unread: () => queryOptions({ queryKey: ["budgets", "unread"], queryFn: () => api.alerts.list.query({ unread: true, limit: 1 }), refetchInterval: 60_000 }),
