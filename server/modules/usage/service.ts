@@ -471,6 +471,10 @@ export async function importUsage({ ctx, input }: { ctx: Ctx; input: { format: I
     storing = (async () => {
       const result = batch.events.length === 0 ? { accepted: 0, duplicates: 0, rejected: [] } : await ingestChecked(ctx, validateBatch(batch.events, new Date(), (p) => batch.lines[p]!), IMPORT_LOADER);
       ctx.metrics?.ingestion("import", { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejected.length + batch.unread.length });
+      // A batch leaves tens of megabytes of garbage (its lines, events, COPY text and result rows);
+      // collecting it now keeps the process's memory flat over a file of any length instead of
+      // letting the heap swell between the collector's own, lazier cycles (docs/decisions.md).
+      Bun.gc(true);
       out.accepted += result.accepted;
       out.duplicates += result.duplicates;
       report(batch.unread.length === 0 ? result.rejected : [...batch.unread, ...result.rejected].sort((a, b) => a.index - b.index));
