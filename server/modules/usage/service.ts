@@ -420,6 +420,9 @@ const IMPORT_STAGE = sql.identifier("usage_import_batch");
 const IMPORT_LOADER: Loader = {
   action: "usage.import",
   input: async (tx, items) => {
+    // A batch's sorts (by model and day for pricing, by id for the insert) fit in memory: on disk
+    // they took a third of the statement (docs/benchmarks.md, B7).
+    await tx.execute(sql`set local work_mem = '64MB'`);
     await tx.execute(sql`create temporary table ${IMPORT_STAGE} (idx int, ${INPUT_COLUMNS}) on commit drop`);
     let text = "";
     for (const item of items) {
