@@ -153,6 +153,18 @@ describe("bulk import (service)", () => {
     });
   });
 
+  test("ids and models with backslashes, quotes and a literal \\N reach the table verbatim through COPY", async () => {
+    const org = await makeOrg(ctx, { created_at: CREATED });
+    const agent = await makeAgent(ctx, { org_id: org.id, created_at: CREATED });
+    const p = `esc-${process.pid}-${Date.now().toString(36)}`;
+    const ids = [`${p}\\N`, `${p}-a\\b`, `${p}-"quoted"`, `${p}-é€`];
+    const res = await importText(ctx, "ndjson", ids.map((id) => JSON.stringify({ id, agent_id: agent.id, model: "gpt-4o\\x", input_tokens: 1, output_tokens: 1, occurred_at: "2025-06-01T00:00:00Z" })).join("\n"));
+    expect(res).toEqual({ accepted: 4, duplicates: 0, rejected: 0, errors: [] });
+    const stored = await rows<{ id: string; model: string; provider: string | null }>(database.db, sql`select id, model, provider from usage_events where agent_id = ${agent.id}::uuid order by id`);
+    expect(stored.map((r) => r.id).sort()).toEqual([...ids].sort());
+    expect(stored.every((r) => r.model === "gpt-4o\\x" && r.provider === null)).toBe(true);
+  });
+
   test("a caller without the ingest permission is refused before anything is read", async () => {
     const readOnly = { ...ctxFor(database, readKey()), config: TEST_CONFIG };
     await expect(importText(readOnly, "ndjson", "{}")).rejects.toMatchObject({ code: "FORBIDDEN" });
