@@ -218,6 +218,9 @@ describe("bulk usage import", () => {
       { path: "header.agent_id", message: "is a required column (or agent_external_id)" },
     ]);
     expect((await upload("")).status).toBe(400);
+    // A header that cannot be read refuses the file: the next line is not taken for it.
+    const unreadable = await upload(Buffer.concat([Buffer.from([0x69, 0x64, 0xff, 0x0a]), Buffer.from(`${HEADER}\n`)]));
+    expect([unreadable.status, unreadable.body.errors]).toEqual([400, [{ path: "line 1", message: "the line is not valid UTF-8" }]]);
     expect((await upload(`${HEADER}\n`, "text/csv", { headers: { "content-encoding": "br" } })).status).toBe(415);
     expect((await fetch(`${base}/api/usage/import`, { method: "POST", headers: { "content-type": "text/csv" }, body: `${HEADER}\n` })).status).toBe(401);
     expect(await snapshot()).toEqual(before);

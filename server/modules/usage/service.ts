@@ -492,6 +492,8 @@ export async function importUsage({ ctx, input }: { ctx: Ctx; input: { format: I
         const line = block.first + k;
         let text = block.lines[k]!;
         if (typeof text !== "string") {
+          // Without a header no line can be read: the whole file is refused, before anything is stored.
+          if (!read) throw new AppError("BAD_REQUEST", `The first line must be the CSV header naming the Event fields; ${text.error}`, { errors: [{ path: `line ${line}`, message: text.error }] });
           unread.push({ index: line, id: null, code: "invalid", message: text.error });
           if (unread.length >= batchRows) await flush();
           continue;
