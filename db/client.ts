@@ -380,3 +380,27 @@ export async function listen(database: Database, channel: string, onNotify: () =
     throw err;
   }
 }
+
+/**
+ * Loads `data` (COPY text format, one row per line) with `statement` (`copy <table> (<columns>) from
+ * stdin`) on the connection of the transaction `tx`, so the rows are visible to the transaction's
+ * next statements and vanish with it if it rolls back. postgres.js streams it as COPY FROM STDIN;
+ * PGlite, whose driver has no COPY FROM STDIN, reads the same text as a blob (`from '/dev/blob'`).
+ */
+export async function copyIn(tx: DbOrTx, statement: string, data: string): Promise<void> {
+  if (!/ from stdin$/i.test(statement)) throw new Error("copyIn expects `copy … from stdin`");
+  // Drizzle keeps the driver's handle of the transaction's connection on its session.
+  const client = (tx as unknown as { session: { client: unknown } }).session.client as
+    | { unsafe: postgres.Sql["unsafe"] }
+    | { query: (q: string, params: unknown[], options: { blob: Blob }) => Promise<unknown> };
+  if ("unsafe" in client) {
+    const writable = await client.unsafe(statement).writable();
+    await new Promise<void>((resolve, reject) => {
+      writable.on("error", reject);
+      writable.on("finish", resolve);
+      writable.end(data);
+    });
+    return;
+  }
+  await client.query(statement.replace(/ from stdin$/i, " from '/dev/blob'"), [], { blob: new Blob([data]) });
+}

@@ -14,6 +14,8 @@ export interface Config {
   adminPassword?: string;
   /** Largest accepted request body, bytes. */
   maxBodyBytes: number;
+  /** Rows per batch (and transaction) of a bulk usage import (docs/integrations.md, Bulk import). */
+  importBatchRows: number;
   /** Directory of the built web app (default web/build when it exists); absent = API only. */
   webDir?: string;
   demo: boolean;
@@ -89,6 +91,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminEmail: env.ADMIN_EMAIL || undefined,
     adminPassword: env.ADMIN_PASSWORD || undefined,
     maxBodyBytes: Number(env.MAX_BODY_BYTES || 2 * 1024 * 1024),
+    importBatchRows: whole(env, "IMPORT_BATCH_ROWS", 20_000),
     webDir: env.WEB_DIR || (existsSync(join(DEFAULT_WEB_DIR, "index.html")) ? DEFAULT_WEB_DIR : undefined),
     demo: env.DEMO === "1" || env.DEMO === "true",
     statementTimeoutMs: Number(env.STATEMENT_TIMEOUT_MS || 15000),

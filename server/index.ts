@@ -36,6 +36,9 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
     fetch: (req, srv) => app.fetch(req, { server: srv }),
     // A connection silent this long is closed: a stalled or slow client cannot hold it forever.
     idleTimeout: config.idleTimeoutSeconds,
+    // Bodies are limited per route as they are read (MAX_BODY_BYTES; the bulk import streams any
+    // length), not by Bun's default cap of 128 MB on every request.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
   });
   // Background work (webhook deliveries, periodic jobs): any instance may claim any job.
   const jobs = config.jobsEnabled ? startJobRunner({ database, config, metrics }) : null;

@@ -4,6 +4,7 @@ import { ROOT } from "../support/server-process";
 import { runApi } from "./b1-api";
 import { runSummary } from "./b3-summary";
 import { runIngest } from "./b4-ingest";
+import { runImport } from "./b7-import";
 import { runWeb } from "./b5-web";
 import { runOtlp } from "./b8-otlp";
 import { runWebhooks } from "./b9-webhooks";
@@ -13,12 +14,13 @@ import { hasWrk } from "./lib/load";
 import { machineDescription, markdownTable, NotMeasured, type Row, table } from "./lib/report";
 
 /**
- * `bun run bench`: B1–B6, B8 and B9 in one run, one table on stdout, the same table with the machine, the
+ * `bun run bench`: B1–B9 in one run, one table on stdout, the same table with the machine, the
  * date and the notes in docs/benchmarks.md. Every figure is a ratio against a baseline measured in
  * this run, in alternating rounds, medians reported.
  *
  * Flags: `--only B1,B3` (no docs written), `--events N` (size of the big dataset, default 10M),
- * `--quick` (fewer, shorter rounds; no docs written).
+ * `--quick` (fewer, shorter rounds; no docs written), `--import-rows N` (rows of B7's file, default
+ * 10M, 200,000 with --quick).
  */
 const args = process.argv.slice(2);
 const flag = (name: string) => {
@@ -29,8 +31,9 @@ const only = flag("--only")?.toUpperCase().split(",");
 const quick = args.includes("--quick");
 const bigEvents = Number(flag("--events") ?? 10_000_000);
 const smallEvents = Math.max(1000, Math.round(bigEvents / 10));
+const importRows = Number(flag("--import-rows") ?? (quick ? 200_000 : 10_000_000));
 const wanted = (id: string) => !only || only.includes(id);
-const writeDocs = !only && !quick && bigEvents === 10_000_000;
+const writeDocs = !only && !quick && bigEvents === 10_000_000 && importRows === 10_000_000;
 
 const t0 = performance.now();
 const elapsed = () => (performance.now() - t0) / 1000;
@@ -67,6 +70,7 @@ const B2: [string, string, string] = ["B2", "the same list through tRPC vs REST"
 const B3: [string, string, string] = ["B3", "billing-summary, 1 org × 12 months, 10M events", "≤ 1.5× rollup SQL, ≤ 0.1× raw SQL, ≤ 1.2× growth 1M→10M"];
 const B4: [string, string, string] = ["B4", "POST /api/usage vs COPY into a bare table", "≥ 40 %"];
 const B5: [string, string, string] = ["B5", "web: first-visit JS (gzip) and LCP, 500 orgs", "≤ 100 KB, LCP ≤ 3× a static page's"];
+const B7: [string, string, string] = ["B7", "bulk import (CSV over HTTP) vs COPY of the same file into a bare table; server RSS", "≥ 50 %, RSS < 300 MB"];
 const B8: [string, string, string] = ["B8", "OTLP protobuf billable spans/s vs the same events through POST /api/usage", "≥ 70 %"];
 const B6: [string, string, string] = ["B6", "server RSS under the B1 load", "≤ 250 MB"];
 const B9: [string, string, string] = ["B9", "webhook deliveries/s vs a bare loop of the same signed POSTs", "≥ 50 %"];
@@ -113,6 +117,14 @@ if ((wanted("B3") || wanted("B4")) && !hasBilling) {
     }
   } catch (err) {
     failed([B3, B4].filter(([id]) => wanted(id) && !rows.some((r) => r.id === id)), err);
+  }
+}
+
+if (wanted("B7")) {
+  try {
+    rows.push(...(await phase("B7", () => runImport({ rows: importRows }, log))));
+  } catch (err) {
+    failed([B7], err);
   }
 }
 

@@ -3,7 +3,7 @@ import { sql } from "drizzle-orm";
 import { rows } from "../../db/client";
 import { restRoutes } from "../../server/rest/routes";
 import { appRouter } from "../../server/trpc/router";
-import { call, type Credentials, makeKey, makeUser, PASSWORD, type Reply, signIn, trpc, uniqueEmail } from "../support/access";
+import { authHeaders, call, type Credentials, makeKey, makeUser, PASSWORD, type Reply, signIn, trpc, uniqueEmail } from "../support/access";
 import { ctxFor, platformKey } from "../support/actors";
 import { parseCsv } from "../support/csv";
 import { testDatabase } from "../support/db";
@@ -287,6 +287,25 @@ const usageEvent = (agentId: string) => ({
 const usageEventByExternalId = (agentId: string) => ({
   events: [{ id: fresh("evt"), agent_external_id: externalIdOf(agentId), model: "matrix-model", input_tokens: 100, output_tokens: 50, cost_usd: "0.0100" }],
 });
+/** The same event as one line of a bulk import CSV. */
+const importCsv = (agentId: string) => `id,agent_id,model,input_tokens,output_tokens,cost_usd\n${fresh("evt").replace(" ", "-")},${agentId},matrix-model,100,50,0.0100\n`;
+/** POSTs a CSV file to the bulk import, as the Integrations page and `bun run import` do. */
+const restImport = (text: string) => async (actor: Actor): Promise<Reply> => {
+  const res = await fetch(`${base}/api/usage/import`, { method: "POST", headers: { ...authHeaders(base, actor.credentials), "content-type": "text/csv" }, body: text });
+  const body = await res.text();
+  let parsed: unknown = body;
+  try {
+    parsed = JSON.parse(body);
+  } catch {}
+  return { status: res.status, headers: res.headers, body: parsed, request: `POST /api/usage/import ${text}` };
+};
+/** A visible agent's line is stored; an invisible one (other tenant, unknown) is rejected alike. */
+function verifyImport(actor: Actor, target: Target, reply: Reply): string | null {
+  const visible = target === "own" || (target === "other" && !actor.bound);
+  const body = reply.body;
+  if (visible) return body.accepted === 1 ? null : `expected the line accepted: ${JSON.stringify(body)}`;
+  return body.accepted === 0 && body.errors?.[0]?.code === "unknown_agent" ? null : `expected unknown_agent: ${JSON.stringify(body)}`;
+}
 /** The same usage as LiteLLM's callback reports it, the agent named by its key alias. */
 const litellmPayload = (agentId: string) => standardLoggingPayload({ id: fresh("call").replaceAll(" ", "-"), alias: externalIdOf(agentId), model: "matrix-model", endTime: Date.now() / 1000 });
 /** One OTLP JSON chat span with usage, naming its agent by external id. */
@@ -371,6 +390,7 @@ const ops: Op[] = [
   { key: "REST PUT /api/organizations/:id/invoicing", cap: "invoices.manage", on: "org", mutates: true, run: (a, id) => rest("PUT", `/api/organizations/${id}/invoicing`, { usage_markup_pct: "10" })(a) },
   { key: "REST POST /api/usage", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEvent(id!))(a) },
   { key: "REST POST /api/usage", variant: "by external id", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/usage", usageEventByExternalId(id!))(a) },
+  { key: "REST POST /api/usage/import", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyImport, run: (a, id) => restImport(importCsv(id!))(a) },
   { key: "REST POST /api/integrations/litellm", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyIngest, run: (a, id) => rest("POST", "/api/integrations/litellm", [litellmPayload(id!)])(a) },
   { key: "REST POST /api/otel/v1/traces", cap: "usage.ingest", on: "agent", perItem: true, verify: verifyOtlp, run: (a, id) => rest("POST", "/api/otel/v1/traces", otlpChat(id!))(a) },
   { key: "REST GET /api/integrations", cap: "integrations", on: "none", run: (a) => rest("GET", "/api/integrations")(a) },

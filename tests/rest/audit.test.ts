@@ -412,6 +412,18 @@ const cases: Case[] = [
     },
   },
   {
+    key: "REST POST /api/usage/import",
+    run: async (mark) => {
+      const agent = await makeAgent(platform, { created_at: "2025-01-01T00:00:00Z" });
+      const file = `id,agent_id,model,input_tokens,output_tokens,cost_usd\naudit-import-${crypto.randomUUID()},${agent.id},audit-import-model,10,2,0.01\naudit-import-${crypto.randomUUID()},${agent.id},audit-import-model,10,2,\n`;
+      await mark();
+      const res = await fetch(`${base}/api/usage/import`, { method: "POST", headers: { "x-api-key": env.key, "content-type": "text/csv" }, body: file });
+      const reply = ok({ status: res.status, headers: res.headers, body: await res.json(), request: "POST /api/usage/import" });
+      // One entry per stored batch, like one per ingestion call.
+      return { reply, expected: { action: "usage.import", org_id: null, target_type: "usage", before: null, after: { accepted: 2, unpriced: 1 } } };
+    },
+  },
+  {
     key: "REST POST /api/otel/v1/traces",
     run: async (mark) => {
       const agent = await makeAgent(platform, { external_id: `audited-otel-${crypto.randomUUID().slice(0, 8)}` });

@@ -110,7 +110,7 @@ describe("every limit the document states for a request is enforced", () => {
         checked.push(`${method} ${path} ?${param.name}`);
         if (res.status !== 400 || !res.body.errors?.some((e: any) => e.path === param.name)) failures.push(`${method} ${path} ?${param.name}: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
       }
-      const schema = op.requestBody?.content["application/json"].schema;
+      const schema = op.requestBody?.content["application/json"]?.schema;
       for (const [name, prop] of Object.entries<any>(schema?.properties ?? {})) {
         const max = prop.maxLength ?? prop.anyOf?.find((s: any) => s.maxLength)?.maxLength;
         if (!max) continue;
@@ -153,7 +153,7 @@ describe("every limit the document states for a request is enforced", () => {
   test("each request array over its maxItems is refused: a 400 naming it, or the batch's 413", async () => {
     const cases: [string, string, string, number][] = [];
     for (const { path, method, op } of operations) {
-      const schema = op.requestBody?.content["application/json"].schema;
+      const schema = op.requestBody?.content["application/json"]?.schema;
       for (const [name, prop] of Object.entries<any>(schema?.properties ?? {})) if (prop.type === "array") cases.push([method, path, name, prop.maxItems]);
       for (const branch of schema?.anyOf ?? []) for (const [name, prop] of Object.entries<any>(branch.properties ?? {})) if (prop.type === "array") cases.push([method, path, name, prop.maxItems]);
     }
@@ -245,6 +245,29 @@ describe("every answer an operation gives is one it documents", () => {
     }
     expect(wrong).toEqual([]);
     expect(sent).toBeGreaterThan(100);
+  });
+
+  test("the bulk import (a CSV or NDJSON body, not JSON) answers documented statuses and media types", async () => {
+    const op = doc.paths["/api/usage/import"]!.post;
+    expect(Object.keys(op.requestBody.content)).toEqual(["text/csv", "application/x-ndjson"]);
+    const csv = (key: string | null, body: string, type = "text/csv") =>
+      fetch(`${base}/api/usage/import`, { method: "POST", headers: { "content-type": type, ...(key ? { "x-api-key": key } : {}) }, body });
+    const header = "id,agent_id,model,input_tokens,output_tokens";
+    const answers: [Response, number][] = [
+      [await csv(ADMIN_KEY, `${header}\ndoc-import-1,${agent.id},doc-model,1,1\n`), 200],
+      [await csv(usageKey, `${header}\ndoc-import-2,${agent.id},doc-model,1,1\n`), 200],
+      [await csv(ADMIN_KEY, JSON.stringify({ id: "doc-import-3", agent_id: agent.id, model: "doc-model", input_tokens: 1, output_tokens: 1 }), "application/x-ndjson"), 200],
+      [await csv(ADMIN_KEY, "no,such,columns\n"), 400],
+      [await csv(ADMIN_KEY, "{}", "application/json"), 415],
+      [await csv(null, `${header}\n`), 401],
+      [await csv(readKey, `${header}\n`), 403],
+    ];
+    for (const [res, status] of answers) {
+      expect(res.status).toBe(status);
+      const type = res.headers.get("content-type")!.split(";")[0]!;
+      expect(Object.keys(op.responses[String(status)].content)).toContain(type);
+    }
+    expect(await answers[0]![0].json()).toEqual({ accepted: 1, duplicates: 0, rejected: 0, errors: [] });
   });
 
   test("deleting answers documented statuses: 200, then 404; 409 while agents remain", async () => {

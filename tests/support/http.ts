@@ -10,7 +10,7 @@ export const ADMIN_KEY = TEST_CONFIG.adminApiKey!;
 export function startTestServer(database: Database, overrides: Partial<Config> = {}) {
   const config = { ...TEST_CONFIG, ...overrides };
   const app = createApp({ database, config });
-  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req, srv) => app.fetch(req, { server: srv }) });
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req, srv) => app.fetch(req, { server: srv }), maxRequestBodySize: Number.MAX_SAFE_INTEGER });
   afterAll(() => server.stop(true));
   const base = `http://127.0.0.1:${server.port}`;
   return { base, server, app, config, api: client(base, ADMIN_KEY) };

@@ -2,7 +2,8 @@ import { AppError } from "../../errors";
 import { defineRoute, jsonStructureProblem, readBodyBytes, readBodyText } from "../../rest/route";
 import { decodeProtobufRequest, encodeProtobufResponse } from "./otlp-proto";
 import { mapSpans, parseJsonRequest } from "./otlp";
-import { otlpResponseOutput, litellmIngestOutput, MAX_BATCH, repriceInput, repriceOutput, usageEventInput, usageIngestBody, usageIngestOutput } from "./schema";
+import { MAX_IMPORT_LINE_CHARS } from "./import";
+import { otlpResponseOutput, litellmIngestOutput, MAX_BATCH, repriceInput, repriceOutput, usageEventInput, usageImportOutput, usageIngestBody, usageIngestOutput } from "./schema";
 import * as usage from "./service";
 
 export const usageRoutes = [
@@ -16,6 +17,27 @@ export const usageRoutes = [
     tooLarge: `a batch of more than ${MAX_BATCH} events`,
     components: { UsageEvent: usageEventInput },
     handler: ({ ctx, body }) => usage.ingest({ ctx, input: body }),
+  }),
+  defineRoute({
+    method: "post",
+    path: "/api/usage/import",
+    tag: "Usage",
+    summary: "Bulk import of usage history: a CSV or NDJSON file of events of any length, streamed; idempotent by event id, errors by line",
+    rawBody: {
+      types: ["text/csv", "application/x-ndjson"],
+      description: `text/csv with a header line naming Event fields (id, agent_id or agent_external_id, model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd, occurred_at; an empty cell omits the field), or application/x-ndjson with one Event per line. Any length (streamed, stored in batches); optionally Content-Encoding: gzip. A line may hold at most ${MAX_IMPORT_LINE_CHARS} characters.`,
+    },
+    response: usageImportOutput,
+    handler: async ({ ctx, c }) => {
+      const type = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+      const format = type === "text/csv" ? "csv" : type === "application/x-ndjson" ? "ndjson" : null;
+      if (!format) throw new AppError("UNSUPPORTED_MEDIA_TYPE", "The body must be text/csv (with a header line) or application/x-ndjson (one Event per line)");
+      const encoding = (c.req.header("content-encoding") ?? "identity").trim().toLowerCase();
+      if (encoding !== "identity" && encoding !== "gzip") throw new AppError("UNSUPPORTED_MEDIA_TYPE", `Content-Encoding ${encoding.slice(0, 32)} is not supported (gzip or none)`);
+      const raw = c.req.raw.body ?? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
+      const body = encoding === "gzip" ? raw.pipeThrough(new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>) : raw;
+      return usage.importUsage({ ctx, input: { format, body } });
+    },
   }),
   defineRoute({
     method: "post",

@@ -178,3 +178,23 @@ export const repriceOutput = z.object({
   changed: z.number().int().meta({ description: "Events whose cost changed" }),
   unpriced: z.number().int().meta({ description: "Events in the range still without a price" }),
 });
+
+/** Errors listed in a bulk import's answer; `rejected` counts them all. */
+export const MAX_IMPORT_ERRORS = 100;
+
+export const usageImportOutput = z.object({
+  accepted: z.number().int().meta({ description: "Events stored by this import" }),
+  duplicates: z.number().int().meta({ description: "Events already stored with the same id and content (a re-run of the same file: all of them)" }),
+  rejected: z.number().int().meta({ description: "Lines refused (every one, including those beyond the listed errors)" }),
+  errors: z
+    .array(
+      z.object({
+        line: z.number().int().meta({ description: "Line of the file, 1-based (a CSV header is line 1)" }),
+        id: z.string().nullable().meta({ description: "The event id of the line, when it could be read" }),
+        code: rejectionCode,
+        message: z.string(),
+      }),
+    )
+    .meta({ description: `The first ${MAX_IMPORT_ERRORS} rejected lines, in line order` }),
+});
+export type UsageImportOutput = z.infer<typeof usageImportOutput>;

@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import { alias, type AnyPgColumn } from "drizzle-orm/pg-core";
 import type { z } from "zod";
-import { type DbOrTx, rows, type Tx } from "../../../db/client";
+import { copyIn, type DbOrTx, rows, type Tx } from "../../../db/client";
 import { agentAssignments, agents, ingestionStats, modelPrices, otelPendingSpans, otelSpans, usageEventIds, usageEvents, usageMonthRollups, usageUnpricedNotices } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
@@ -14,10 +14,11 @@ import * as budgets from "../budgets/service";
 import * as events from "../events/service";
 import * as retention from "../retention/service";
 import { fastEvent } from "./fast-validate";
+import { copyValue, csvHeader, type ImportFormat, type LineEvent, ndjsonEvent, readLines } from "./import";
 import { litellmBatch, MAX_LITELLM_PAYLOADS, parseLitellmBody } from "./litellm";
 import type { BillableEvent, MappedSpan } from "./otlp";
 import { retentionStart } from "./retention";
-import { MAX_BATCH, type repriceInput, type UsageEventInput, usageEventInput, type UsageIngestOutput } from "./schema";
+import { MAX_BATCH, MAX_IMPORT_ERRORS, type repriceInput, type UsageEventInput, usageEventInput, type UsageImportOutput, type UsageIngestOutput } from "./schema";
 
 /**
  * Advisory lock between ingestion (shared) and price writes or re-pricing (exclusive): an event is
@@ -115,10 +116,22 @@ const INPUT: [AnyPgColumn, string, (item: Prepared) => unknown][] = [
   [ue.occurredAt, "timestamptz", (i) => i.occurred_at],
   [ue.contentHash, "text", (i) => i.content_hash],
 ];
-const INPUT_RECORD = sql`x(idx int, ${sql.join(
+const INPUT_COLUMNS = sql.join(
   INPUT.map(([column, type]) => sql`${name(column)} ${sql.raw(type)}`),
   sql`, `,
-)})`;
+);
+
+/** The batch as the ingestion statement's input relation: one JSON parameter read by `jsonb_to_recordset`. */
+function jsonInput(items: Prepared[]): SQL {
+  const payload = JSON.stringify(
+    items.map((item) => {
+      const row: Record<string, unknown> = { idx: item.index };
+      for (const [column, , value] of INPUT) row[column.name] = value(item);
+      return row;
+    }),
+  );
+  return sql`select * from jsonb_to_recordset(${payload}::jsonb) as x(idx int, ${INPUT_COLUMNS})`;
+}
 
 /** Hash of the content as the client sent it (an omitted `occurred_at` stays omitted, so a re-send matches). */
 function contentHash(e: UsageEventInput): string {
@@ -150,11 +163,12 @@ interface Checked {
  * through zod, which decides and words the messages. An item with the id and content of an earlier
  * one is a repeat, sharing that item's fate; with other content it is rejected.
  */
-function validateBatch(events: unknown[], now: Date, notBefore: Date | null): Checked {
+function validateBatch(events: unknown[], now: Date, notBefore: Date | null, indexOf: (position: number) => number = (position) => position): Checked {
   const rejected: Rejection[] = [];
   const byId = new Map<string, Prepared>();
   const repeats: Prepared[] = [];
-  events.forEach((raw, index) => {
+  events.forEach((raw, position) => {
+    const index = indexOf(position);
     const rawId = raw && typeof raw === "object" && typeof (raw as { id?: unknown }).id === "string" ? (raw as { id: string }).id : null;
     let e = fastEvent(raw);
     if (!e) {
@@ -239,26 +253,36 @@ async function resolveRefs(db: DbOrTx, items: Prepared[]): Promise<Prepared[]> {
 }
 
 /**
+ * How a batch reaches the ingestion statement: the relation it reads the items from (loaded in the
+ * batch's transaction), and the action its audit entry names.
+ */
+interface Loader {
+  input: (tx: Tx, items: Prepared[]) => Promise<SQL>;
+  action: "usage.ingest" | "usage.import";
+}
+const JSON_LOADER: Loader = { input: async (_tx, items) => jsonInput(items), action: "usage.ingest" };
+
+/**
  * Runs the ingestion statement for `items` in one transaction, with one audit entry when it stored
  * anything, and the evaluation of the budgets it may have moved queued in the same transaction
  * (docs/decisions.md, "Budget evaluation after ingestion").
  */
-async function store(ctx: Ctx, items: Prepared[], tenant: string | null, audited = true): Promise<StoredRow[]> {
+async function store(ctx: Ctx, items: Prepared[], tenant: string | null, load: Loader, audited = true): Promise<StoredRow[]> {
   try {
-    return await storeOnce(ctx, items, tenant, audited);
+    return await storeOnce(ctx, items, tenant, load, audited);
   } catch (err) {
     // A month without a partition yet (the job creates them ahead; a backdated batch can still meet
     // one): create it, then run the batch again (docs/decisions.md, "Partitioned usage events").
     if (!retention.isMissingPartition(err)) throw err;
     await retention.ensurePartitions(ctx.db, items.map((i) => i.occurred_at));
-    return storeOnce(ctx, items, tenant, audited);
+    return storeOnce(ctx, items, tenant, load, audited);
   }
 }
 
-async function storeOnce(ctx: Ctx, items: Prepared[], tenant: string | null, audited: boolean): Promise<StoredRow[]> {
+async function storeOnce(ctx: Ctx, items: Prepared[], tenant: string | null, load: Loader, audited: boolean): Promise<StoredRow[]> {
   return ctx.db.transaction(async (tx) => {
     await lockPricingShared(tx);
-    const result = await rows<StoredRow>(tx, ingestStatement(items, tenant));
+    const result = await rows<StoredRow>(tx, ingestStatement(await load.input(tx, items), tenant));
     // One audit entry per call that stored something (a summary, not one row per event).
     const stored = result.filter((r) => r.inserted);
     if (stored.length > 0) {
@@ -271,7 +295,7 @@ async function storeOnce(ctx: Ctx, items: Prepared[], tenant: string | null, aud
       }
       await budgets.queueEvaluations(tx, [...touched.values()]);
       if (audited) await audit.record(tx, ctx, {
-        action: "usage.ingest",
+        action: load.action,
         orgId: tenant,
         targetType: "usage",
         targetId: null,
@@ -362,7 +386,20 @@ export async function ingest({
     });
   }
   const now = new Date();
-  const { items: checked, repeats, rejected } = validateBatch(input.events, now, retentionStart(ctx.config.usageRetentionMonths, now));
+  const result = await ingestChecked(ctx, validateBatch(input.events, now, retentionStart(ctx.config.usageRetentionMonths, now)), JSON_LOADER, audited);
+  const { accepted, duplicates, unpriced, rejected } = result;
+  ctx.metrics?.ingestion(source, { accepted, duplicates, rejected: rejected.length });
+  if (stats && input.events.length > 0) await recordIngestion(ctx.db, source, { accepted, duplicates, rejected: rejected.length });
+  // Whether a model has a price is about token cost, which an organization-bound caller never sees.
+  return { accepted, duplicates, ...(seesCosts(ctx.principal) ? { unpriced } : {}), rejected };
+}
+
+/**
+ * Stores a validated batch (the rules of `ingest`, which every source shares): resolves external
+ * references, runs the ingestion statement over the relation `load` provides, and decides the fate
+ * of every item, repeats included. Rejections come sorted by index.
+ */
+async function ingestChecked(ctx: Ctx, { items: checked, repeats, rejected }: Checked, load: Loader, audited = true): Promise<{ accepted: number; duplicates: number; unpriced: number; rejected: Rejection[] }> {
   // The fate of each stored or refused id: null when it is stored (now or before), else its rejection.
   const fate = new Map<string, Rejection | null>();
   const reject = (r: Rejection) => {
@@ -378,7 +415,7 @@ export async function ingest({
   if (items.length > 0) {
     const byIndex = new Map(items.map((i) => [i.index, i]));
     const notInserted: Prepared[] = [];
-    for (const r of await store(ctx, items, tenantOrgId(ctx.principal), audited)) {
+    for (const r of await store(ctx, items, tenantOrgId(ctx.principal), load, audited)) {
       const item = byIndex.get(Number(r.idx))!;
       if (!r.agent_visible || (r.has_org && !r.attributable)) {
         const message = item.agent_ref === null ? `agent_id: no agent ${item.agent_id}` : `agent_external_id: no agent ${item.agent_ref}`;
@@ -407,10 +444,127 @@ export async function ingest({
     else if (first) rejected.push({ ...first, index: item.index });
   }
   rejected.sort((a, b) => a.index - b.index);
-  ctx.metrics?.ingestion(source, { accepted, duplicates, rejected: rejected.length });
-  if (stats && input.events.length > 0) await recordIngestion(ctx.db, source, { accepted, duplicates, rejected: rejected.length });
-  // Whether a model has a price is about token cost, which an organization-bound caller never sees.
-  return { accepted, duplicates, ...(seesCosts(ctx.principal) ? { unpriced } : {}), rejected };
+  return { accepted, duplicates, unpriced, rejected };
+}
+
+/**
+ * The bulk import's loader: the batch goes by COPY into a temporary table of the batch's transaction
+ * (dropped at commit), which the ingestion statement reads instead of a JSON parameter.
+ */
+const IMPORT_STAGE = sql.identifier("usage_import_batch");
+const IMPORT_LOADER: Loader = {
+  action: "usage.import",
+  input: async (tx, items) => {
+    // A batch's sorts (by model and day for pricing, by id for the insert) fit in memory: on disk
+    // they took a third of the statement (docs/benchmarks.md, B7).
+    await tx.execute(sql`set local work_mem = '64MB'`);
+    await tx.execute(sql`create temporary table ${IMPORT_STAGE} (idx int, ${INPUT_COLUMNS}) on commit drop`);
+    let text = "";
+    for (const item of items) {
+      text += item.index;
+      for (const [, , value] of INPUT) text += "\t" + copyValue(value(item));
+      text += "\n";
+    }
+    await copyIn(tx, "copy usage_import_batch from stdin", text);
+    return sql`select * from ${IMPORT_STAGE}`;
+  },
+};
+
+/**
+ * Bulk import of usage history (docs/integrations.md, "Bulk import"): a CSV (header = Event field
+ * names) or NDJSON stream of any length, read line by line as it arrives and stored in batches of
+ * `config.importBatchRows`, each in its own transaction through the same rules as `ingest`
+ * (idempotency, attribution, pricing, rollups, notices, budgets). Memory holds at most two batches
+ * (one being stored while the next is read). A batch is stored whole or not at all: a client that
+ * hangs up leaves the complete batches stored, and running the same file again completes it
+ * (what is stored is counted as duplicates). A line that cannot be read or is invalid is rejected
+ * on its own, named by its line number.
+ */
+export async function importUsage({ ctx, input }: { ctx: Ctx; input: { format: ImportFormat; body: ReadableStream<Uint8Array> } }): Promise<UsageImportOutput> {
+  authorize(ctx.principal, "usage.ingest");
+  const out: UsageImportOutput = { accepted: 0, duplicates: 0, rejected: 0, errors: [] };
+  const batchRows = ctx.config.importBatchRows;
+  let read: ((text: string) => LineEvent) | null = input.format === "ndjson" ? ndjsonEvent : null;
+  let events: unknown[] = [];
+  let lines: number[] = [];
+  let unread: Rejection[] = [];
+  // The batch being stored while the next is read; it settles to its error, or null.
+  let storing: Promise<unknown> = Promise.resolve(null);
+  const report = (rejections: Rejection[]) => {
+    out.rejected += rejections.length;
+    for (const r of rejections) {
+      if (out.errors.length >= MAX_IMPORT_ERRORS) break;
+      out.errors.push({ line: r.index, id: r.id, code: r.code, message: r.message });
+    }
+  };
+  // A batch that could not be stored (database unavailable, …) ends the import with its error.
+  let storeFailure: unknown = null;
+  const flush = async () => {
+    storeFailure = await storing;
+    if (storeFailure) throw storeFailure;
+    const batch = { events, lines, unread };
+    events = [];
+    lines = [];
+    unread = [];
+    storing = (async () => {
+      const now = new Date();
+      const checked = validateBatch(batch.events, now, retentionStart(ctx.config.usageRetentionMonths, now), (p) => batch.lines[p]!);
+      const result = batch.events.length === 0 ? { accepted: 0, duplicates: 0, rejected: [] } : await ingestChecked(ctx, checked, IMPORT_LOADER);
+      const counts = { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejected.length + batch.unread.length };
+      ctx.metrics?.ingestion("import", counts);
+      await recordIngestion(ctx.db, "import", counts);
+      // A batch leaves tens of megabytes of garbage (its lines, events, COPY text and result rows);
+      // collecting it now keeps the process's memory flat over a file of any length instead of
+      // letting the heap swell between the collector's own, lazier cycles (docs/decisions.md).
+      Bun.gc(true);
+      out.accepted += result.accepted;
+      out.duplicates += result.duplicates;
+      report(batch.unread.length === 0 ? result.rejected : [...batch.unread, ...result.rejected].sort((a, b) => a.index - b.index));
+    })().then(
+      () => null,
+      (err: unknown) => err,
+    );
+  };
+  try {
+    for await (const block of readLines(input.body)) {
+      for (let k = 0; k < block.lines.length; k++) {
+        const line = block.first + k;
+        let text = block.lines[k]!;
+        if (typeof text !== "string") {
+          // Without a header no line can be read: the whole file is refused, before anything is stored.
+          if (!read) throw new AppError("BAD_REQUEST", `The first line must be the CSV header naming the Event fields; ${text.error}`, { errors: [{ path: `line ${line}`, message: text.error }] });
+          unread.push({ index: line, id: null, code: "invalid", message: text.error });
+          if (unread.length >= batchRows) await flush();
+          continue;
+        }
+        if (text.endsWith("\r")) text = text.slice(0, -1);
+        if (line === 1) text = text.replace(/^\uFEFF/, "");
+        if (text.trim() === "") continue;
+        if (!read) {
+          read = csvHeader(text);
+          continue;
+        }
+        const parsed = read(text);
+        if ("error" in parsed) unread.push({ index: line, id: parsed.id, code: "invalid", message: parsed.error });
+        else {
+          events.push(parsed.event);
+          lines.push(line);
+        }
+        if (events.length + unread.length >= batchRows) await flush();
+      }
+    }
+  } catch (err) {
+    // The body broke off (the client hung up): the batch being read is dropped whole; the one
+    // being stored is complete and finishes before the request ends.
+    await storing;
+    if (err instanceof AppError || (storeFailure && err === storeFailure)) throw err;
+    throw new AppError("BAD_REQUEST", "The upload broke off before the end of the file; the complete batches before it are stored: send the same file again to finish");
+  }
+  if (!read) throw new AppError("BAD_REQUEST", "The file is empty: its first line must be the CSV header naming the Event fields", { errors: [{ path: "line 1", message: "is missing" }] });
+  await flush();
+  const failed = await storing;
+  if (failed) throw failed;
+  return out;
 }
 
 /**
@@ -602,19 +756,14 @@ export async function unattributedSpans({ ctx }: { ctx: Ctx }): Promise<number> 
 }
 
 /**
- * One statement for the whole batch: resolve agent, organization and price for every item, insert
+ * One statement for the whole batch, whatever relation carries it (`input`: a query whose columns
+ * are `idx` and the INPUT columns — the JSON parameter of `jsonInput`, or the bulk import's staging
+ * table): resolve agent, organization and price for every item, insert
  * the attributable ones in id order (registering the id first, ON CONFLICT DO NOTHING keeps the first), fold the inserted rows
  * into the monthly rollups in key order (a fixed lock order, so concurrent batches cannot deadlock),
  * and report per item.
  */
-function ingestStatement(items: Prepared[], tenant: string | null): SQL {
-  const payload = JSON.stringify(
-    items.map((item) => {
-      const row: Record<string, unknown> = { idx: item.index };
-      for (const [column, , value] of INPUT) row[column.name] = value(item);
-      return row;
-    }),
-  );
+function ingestStatement(input: SQL, tenant: string | null): SQL {
   const i = (column: AnyPgColumn) => at("i", column);
   const ag = alias(agents, "ag");
   const asg = alias(agentAssignments, "asg");
@@ -627,7 +776,7 @@ function ingestStatement(items: Prepared[], tenant: string | null): SQL {
   const month = sql`date_trunc('month', ${ins(ue.occurredAt)} at time zone 'UTC')::date`;
   return sql`
     with input as (
-      select * from jsonb_to_recordset(${payload}::jsonb) as ${INPUT_RECORD}
+      ${input}
     ),
     day_prices as (
       -- One price lookup per model and UTC day of the batch, not one per event (docs/benchmarks.md, B4).
