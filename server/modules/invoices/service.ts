@@ -293,8 +293,8 @@ const seatDescription = (name: string) => `Agent seat: ${name}`;
 function draftOf(basis: Basis, settings: Settings, month: string, seatLines: Line[], now: Date): { invoice: Invoice; missingFx: boolean } {
   const lines: InvoiceLine[] = [];
   for (const l of seatLines) {
-    if (isZero(dec(l.revenue))) continue;
-    lines.push({ kind: "seat", description: seatDescription(l.agent_name), agent_id: l.agent_id, model: null, quantity: round(dec(String(l.billed_days)), 2), unit_amount: l.rate, amount: l.revenue, adjusts_month: null });
+    if (isZero(dec(l.seat_revenue))) continue;
+    lines.push({ kind: "seat", description: seatDescription(l.agent_name), agent_id: l.agent_id, model: null, quantity: round(dec(String(l.billed_days)), 2), unit_amount: l.rate, amount: l.seat_revenue, adjusts_month: null });
   }
   const usage = usageCharges(basis, month, basis.markup);
   for (const c of usage ?? []) lines.push({ kind: "usage", description: `Token usage: ${c.model}`, agent_id: null, model: c.model, quantity: "1.00", unit_amount: c.amount, amount: c.amount, adjusts_month: null });
