@@ -11,6 +11,7 @@ import { addMonths, monthEnd, monthOf, monthsBetween } from "../../shared/time";
 import * as audit from "../audit/service";
 import { fxForMonth, type Line, type UsageCharge, usageCharges as chargesOf } from "../billing/lines";
 import * as billing from "../billing/service";
+import * as evaluations from "../evaluations/service";
 import * as events from "../events/service";
 import { invoiceCsv, invoicePdf } from "./documents";
 import { findOrg, type OrgRow } from "../tenancy/service";
@@ -115,6 +116,8 @@ export async function orgSettingsPut({ ctx, input }: { ctx: Ctx; input: z.infer<
       before: { usage_markup_pct: before },
       after: { usage_markup_pct: pct },
     });
+    // Usage charges are revenue: margin-floor allowances move with the markup.
+    await evaluations.queueForRevenue(tx, [org.id], new Date());
     return { organization_id: org.id, usage_markup_pct: pct };
   });
 }
