@@ -128,6 +128,12 @@ describe("the evaluation is queued in the change's transaction, once per organiz
       await db.delete(jobs).where(eq(jobs.kind, "budgets.evaluate"));
       await expect(setOrgRate(admin, org.id, "130.00", "2000-01-01T00:00:00Z")).rejects.toThrow();
       expect((await queued())[0]!.n).toBe(0);
+      // A change backdated four months queues the previous and the current month only.
+      const old = await makeOrg(admin, { billing_rate_per_agent: "100.00", created_at: monthStart(addMonths(month, -5)).toISOString() });
+      await createBudget({ org_id: old.id, kind: "margin_floor_pct", amount: "30" });
+      await setOrgRate(admin, old.id, "90.00", monthStart(addMonths(month, -4)).toISOString());
+      const keys = await rows<{ key: string }>(db, sql`select ${jobs.key} as key from ${jobs} where ${jobs.kind} = 'budgets.evaluate' and ${jobs.key} like ${`${old.id}|%`} order by 1`);
+      expect(keys.map((k) => k.key)).toEqual([`${old.id}|${addMonths(month, -1)}`, `${old.id}|${month}`]);
     }
   });
 });

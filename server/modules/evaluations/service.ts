@@ -3,7 +3,7 @@ import { type DbOrTx, rows } from "../../../db/client";
 import { agentAssignments, agents, budgets, usageMonthRollups } from "../../../db/schema";
 import { budgetsEvaluate } from "../../jobs/kinds";
 import * as jobs from "../../jobs/service";
-import { monthOf, monthsBetween, monthStart } from "../../shared/time";
+import { addMonths, monthOf, monthsBetween, monthStart } from "../../shared/time";
 
 /**
  * The budget evaluation queue (docs/guardrails.md, "When"): whatever moves a budget's spend or its
@@ -50,8 +50,8 @@ export async function queueForUsage(tx: DbOrTx, touched: { orgId: string; agentI
 
 /**
  * After a change of the organizations' revenue from `from` on (a rate, a move, a custom rate, a
- * toggle, an archive, a markup): one job per organization and month from `from`'s month to the
- * current one, for each organization that has a budget on it or on an agent that is in it now,
+ * toggle, an archive, a markup): one job per organization and month from `from`'s month (at most
+ * the previous month) to the current one, for each organization that has a budget on it or on an agent that is in it now,
  * was assigned to it in those months or has usage there. The job evaluates the organization's
  * budget and the budgets of the agents with usage in it — the only agent budgets whose state a
  * revenue change can move (an agent budget without spend crosses nothing and holds no suspension).
@@ -59,7 +59,11 @@ export async function queueForUsage(tx: DbOrTx, touched: { orgId: string; agentI
 export async function queueForRevenue(tx: DbOrTx, orgIds: string[], from: Date, now = new Date()): Promise<void> {
   const ids = [...new Set(orgIds)];
   if (ids.length === 0) return;
-  const months = monthsBetween(monthOf(from < now ? from : now), monthOf(now));
+  // A backdated change re-evaluates the month it reaches only up to the previous month: older
+  // months hold no suspension, and their alerts come from late usage, not from history edits.
+  const earliest = addMonths(monthOf(now), -1);
+  const start = monthOf(from < now ? from : now);
+  const months = monthsBetween(start > earliest ? start : earliest, monthOf(now));
   const b = budgets;
   const a = agentAssignments;
   const r = usageMonthRollups;
