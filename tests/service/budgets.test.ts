@@ -157,6 +157,29 @@ describe("budgets: spend from the month's usage", () => {
     expect(summary).toMatchObject({ usage_revenue: "90.00", projected_revenue: "190.00" });
   });
 
+  test("a margin floor in a closed month uses the revenue as invoiced, as the billing summary reports it", async () => {
+    const MAY = "2025-05-01T00:00:00Z";
+    const org = await makeOrg(admin, { billing_rate_per_agent: "100.00", created_at: MAY });
+    const agent = await makeAgent(admin, { org_id: org.id, created_at: MAY });
+    const markup = (pct: string) => invoices.orgSettingsPut({ ctx: admin, input: orgInvoicingInput.parse({ id: org.id, usage_markup_pct: pct }) });
+    await markup("20");
+    await ingest(admin, [spend(agent.id, "2", "2025-06-12T08:00:00Z")]);
+    // June invoiced: seat 100.00 + usage 2 × 1.2 = 2.40 → 102.40.
+    expect((await invoices.finalize({ ctx: admin, input: { id: org.id, month: "2025-06" } })).total).toBe("102.40");
+    // Afterwards the markup rises to 50 % and 40 USD of June usage arrives late: June's spend is 42.
+    await markup("50");
+    await ingest(admin, [spend(agent.id, "40", "2025-06-20T08:00:00Z")]);
+    const b = await createBudget({ org_id: org.id, kind: "margin_floor_pct", amount: "30" });
+    await budgets.evaluate(system, { orgId: org.id, month: "2025-06" });
+    // Invoiced revenue 102.40 → allowance 0.7 × 102.40 = 71.68; 42 ÷ 71.68 = 58.6 %: the 50 % alert.
+    // (Live it would be 100.00 + 42 × 1.5 = 163.00 → 114.10, 36.8 %: no alert.)
+    expect(await alertsOf(b.id)).toEqual(["2025-06@50"]);
+    const [alert] = await db.select().from(budgetAlerts).where(eq(budgetAlerts.budgetId, b.id));
+    expect(round(dec(alert!.allowanceUsd), 4)).toBe("71.6800");
+    const june = (await billing.summary({ ctx: admin, input: { id: org.id, from: "2025-06", to: "2025-06" } })).summary[0]!;
+    expect(june).toMatchObject({ is_closed: true, total_revenue: "102.40", projected_revenue: "102.40" });
+  });
+
   test("a margin floor follows a rate change made this month", async () => {
     const { org } = await client("100.00");
     const b = await createBudget({ org_id: org.id, kind: "margin_floor_pct", amount: "30" });
