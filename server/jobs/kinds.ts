@@ -54,6 +54,19 @@ export interface JobRun<P> {
   complete(tx: DbOrTx): Promise<void>;
   /** Runs the job again after `delayMs` (inside `tx`, like `complete`): for handlers that keep their own schedule. */
   reschedule(tx: DbOrTx, delayMs: number): Promise<void>;
+  /**
+   * Claims up to `limit` more due jobs of the same kind for this run, so that a handler can do the
+   * work of several in one go (one load, one transaction: webhook deliveries). Each comes with its
+   * own `complete` and `reschedule`; one the handler leaves unsettled is settled like this run
+   * (completed when the handler returns, retried on the kind's schedule when it throws). Their
+   * claims last as long as this run's, and they are aborted with it.
+   */
+  claimMore(limit: number): Promise<JobRun<P>[]>;
+  /**
+   * Completes `runs` (this one and those from its `claimMore`) inside `tx` in one statement; throws
+   * like `complete` when any of the claims is no longer this instance's, so `tx` must roll back.
+   */
+  completeAll(tx: DbOrTx, runs: JobRun<P>[]): Promise<void>;
 }
 
 export interface JobHandler<P = any> {

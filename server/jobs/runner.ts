@@ -88,38 +88,97 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
 
   const systemCtx = (jobId: number): Ctx => ({ db, config, principal: ANONYMOUS, requestId: `job-${jobId}`, ip: "", metrics });
 
+  /** Gives up on a job that cannot run (its payload is wrong, or its runs never finished) and returns null; else its parsed payload. */
+  async function refuse(job: jobs.ClaimedJob, kind: JobKind<unknown>): Promise<{ payload: unknown } | null> {
+    if (job.attempts > maxAttempts(kind)) {
+      // Claimed again after its lease ran out as often as its retries allow: its runs never finish.
+      await jobs.fail(db, job, `Gave up after ${job.attempts - 1} runs that did not finish${job.lastError ? `; last error: ${job.lastError}` : ""}`);
+      metrics?.jobRun(kind.kind, "gave_up");
+      return null;
+    }
+    const parsed = kind.payload.safeParse(job.payload);
+    if (!parsed.success) {
+      await jobs.fail(db, job, `The payload does not match the kind's schema: ${parsed.error.message.slice(0, 500)}`);
+      metrics?.jobRun(kind.kind, "gave_up");
+      return null;
+    }
+    return { payload: parsed.data };
+  }
+
+  /** A failed run of `job`: retried after the kind's next delay, or kept as failed. Never throws. */
+  async function recordFailure(job: jobs.ClaimedJob, kind: JobKind<unknown>, err: unknown) {
+    if (err instanceof jobs.JobClaimLost && err.jobId === job.id) {
+      log.warn(`[jobs] ${job.kind} #${job.id}: its claim was taken over by another run; this run's effects were rolled back`);
+      return;
+    }
+    const message = errorText(err);
+    const delay = kind.retryDelaysMs[job.attempts - 1];
+    try {
+      if (delay === undefined) {
+        await jobs.fail(db, job, message);
+        metrics?.jobRun(kind.kind, "gave_up");
+        log.error(`[jobs] ${job.kind} #${job.id} failed after ${job.attempts} runs: ${message}`);
+      } else {
+        await jobs.requeue(db, job, { delayMs: delay, attempts: job.attempts, error: message });
+        metrics?.jobRun(kind.kind, "failed");
+        log.warn(`[jobs] ${job.kind} #${job.id} run ${job.attempts} failed, next in ${delay} ms: ${message}`);
+      }
+    } catch (e) {
+      // The claim is gone (another run finished it) or the database is unreachable: the lease
+      // runs out and the job is claimed again.
+      if (!(e instanceof jobs.JobClaimLost)) log.error(`[jobs] ${job.kind} #${job.id}: could not record the failure: ${errorText(e)}`);
+    }
+  }
+
   async function run(job: jobs.ClaimedJob, handler: JobHandler, controller: AbortController) {
     const kind = handler.kind;
     const limit = kind.timeoutMs(config);
     const timer = setTimeout(() => controller.abort(new Error(`The run took longer than its ${limit} ms limit`)), limit);
-    try {
-      if (job.attempts > maxAttempts(kind)) {
-        // Claimed again after its lease ran out as often as its retries allow: its runs never finish.
-        await jobs.fail(db, job, `Gave up after ${job.attempts - 1} runs that did not finish${job.lastError ? `; last error: ${job.lastError}` : ""}`);
-        metrics?.jobRun(kind.kind, "gave_up");
-        return;
-      }
-      const parsed = kind.payload.safeParse(job.payload);
-      if (!parsed.success) {
-        await jobs.fail(db, job, `The payload does not match the kind's schema: ${parsed.error.message.slice(0, 500)}`);
-        metrics?.jobRun(kind.kind, "gave_up");
-        return;
-      }
-      let settled = false;
+    /** This run's job and the jobs its handler claimed besides (`claimMore`), with whether each is settled. */
+    const batch: { job: jobs.ClaimedJob; settled: boolean }[] = [];
+    const entryOf = new WeakMap<JobRun<unknown>, { job: jobs.ClaimedJob; settled: boolean }>();
+    const contextOf = (claimed: jobs.ClaimedJob, payload: unknown): JobRun<unknown> => {
+      const entry = { job: claimed, settled: false };
+      batch.push(entry);
       const context: JobRun<unknown> = {
-        payload: parsed.data,
-        job: { id: job.id, kind: job.kind, attempt: job.attempts, runAt: job.runAt, createdAt: job.createdAt, lastError: job.lastError },
-        ctx: systemCtx(job.id),
+        payload,
+        job: { id: claimed.id, kind: claimed.kind, attempt: claimed.attempts, runAt: claimed.runAt, createdAt: claimed.createdAt, lastError: claimed.lastError },
+        ctx: systemCtx(claimed.id),
         signal: controller.signal,
         complete: async (tx) => {
-          await jobs.complete(tx, job);
-          settled = true;
+          await jobs.complete(tx, claimed);
+          entry.settled = true;
         },
         reschedule: async (tx, delayMs) => {
-          await jobs.requeue(tx, job, { delayMs, attempts: 0, error: null });
-          settled = true;
+          await jobs.requeue(tx, claimed, { delayMs, attempts: 0, error: null });
+          entry.settled = true;
+        },
+        claimMore: async (more) => {
+          if (more <= 0 || stopping || controller.signal.aborted) return [];
+          const claimedMore = await jobs.claim(db, { kinds: claimable.filter((k) => k.kind === kind.kind), limit: more, instanceId });
+          const out: JobRun<unknown>[] = [];
+          for (const other of claimedMore) {
+            const accepted = await refuse(other, kind);
+            if (accepted) out.push(contextOf(other, accepted.payload));
+          }
+          return out;
+        },
+        completeAll: async (tx, runs) => {
+          const entries = runs.map((r) => entryOf.get(r)!);
+          await jobs.completeMany(
+            tx,
+            entries.map((e) => e.job),
+          );
+          for (const e of entries) e.settled = true;
         },
       };
+      entryOf.set(context, entry);
+      return context;
+    };
+    try {
+      const accepted = await refuse(job, kind);
+      if (!accepted) return;
+      const context = contextOf(job, accepted.payload);
       const aborted = new Promise<never>((_, reject) => {
         if (controller.signal.aborted) reject(controller.signal.reason);
         controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
@@ -128,30 +187,14 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
       // A handler that ignores its signal still gives its slot back when the limit passes; if it
       // finishes later, its claim is gone and its transaction cannot commit.
       await Promise.race([handler.run(context), aborted]);
-      if (!settled) await jobs.complete(db, job);
-      metrics?.jobRun(kind.kind, "succeeded");
+      for (const e of batch) {
+        if (!e.settled) await jobs.complete(db, e.job);
+        metrics?.jobRun(kind.kind, "succeeded");
+      }
     } catch (err) {
-      if (err instanceof jobs.JobClaimLost) {
-        log.warn(`[jobs] ${job.kind} #${job.id}: its claim was taken over by another run; this run's effects were rolled back`);
-        return;
-      }
-      const message = errorText(err);
-      const delay = kind.retryDelaysMs[job.attempts - 1];
-      try {
-        if (delay === undefined) {
-          await jobs.fail(db, job, message);
-          metrics?.jobRun(kind.kind, "gave_up");
-          log.error(`[jobs] ${job.kind} #${job.id} failed after ${job.attempts} runs: ${message}`);
-        } else {
-          await jobs.requeue(db, job, { delayMs: delay, attempts: job.attempts, error: message });
-          metrics?.jobRun(kind.kind, "failed");
-          log.warn(`[jobs] ${job.kind} #${job.id} run ${job.attempts} failed, next in ${delay} ms: ${message}`);
-        }
-      } catch (e) {
-        // The claim is gone (another run finished it) or the database is unreachable: the lease
-        // runs out and the job is claimed again.
-        if (!(e instanceof jobs.JobClaimLost)) log.error(`[jobs] ${job.kind} #${job.id}: could not record the failure: ${errorText(e)}`);
-      }
+      // Every job of the run that is still ours goes back on its schedule (one whose claim is gone is skipped).
+      const list = batch.length > 0 ? batch.map((e) => e.job) : [job];
+      for (const claimed of list) await recordFailure(claimed, kind, err);
     } finally {
       clearTimeout(timer);
     }

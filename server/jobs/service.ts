@@ -12,7 +12,7 @@ import type { JobKind } from "./kinds";
 
 /** The run lost its claim (its lease ran out and another instance took the job): its transaction must not commit. */
 export class JobClaimLost extends Error {
-  constructor(jobId: number) {
+  constructor(readonly jobId: number) {
     super(`Job ${jobId} is no longer claimed by this run`);
     this.name = "JobClaimLost";
   }
@@ -130,6 +130,23 @@ export async function complete(tx: DbOrTx, job: ClaimedJob): Promise<void> {
     .where(and(eq(jobs.id, job.id), eq(jobs.claim, job.claim), eq(jobs.state, "running")))
     .returning({ id: jobs.id });
   if (deleted.length === 0) throw new JobClaimLost(job.id);
+}
+
+/** Deletes several finished jobs in one statement (see complete); throws JobClaimLost when any claim is no longer ours. */
+export async function completeMany(tx: DbOrTx, list: ClaimedJob[]): Promise<void> {
+  if (list.length === 0) return;
+  const pairs = sql.join(
+    list.map((j) => sql`(${j.id}::bigint, ${j.claim}::uuid)`),
+    sql`, `,
+  );
+  const deleted = await rows<{ id: string | number }>(
+    tx,
+    sql`delete from ${jobs} where (${jobs.id}, ${jobs.claim}) in (values ${pairs}) and ${jobs.state} = 'running' returning ${jobs.id}`,
+  );
+  if (deleted.length !== list.length) {
+    const gone = new Set(deleted.map((d) => Number(d.id)));
+    throw new JobClaimLost(list.find((j) => !gone.has(j.id))!.id);
+  }
 }
 
 /**

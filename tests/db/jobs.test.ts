@@ -80,6 +80,37 @@ describe("job kinds", () => {
   });
 });
 
+describe("batches: a run takes more jobs of its kind", () => {
+  /** A kind whose run claims up to 9 more jobs and writes one effect per job in one transaction; the first run of all throws after claiming. */
+  function batchKind(name: string) {
+    const kind = jobKind({ kind: name, payload: z.object({ label: z.string() }), retryDelaysMs: [100], timeoutMs: () => 5000 });
+    let runs = 0;
+    const handler = jobHandler(kind, async (run) => {
+      const all = [run, ...(await run.claimMore(9))];
+      if (runs++ === 0) throw new Error("the first batch fails after claiming");
+      await run.ctx.db.transaction(async (tx) => {
+        for (const r of all) await tx.execute(sql`insert into test_job_effects (job_id, label) values (${r.job.id}, ${r.payload.label})`);
+        await run.completeAll(tx, all);
+      });
+    });
+    return { kind, handler };
+  }
+
+  test("every job of a batch runs once; a batch that throws sends each of its jobs back on its schedule", async () => {
+    const { kind, handler } = batchKind("test.batch");
+    await db.transaction((tx) => jobs.enqueueMany(tx, kind, Array.from({ length: 25 }, (_, i) => ({ payload: { label: `batch-${i}` } }))));
+    start([handler], { jobConcurrency: 1 });
+    // Well before the claims' lease (5 s + 5 s) runs out: the failed batch's jobs were sent back at once, not left to expire.
+    await waitFor("all 25 effects", async () => (await rows(db, sql`select 1 from test_job_effects where label like 'batch-%'`)).length === 25, 4000);
+    await Bun.sleep(200);
+    const done = await rows<{ label: string; n: number }>(db, sql`select label, count(*)::int as n from test_job_effects where label like 'batch-%' group by label`);
+    expect(done.length).toBe(25);
+    expect(done.every((d) => Number(d.n) === 1)).toBe(true);
+    // The failed first batch's jobs were retried (attempts counted), none left behind.
+    expect(await rows(db, sql`select id from jobs where kind = 'test.batch'`)).toEqual([]);
+  });
+});
+
 describe("enqueue in the caller's transaction", () => {
   test("a job enqueued in a transaction that rolls back never exists; one that commits runs", async () => {
     const { kind, handler } = effectKind("test.tx");

@@ -166,6 +166,25 @@ describe("billing endpoints", () => {
     });
   });
 
+  test("records carry seat_revenue and usage_revenue per agent over REST, tRPC and the CSV", async () => {
+    const billed = (await api.post("/api/organizations", { name: "Usage Split Rest Co", billing_rate_per_agent: "10.00", created_at: "2024-02-01T00:00:00Z" })).body;
+    const agent = (await api.post("/api/agents", { name: "Split Rest Agent", org_id: billed.id, created_at: "2024-02-01T00:00:00Z" })).body;
+    expect((await api.put(`/api/organizations/${billed.id}/invoicing`, { usage_markup_pct: "10" })).status).toBe(200);
+    // Archived from April 2024, so it bills nothing in the months the other tests sum.
+    expect((await api.patch(`/api/agents/${agent.id}`, { status: "archived", effective_at: "2024-04-01T00:00:00Z" })).status).toBe(200);
+    await api.post("/api/usage", ev("split-rest-1", agent.id, { cost_usd: "1.25", occurred_at: "2024-03-15T00:00:00Z" }));
+    // Seat 10.00 (all of March); usage 1.25 × 1.1 = 1.375 → 1.38 (half to even); revenue 11.38.
+    const rest = await api.get(`/api/organizations/${billed.id}/billing?from=2024-03&to=2024-03`);
+    expect(rest.body.records[0]).toMatchObject({ seat_revenue: "10.00", usage_revenue: "1.38", revenue: "11.38", projected_revenue: "11.38", margin: "10.13" });
+    const input = encodeURIComponent(JSON.stringify({ id: billed.id, from: "2024-03", to: "2024-03" }));
+    const trpc = (await (await fetch(`${base}/trpc/billing.records?input=${input}`, { headers: { "x-api-key": "test-admin-key" } })).json()) as any;
+    expect(trpc.result.data).toEqual(rest.body);
+    const res = await fetch(`${base}/api/organizations/${billed.id}/billing/export?from=2024-03&to=2024-03&format=csv`, { headers: { "x-api-key": "test-admin-key" } });
+    const [header, line] = parseCsv(await res.text());
+    expect(line![header!.indexOf("seat_revenue")]).toBe("10.00");
+    expect(line![header!.indexOf("usage_revenue")]).toBe("1.38");
+  });
+
   test("the JSON export is the billing response as a file", async () => {
     const res = await api.get(`/api/organizations/${org.id}/billing/export?from=2025-06&to=2025-06&format=json`);
     expect(res.headers.get("content-disposition")).toContain(".json");

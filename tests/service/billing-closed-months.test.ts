@@ -110,3 +110,50 @@ describe("billing summary: usage charges and closed months", () => {
     expect(reopened.summary[0]).toMatchObject({ is_closed: false, invoice_number: null, seat_revenue: "100.00", usage_revenue: "4.27", total_revenue: "104.27" });
   });
 });
+
+describe("AgentMonth records: seat and usage revenue per agent", () => {
+  test("each agent's usage charge is rounded per agent and model; the month's per model over the organization", async () => {
+    const org = await makeOrg(ctx, { billing_rate_per_agent: "100.00", created_at: MAY });
+    const a = await makeAgent(ctx, { org_id: org.id, created_at: MAY, name: "Split A" });
+    const b = await makeAgent(ctx, { org_id: org.id, created_at: MAY, name: "Split B" });
+    await setMarkup(org.id, "20");
+    await ingest(ctx, [june(a.id, "0.005", "gpt-4o"), june(a.id, "0.333333", "claude-x"), june(b.id, "0.005", "gpt-4o")]);
+    // Per agent and model, × 1.2, rounded half to even:
+    //   A: gpt-4o 0.006 → 0.01, claude-x 0.3999996 → 0.40 → usage 0.41, revenue 100.41;
+    //      cost 0.338333 USD → 0.3383, 0.34; margin 100.41 − 0.34 = 100.07; 100.07 ÷ 100.41 = 99.66… % → 99.7.
+    //   B: gpt-4o 0.006 → 0.01 → usage 0.01, revenue 100.01; cost 0.005 → 0.0050, 0.00 (half to even); margin 100.01, 100.0 %.
+    // The month, per model over the organization: gpt-4o 0.010 × 1.2 = 0.012 → 0.01, claude-x 0.40 → usage 0.41:
+    //   one minor unit less than the agents' 0.01 + 0.01 + 0.40 = 0.42.
+    const records = (await billing.records({ ctx, input: { id: org.id, from: "2025-06", to: "2025-06" } })).records;
+    expect(records.map((r) => ({ name: r.agent_name, seat: r.seat_revenue, usage: r.usage_revenue, revenue: r.revenue, projected: r.projected_revenue, cost: r.token_cost, margin: r.margin, pct: r.margin_pct }))).toEqual([
+      { name: "Split A", seat: "100.00", usage: "0.41", revenue: "100.41", projected: "100.41", cost: "0.34", margin: "100.07", pct: "99.7" },
+      { name: "Split B", seat: "100.00", usage: "0.01", revenue: "100.01", projected: "100.01", cost: "0.00", margin: "100.01", pct: "100.0" },
+    ]);
+    const s = await summary(org.id, "2025-06", "2025-06");
+    expect(s.summary[0]).toMatchObject({ seat_revenue: "200.00", usage_revenue: "0.41", total_revenue: "200.41", projected_revenue: "200.41" });
+    // The invoice bills the seats as the records' seat revenue and the usage per model, as the month.
+    const draft = await invoices.get({ ctx, input: { id: org.id, month: "2025-06" } });
+    expect(draft.lines.map((l) => [l.kind, l.amount])).toEqual([
+      ["seat", "100.00"],
+      ["seat", "100.00"],
+      ["usage", "0.40"],
+      ["usage", "0.01"],
+    ]);
+    expect(draft.total).toBe("200.41");
+    // The CSV carries both columns, between revenue and projected revenue.
+    const csv = await billing.export({ ctx, input: { id: org.id, from: "2025-06", to: "2025-06", format: "csv" } });
+    const [header, first] = csv.content.split("\r\n");
+    expect(header).toContain("billed_days,revenue,seat_revenue,usage_revenue,projected_revenue");
+    expect(first).toContain(",100.41,100.00,0.41,100.41,");
+    // An organization-bound caller sees the split (it is what the client is charged).
+    const bound = await billing.records({ ctx: ctxFor(database, readKey(org.id)), input: { id: org.id, from: "2025-06", to: "2025-06" } });
+    expect(bound.records[0]).toMatchObject({ seat_revenue: "100.00", usage_revenue: "0.41", revenue: "100.41" });
+    expect(bound.records[0]).not.toHaveProperty("margin");
+  });
+
+  test("without a usage markup the records' usage revenue is 0.00 and revenue is the seat revenue", async () => {
+    const { org } = await orgWithUsage(null);
+    const [r] = (await billing.records({ ctx, input: { id: org.id, from: "2025-06", to: "2025-06" } })).records;
+    expect(r).toMatchObject({ seat_revenue: "100.00", usage_revenue: "0.00", revenue: "100.00", projected_revenue: "100.00", token_cost: "2.34", margin: "97.66" });
+  });
+});

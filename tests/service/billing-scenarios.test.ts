@@ -53,6 +53,8 @@ describe("billing scenarios, to the cent", () => {
         rate_source: "default",
         billed_days: 30,
         revenue: "99.00",
+        seat_revenue: "99.00",
+        usage_revenue: "0.00",
         projected_revenue: "99.00",
         token_cost: "3.00",
         token_cost_usd: "3.0000",

@@ -8,6 +8,8 @@ import * as agents from "../../server/modules/agents/service";
 import * as billing from "../../server/modules/billing/service";
 import { alertListInput, budgetCreateInput, budgetUpdateInput } from "../../server/modules/budgets/schema";
 import * as budgets from "../../server/modules/budgets/service";
+import { orgInvoicingInput } from "../../server/modules/invoices/schema";
+import * as invoices from "../../server/modules/invoices/service";
 import { repriceInput } from "../../server/modules/usage/schema";
 import * as usage from "../../server/modules/usage/service";
 import { webhookCreateInput } from "../../server/modules/webhooks/schema";
@@ -128,6 +130,54 @@ describe("budgets: spend from the month's usage", () => {
     // Exactly: 70 EUR ÷ fx EUR per USD.
     const [expected] = await rows<{ v: string }>(db, sql`select round(70 / ${fx}::numeric, 4)::text as v`);
     expect(inEur.allowance_usd).toBe(expected!.v);
+  });
+
+  test("a margin floor of an organization that bills usage counts its usage charges as revenue, as the billing summary does", async () => {
+    const { org, agent } = await client("100.00");
+    await invoices.orgSettingsPut({ ctx: admin, input: orgInvoicingInput.parse({ id: org.id, usage_markup_pct: "50" }) });
+    const floor = await createBudget({ org_id: org.id, kind: "margin_floor_pct", amount: "30" });
+    const own = await createBudget({ agent_id: agent.id, kind: "margin_floor_pct", amount: "50" });
+    // No usage yet: revenue = seat 100.00 (the whole month, projected) → 0.7 × 100 = 70 USD; the agent's 0.5 × 100 = 50.
+    expect(floor.allowance_usd).toBe("70.0000");
+    expect(own.allowance_usd).toBe("50.0000");
+    await ingest(admin, [spend(agent.id, "20")]);
+    // Usage charge 20 × 1.5 = 30.00 → projected revenue 130.00 → allowance 0.7 × 130 = 91; 20 ÷ 91 = 21.97… % → 22.0.
+    expect(await budgetOf(floor.id, org.id)).toMatchObject({ spend_usd: "20.0000", allowance_usd: "91.0000", used_pct: "22.0" });
+    await ingest(admin, [spend(agent.id, "40")]);
+    // Spend 60; usage charge 60 × 1.5 = 90.00 → revenue 190.00 → allowance 133; 60 ÷ 133 = 45.11… % → 45.1:
+    // below 50 %, so no alert — on the seat revenue alone (allowance 70) it would be 85.7 % and two alerts.
+    expect(await budgetOf(floor.id, org.id)).toMatchObject({ spend_usd: "60.0000", allowance_usd: "133.0000", used_pct: "45.1" });
+    // The agent's own line: seat 100.00 + its usage charge 90.00 = 190.00 → 0.5 × 190 = 95; 60 ÷ 95 = 63.15… % → 63.2: 50 % crossed.
+    expect((await budgets.list({ ctx: admin, input: { agent: agent.id } })).budgets[0]).toMatchObject({ allowance_usd: "95.0000", used_pct: "63.2" });
+    await budgets.evaluate(system, { orgId: org.id, month });
+    expect(await alertsOf(floor.id)).toEqual([]);
+    expect(await alertsOf(own.id)).toEqual([`${month}@50`]);
+    // The same revenue as the billing summary reports for the month.
+    const summary = (await billing.summary({ ctx: admin, input: { id: org.id, from: month, to: month } })).summary[0]!;
+    expect(summary).toMatchObject({ usage_revenue: "90.00", projected_revenue: "190.00" });
+  });
+
+  test("a margin floor in a closed month uses the revenue as invoiced, as the billing summary reports it", async () => {
+    const MAY = "2025-05-01T00:00:00Z";
+    const org = await makeOrg(admin, { billing_rate_per_agent: "100.00", created_at: MAY });
+    const agent = await makeAgent(admin, { org_id: org.id, created_at: MAY });
+    const markup = (pct: string) => invoices.orgSettingsPut({ ctx: admin, input: orgInvoicingInput.parse({ id: org.id, usage_markup_pct: pct }) });
+    await markup("20");
+    await ingest(admin, [spend(agent.id, "2", "2025-06-12T08:00:00Z")]);
+    // June invoiced: seat 100.00 + usage 2 × 1.2 = 2.40 → 102.40.
+    expect((await invoices.finalize({ ctx: admin, input: { id: org.id, month: "2025-06" } })).total).toBe("102.40");
+    // Afterwards the markup rises to 50 % and 40 USD of June usage arrives late: June's spend is 42.
+    await markup("50");
+    await ingest(admin, [spend(agent.id, "40", "2025-06-20T08:00:00Z")]);
+    const b = await createBudget({ org_id: org.id, kind: "margin_floor_pct", amount: "30" });
+    await budgets.evaluate(system, { orgId: org.id, month: "2025-06" });
+    // Invoiced revenue 102.40 → allowance 0.7 × 102.40 = 71.68; 42 ÷ 71.68 = 58.6 %: the 50 % alert.
+    // (Live it would be 100.00 + 42 × 1.5 = 163.00 → 114.10, 36.8 %: no alert.)
+    expect(await alertsOf(b.id)).toEqual(["2025-06@50"]);
+    const [alert] = await db.select().from(budgetAlerts).where(eq(budgetAlerts.budgetId, b.id));
+    expect(round(dec(alert!.allowanceUsd), 4)).toBe("71.6800");
+    const june = (await billing.summary({ ctx: admin, input: { id: org.id, from: "2025-06", to: "2025-06" } })).summary[0]!;
+    expect(june).toMatchObject({ is_closed: true, total_revenue: "102.40", projected_revenue: "102.40" });
   });
 
   test("a margin floor follows a rate change made this month", async () => {

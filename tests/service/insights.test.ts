@@ -5,6 +5,9 @@ import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
 import { insightsInput, whatIfInput } from "../../server/modules/insights/schema";
 import * as insights from "../../server/modules/insights/service";
+import * as billing from "../../server/modules/billing/service";
+import { orgInvoicingInput } from "../../server/modules/invoices/schema";
+import * as invoices from "../../server/modules/invoices/service";
 import { monthOf, monthStart } from "../../server/shared/time";
 
 // Hand-computed figures (docs/guardrails.md, "Insights", uses the same ones). The arithmetic is
@@ -130,6 +133,38 @@ describe("break-even allowance per agent (this month)", () => {
     // Unbound readers see costs, so they see insights.
     const viewer = ctxFor(database, user("viewer"));
     expect((await insights.allowances({ ctx: viewer, input: insightsInput.parse({ id: org.id }) })).agents).toEqual([]);
+  });
+});
+
+describe("break-even allowance of an organization that bills usage", () => {
+  test("the allowance counts the agent's usage charge as revenue, as the billing summary does", async () => {
+    const org = await makeOrg(ctx, { billing_rate_per_agent: "99.00", created_at: BEFORE });
+    const agent = await makeAgent(ctx, { org_id: org.id, created_at: BEFORE, name: "Billed usage" });
+    await invoices.orgSettingsPut({ ctx, input: orgInvoicingInput.parse({ id: org.id, usage_markup_pct: "25" }) });
+    // cost = (200 000 × 3.00 + 100 000 × 15.00) ÷ 1e6 = 2.10 USD
+    await ingest(ctx, [event(agent.id, { model: "insight-model", input_tokens: 200_000, output_tokens: 100_000, occurred_at: "2025-06-10T00:00:00Z" })]);
+    // June 2025, billed the whole month: seat 99.00; usage charge 2.10 × 1.25 = 2.625 → 2.62 (half to even);
+    // revenue 99.00 + 2.62 = 101.62.
+    const res = await allowances({ id: org.id, month: "2025-06" });
+    expect(res.agents).toEqual([
+      expect.objectContaining({
+        projected_revenue: "101.62",
+        allowance: "101.62",
+        allowance_usd: "101.6200",
+        cost_usd: "2.1000",
+        remaining_usd: "99.5200", // 101.62 − 2.10
+        share_used_pct: "2.1", // 2.10 ÷ 101.62 × 100 = 2.066… → 2.1
+        blended_price_per_m: "7.000000",
+        allowance_tokens: 14_517_142, // 101.62 × 300 000 ÷ 2.10 = 14 517 142.85… rounded down
+        remaining_tokens: 14_217_142, // 14 517 142 − 300 000
+      }),
+    ]);
+    // Floor 20 %: 0.8 × 101.62 = 81.296 → 81.30; in tokens 81.296 × 300 000 ÷ 2.10 = 11 613 714.28… → 11 613 714.
+    const floor = await allowances({ id: org.id, month: "2025-06", margin_floor_pct: "20" });
+    expect(floor.agents[0]).toMatchObject({ allowance: "81.30", allowance_usd: "81.2960", allowance_tokens: 11_613_714, share_used_pct: "2.6" }); // 2.10 ÷ 81.296 = 2.58… %
+    // The billing summary of the month reports the same revenue.
+    const summary = await billing.summary({ ctx, input: { id: org.id, from: "2025-06", to: "2025-06" } });
+    expect(summary.summary[0]).toMatchObject({ seat_revenue: "99.00", usage_revenue: "2.62", projected_revenue: "101.62" });
   });
 });
 

@@ -8,7 +8,8 @@ import type { Ctx } from "../../server/context";
 import { type JobRunner, startJobRunner } from "../../server/jobs/runner";
 import { invoicingSettingsFields } from "../../server/modules/invoices/schema";
 import * as invoices from "../../server/modules/invoices/service";
-import { webhookCreateInput } from "../../server/modules/webhooks/schema";
+import * as events from "../../server/modules/events/service";
+import { TEST_EVENT_TYPE, webhookCreateInput } from "../../server/modules/webhooks/schema";
 import * as webhooks from "../../server/modules/webhooks/service";
 import { ctxFor, TEST_CONFIG, user } from "../support/actors";
 import { event, ingest, putPrice } from "../support/billing";
@@ -187,5 +188,46 @@ describe("usage.unpriced_model", () => {
     await settle();
     expect(receivedOf("usage.unpriced_model").map((e) => e.data.model)).toEqual([marker]);
     expect(await db.select().from(usageUnpricedNotices).where(sql`${usageUnpricedNotices.model} in (${priced}, ${costed}, ${early})`)).toEqual([]);
+  });
+});
+
+describe("deliveries in batches", () => {
+  test("a burst larger than a batch: every delivery arrives and is recorded once, a failed one is retried alone with its webhook-id", async () => {
+    const created = await webhooks.create({ ctx, input: webhookCreateInput.parse({ url: receiver.url, event_types: ["invoice.voided"] }) });
+    secret = created.secret;
+    const count = webhooks.DELIVERY_BATCH + 50;
+    const failing = `burst ${count - 1}`;
+    let refused = false;
+    receiver.answer((_req, n) => {
+      const body = receiver.received[n - 1]!.body;
+      if (!refused && body.includes(`"${failing}"`)) {
+        refused = true;
+        return new Response("try again", { status: 500 });
+      }
+      return new Response("ok");
+    });
+    try {
+      await db.transaction(async (tx) => {
+        for (let i = 0; i < count; i++) await events.emit(tx, TEST_EVENT_TYPE, { endpoint_id: created.id, message: `burst ${i}` }, { endpointId: created.id });
+      });
+      await settle();
+      const bodies = receiver.received.map((r) => ({ id: r.headers["webhook-id"]!, body: verified(r) }));
+      // Every event once, and the refused one a second time with the same webhook-id and body.
+      expect(new Set(bodies.map((b) => b.id)).size).toBe(count);
+      expect(bodies.length).toBe(count + 1);
+      const again = bodies.filter((b) => b.body.data.message === failing);
+      expect(again.length).toBe(2);
+      expect(again[0]!.id).toBe(again[1]!.id);
+      const [state] = await rows<{ succeeded: number; attempts: number; retried: number }>(
+        db,
+        sql`select count(*) filter (where d.status = 'succeeded')::int as succeeded,
+                   (select count(*)::int from webhook_attempts a join webhook_deliveries x on x.id = a.delivery_id where x.endpoint_id = ${created.id}) as attempts,
+                   count(*) filter (where d.attempt_count = 2)::int as retried
+              from webhook_deliveries d where d.endpoint_id = ${created.id}`,
+      );
+      expect(state).toEqual({ succeeded: count, attempts: count + 1, retried: 1 });
+    } finally {
+      receiver.answer(() => new Response("ok"));
+    }
   });
 });

@@ -478,6 +478,9 @@ describe("where webhooks may go, checked at every attempt", () => {
       signal: options.aborted ? AbortSignal.abort() : new AbortController().signal,
       complete: (tx) => jobs.complete(tx, job!),
       reschedule: (tx, delayMs) => jobs.requeue(tx, job!, { delayMs, attempts: 0, error: null }),
+      // One delivery at a time here: the attempt of this job only.
+      claimMore: async () => [],
+      completeAll: (tx, runs) => jobs.completeMany(tx, runs.length > 0 ? [job!] : []),
     };
     await webhooks.deliver(run, { lookup });
     await db.execute(sql`delete from jobs`);

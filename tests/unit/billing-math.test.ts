@@ -99,6 +99,7 @@ describe("lines and rounding", () => {
       fx,
       isPartial: false,
       fallbackRate: "0",
+      usageCharge: "0.00",
     });
 
   test("the reference example: 99.00 revenue and 3.00 cost → 96.00 margin, 97.0 %", () => {

@@ -3,7 +3,7 @@
  * revenue to 2 decimals, USD cost to 4, cost in the org currency to 2; a summary is the sum of the
  * rounded lines, so the figures a client sees always add up.
  */
-import { add, dec, div, isZero, mul, type Ratio, round, sub, sum, trimDecimal } from "../../shared/money";
+import { add, dec, div, isZero, mul, type Ratio, round, sub, sum, trimDecimal, ZERO } from "../../shared/money";
 import type { AgentMonthRevenue } from "./proration";
 
 export interface UsageTotals {
@@ -28,7 +28,13 @@ export interface Line {
   rate: string;
   rate_source: "custom" | "default";
   billed_days: number;
+  /** seat_revenue + usage_revenue (a missing usage charge counts as 0, as in the month figures). */
   revenue: string;
+  /** Prorated monthly rates (docs/billing.md, "Revenue"). */
+  seat_revenue: string;
+  /** The agent's usage charges (per model, rounded per agent and model); "0.00" when usage is not billed, null when an FX rate is missing. */
+  usage_revenue: string | null;
+  /** Full-month seat revenue if nothing changes, plus the usage charges so far. */
   projected_revenue: string;
   token_cost: string | null;
   token_cost_usd: string;
@@ -62,13 +68,17 @@ export function buildLine(args: {
   isPartial: boolean;
   /** Rate to show when the agent has usage but no assigned time in the month (not expected; defensive). */
   fallbackRate: string;
+  /** The agent's usage charge of the month (`agentUsageCharge`): "0.00" when usage is not billed, null when an FX rate is missing. */
+  usageCharge: string | null;
 }): Line {
   const usage = args.usage ?? NO_USAGE;
-  const revenue = args.revenue ? round(args.revenue.revenue, 2) : "0.00";
-  const projected = args.revenue ? round(args.revenue.projected, 2) : "0.00";
+  const seat = args.revenue ? round(args.revenue.revenue, 2) : "0.00";
+  const charge = args.usageCharge === null ? ZERO : dec(args.usageCharge);
+  const revenue = add(dec(seat), charge);
+  const projected = add(dec(args.revenue ? round(args.revenue.projected, 2) : "0.00"), charge);
   const costUsd = dec(usage.costUsd);
   const tokenCost = costInCurrency(costUsd, args.fx);
-  const margin = tokenCost === null ? null : sub(dec(revenue), dec(tokenCost));
+  const margin = tokenCost === null ? null : sub(revenue, dec(tokenCost));
   return {
     month: args.month,
     agent_id: args.agentId,
@@ -77,8 +87,10 @@ export function buildLine(args: {
     rate: round(dec(args.revenue?.rate ?? args.fallbackRate), 2),
     rate_source: args.revenue?.rateSource ?? "default",
     billed_days: Number(round(div(dec(args.revenue?.billedSeconds ?? 0), dec(86400)), 2)),
-    revenue,
-    projected_revenue: projected,
+    revenue: round(revenue, 2),
+    seat_revenue: seat,
+    usage_revenue: args.usageCharge,
+    projected_revenue: round(projected, 2),
     token_cost: tokenCost,
     token_cost_usd: round(costUsd, 4),
     input_tokens: usage.inputTokens,
@@ -86,7 +98,7 @@ export function buildLine(args: {
     cache_tokens: usage.cacheReadTokens + usage.cacheWriteTokens,
     unpriced_events: usage.unpriced,
     margin: margin === null ? null : round(margin, 2),
-    margin_pct: margin === null ? null : marginPct(margin, dec(revenue)),
+    margin_pct: margin === null ? null : marginPct(margin, revenue),
   };
 }
 
@@ -112,9 +124,14 @@ export interface MonthFigures {
 
 const sumStrings = (values: string[]) => sum(values.map((v) => dec(v)));
 
-/** Sums rounded lines into month (or range) figures. `fx` is the month's rate, or null for a range of several rates. */
+/**
+ * Sums rounded lines into month (or range) figures. `fx` is the month's rate, or null for a range of
+ * several rates. The usage revenue is the sum of the lines' per-agent charges; the billing summary
+ * replaces it by the month's per-model charges (`chargedMonth`).
+ */
 export function sumLines(lines: Line[], agentCount: number, fx: string | null, isPartial: boolean): MonthFigures {
   const revenue = sumStrings(lines.map((l) => l.revenue));
+  const usages = lines.map((l) => l.usage_revenue);
   const costs = lines.map((l) => l.token_cost);
   const cost = costs.some((c) => c === null) ? null : sumStrings(costs as string[]);
   const margin = cost === null ? null : sub(revenue, cost);
@@ -122,8 +139,8 @@ export function sumLines(lines: Line[], agentCount: number, fx: string | null, i
     is_partial: isPartial,
     agent_count: agentCount,
     total_revenue: round(revenue, 2),
-    seat_revenue: round(revenue, 2),
-    usage_revenue: "0.00",
+    seat_revenue: round(sumStrings(lines.map((l) => l.seat_revenue)), 2),
+    usage_revenue: usages.some((u) => u === null) ? null : round(sumStrings(usages as string[]), 2),
     projected_revenue: round(sumStrings(lines.map((l) => l.projected_revenue)), 2),
     total_cost: cost === null ? null : round(cost, 2),
     total_cost_usd: round(sumStrings(lines.map((l) => l.token_cost_usd)), 4),
@@ -187,6 +204,18 @@ export function usageCharges(costsByModel: Map<string, string> | undefined, fx: 
   return out;
 }
 
+/**
+ * One agent's usage charge of a month: its own usage charges per model (`usageCharges` over the
+ * agent's cost per model), summed. The month's charge rounds each model's total over the
+ * organization instead, so the agents' charges of a month may differ from it by a few minor units
+ * (docs/billing.md, "Usage charges per agent"). "0.00" when usage is not billed; null when an FX
+ * rate is missing.
+ */
+export function agentUsageCharge(costsByModel: Map<string, string> | undefined, fx: string | null, markup: string | null): string | null {
+  const charges = usageCharges(costsByModel, fx, markup);
+  return charges === null ? null : round(sum(charges.map((c) => dec(c.amount))), 2);
+}
+
 /** A closed month's finalized invoice, as the billing summary reports it. */
 export interface ClosedMonth {
   number: string;
@@ -212,7 +241,9 @@ export function chargedMonth<M extends MonthFigures>(m: M, charges: UsageCharge[
   } else {
     seat = dec(m.seat_revenue);
     usage = charges === null ? null : sum(charges.map((c) => dec(c.amount)));
-    projected = add(dec(m.projected_revenue), usage ?? dec(0));
+    // The lines' projection holds their per-agent usage charges: take them out, put the month's in.
+    const seatProjected = sub(dec(m.projected_revenue), dec(m.usage_revenue ?? "0"));
+    projected = add(seatProjected, usage ?? ZERO);
   }
   const revenue = add(seat, usage ?? dec(0));
   const margin = m.total_cost === null ? null : sub(revenue, dec(m.total_cost));

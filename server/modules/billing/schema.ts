@@ -92,8 +92,13 @@ export const agentMonthOutput = z.object({
   rate: moneyOutput.meta({ description: "Monthly rate in effect at the end of the agent's last billed part of the month" }),
   rate_source: z.enum(["custom", "default"]),
   billed_days: z.number().meta({ description: "Days billed (assigned, organization active, agent not archived), 2 decimals" }),
-  revenue: moneyOutput,
-  projected_revenue: moneyOutput,
+  revenue: moneyOutput.meta({ description: "seat_revenue + usage_revenue (a missing usage charge counts as 0)" }),
+  seat_revenue: moneyOutput.meta({ description: "Prorated monthly rates, rounded once per line (what the invoice's seat line bills)" }),
+  usage_revenue: decimalOrNull.meta({
+    description:
+      "The agent's usage charges: per model, cost × FX × (1 + markup/100) rounded once per agent and model; \"0.00\" when usage is not billed, null when the month's FX rate is missing. The month's usage_revenue rounds per model over the organization, so the agents' sum may differ from it by a few minor units (docs/billing.md)",
+  }),
+  projected_revenue: moneyOutput.meta({ description: "Full-month seat revenue if nothing changes, plus the usage charges so far" }),
   token_cost: costOnly(decimalOrNull, "Token cost in the organization's currency, 2 decimals."),
   token_cost_usd: costOnly(moneyOutput, "Token cost in USD, 4 decimals."),
   input_tokens: z.number().int(),

@@ -5,11 +5,11 @@ import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, fxRates
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { validationError } from "../../errors";
-import { dec, round, sub, sum } from "../../shared/money";
+import { add, dec, round, sub, sum, trimDecimal } from "../../shared/money";
 import { addMonths, monthEnd, monthOf, monthsBetween, monthStart } from "../../shared/time";
 import { forReports } from "../reads/service";
 import { findOrg } from "../tenancy/service";
-import { buildLine, chargedMonth, type ClosedMonth, fxForMonth, type Line, marginPct, type MonthFigures, sumLines, sumMonths, toCsv, toUsd, type UsageTotals, usageCharges } from "./lines";
+import { agentUsageCharge, buildLine, chargedMonth, type ClosedMonth, fxForMonth, type Line, marginPct, type MonthFigures, sumLines, sumMonths, toCsv, toUsd, type UsageTotals, usageCharges } from "./lines";
 import { type AgentHistory, agentRevenue, type OrgHistory, type Period, secondsOf } from "./proration";
 import type { AgentMonthOutput, BillingRange } from "./schema";
 
@@ -80,8 +80,10 @@ interface OrgData {
   /** `${agentId}|${month}` → usage. */
   usage: Map<string, UsageTotals>;
   fx: { effectiveFrom: string; rate: string }[];
-  /** Month → model → exact USD cost: what usage charges are computed from. */
+  /** Month → model → exact USD cost: what the month's usage charges are computed from. */
   modelCosts: Map<string, Map<string, string>>;
+  /** `${agentId}|${month}` → model → exact USD cost: what an agent's usage charge is computed from. */
+  agentModelCosts: Map<string, Map<string, string>>;
   /** The usage markup in percent; null = usage not billed. */
   markup: string | null;
   /** Month → its finalized invoice (the month is closed). */
@@ -189,7 +191,7 @@ const LOAD = {
   ),
   names: prerendered(sql`select ${agents.id}::text as id, ${agents.name} as name from ${agents} where ${agents.id} in`),
   modelCosts: prerendered(
-    sql`select ${rollups.orgId}::text as org, to_char(${rollups.month}, 'YYYY-MM') as month, ${rollups.model} as model, sum(${rollups.costUsd})::text as cost
+    sql`select ${rollups.orgId}::text as org, ${rollups.agentId}::text as agent, to_char(${rollups.month}, 'YYYY-MM') as month, ${rollups.model} as model, sum(${rollups.costUsd})::text as cost
         from ${rollups} where ${rollups.orgId} in`,
   ),
   markups: prerendered(sql`select ${orgInvoicing.orgId}::text as org, ${orgInvoicing.usageMarkupPct}::text as pct from ${orgInvoicing} where ${orgInvoicing.orgId} in`),
@@ -222,7 +224,7 @@ async function loadRows(db: DbOrTx, orgIds: string[], b: Bounds) {
     periodsOf<string | null>(db, HISTORIES.agentRate, agentSet, b),
     periodsOf<string>(db, HISTORIES.agentStatus, agentSet, b),
     rows<{ id: string; name: string }>(db, sql`${LOAD.names} ${agentSet}`),
-    rows<{ org: string; month: string; model: string; cost: string }>(db, sql`${LOAD.modelCosts} ${inRange} group by 1, 2, 3`),
+    rows<{ org: string; agent: string; month: string; model: string; cost: string }>(db, sql`${LOAD.modelCosts} ${inRange} group by 1, 2, 3, 4`),
     rows<{ org: string; pct: string | null }>(db, sql`${LOAD.markups} ${orgs}`),
     rows<{ org: string; month: string; number: string; seat: string; usage: string }>(db, sql`${LOAD.closed} ${closedInRange} group by 1, 2, 3`),
   ]);
@@ -262,11 +264,17 @@ function assemble(org: OrgInfo, loaded: LoadedRows, by: ByOwner): OrgData {
     usage.set(`${u.agent}|${u.month}`, usageTotals(u));
   }
   const modelCosts = new Map<string, Map<string, string>>();
+  const agentModelCosts = new Map<string, Map<string, string>>();
   for (const c of loaded.modelCosts) {
     if (c.org !== org.id) continue;
     const m = modelCosts.get(c.month) ?? new Map<string, string>();
-    m.set(c.model, c.cost);
+    // Exact decimal sums (no float): the organization's cost per model is its agents' added.
+    m.set(c.model, trimDecimal(round(add(dec(m.get(c.model) ?? "0"), dec(c.cost)), 18)));
     modelCosts.set(c.month, m);
+    const key = `${c.agent}|${c.month}`;
+    const a = agentModelCosts.get(key) ?? new Map<string, string>();
+    a.set(c.model, c.cost);
+    agentModelCosts.set(key, a);
   }
   return {
     org,
@@ -275,6 +283,7 @@ function assemble(org: OrgInfo, loaded: LoadedRows, by: ByOwner): OrgData {
     usage,
     fx: loaded.fx.filter((f) => f.currency === org.currency).map((f) => ({ effectiveFrom: f.effective_from, rate: f.rate })),
     modelCosts,
+    agentModelCosts,
     markup: loaded.markups.find((m) => m.org === org.id)?.pct ?? null,
     closed: new Map(loaded.closed.filter((c) => c.org === org.id).map((c) => [c.month, { number: c.number, seat: c.seat, usage: c.usage }])),
   };
@@ -323,6 +332,7 @@ function compute(data: OrgData, range: Range, now: Date): Computed {
         fx: fxBy.get(month) ?? null,
         isPartial: now < monthEnd(month),
         fallbackRate: "0",
+        usageCharge: agentUsageCharge(data.agentModelCosts.get(`${agentId}|${month}`), fxBy.get(month) ?? null, data.markup),
       });
       lines.push(line);
       if ((rev?.billedSeconds ?? 0) > 0 || (usage?.events ?? 0) > 0) {
@@ -360,14 +370,37 @@ function charged(data: OrgData, computed: Computed) {
   return { months, totals: sumMonths(months, computed.totals.agent_count) };
 }
 
+/** One organization's figures over a range: what they are computed from, its lines and month figures, and the months as billed. */
+interface OrgFigures {
+  data: OrgData;
+  computed: Computed;
+  billed: ReturnType<typeof charged>;
+}
+
+/**
+ * The months of `range` of these organizations, each loaded and computed once by the billing rules:
+ * the one computation behind the summary, the records, the overview, budgets' margin floors and the
+ * insights, so they all report the same revenue (seat revenue plus usage charges; a closed month
+ * as its invoice billed it).
+ */
+async function figuresOf(db: DbOrTx, orgs: OrgInfo[], range: Range, now: Date): Promise<OrgFigures[]> {
+  return (await loadOrgData(db, orgs, range)).map((data) => {
+    const computed = compute(data, range, now);
+    return { data, computed, billed: charged(data, computed) };
+  });
+}
+
+/** A range of one month, unchecked (callers pass a month they have already validated or computed). */
+const monthRange = (month: string): Range => ({ from: month, to: month, months: [month] });
+
 /**
  * The agent-month lines of one organization over a range, every field included, read through
  * `db` (a transaction when the caller holds locks): what invoices build their seat lines from, so
  * an invoice and the billing summary share one computation.
  */
 export async function linesOf(db: DbOrTx, org: OrgInfo, range: Range, now = new Date()): Promise<Line[]> {
-  const [data] = await loadOrgData(db, [org], range);
-  return compute(data!, range, now).lines;
+  const [figures] = await figuresOf(db, [org], range, now);
+  return figures!.computed.lines;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,6 +427,8 @@ const RECORD_COLUMNS = [
   "rate_source",
   "billed_days",
   "revenue",
+  "seat_revenue",
+  "usage_revenue",
   "projected_revenue",
   "token_cost",
   "token_cost_usd",
@@ -424,13 +459,22 @@ async function orgInfo(ctx: Ctx, ref: string): Promise<OrgInfo> {
   };
 }
 
-async function computeFor(ctx: Ctx, ref: string, input: BillingRange) {
-  const now = new Date();
+/** Organizations by id (deleted ones included), for callers that already decided who may see them. No tenant filter. */
+async function orgsById(db: DbOrTx, ids: string[]): Promise<OrgInfo[]> {
+  if (ids.length === 0) return [];
+  return rows<OrgInfo>(
+    db,
+    sql`select ${organizations.id}::text as id, ${organizations.name} as name, ${organizations.slug} as slug, ${organizations.currency} as currency,
+               ${organizations.isActive} as is_active, ${organizations.isInternal} as is_internal, (${organizations.deletedAt} is not null) as is_deleted
+        from ${organizations} where ${organizations.id} in (${idList(ids)})`,
+  );
+}
+
+async function computeFor(ctx: Ctx, ref: string, input: BillingRange, now = new Date()) {
   const range = resolveRange(input, now);
   const org = await orgInfo(ctx, ref);
-  const [data] = await loadOrgData(ctx.db, [org], range);
-  const computed = compute(data!, range, now);
-  return { org, range, computed, billed: charged(data!, computed) };
+  const [figures] = await figuresOf(ctx.db, [org], range, now);
+  return { org, range, ...figures! };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -551,10 +595,7 @@ async function overviews(ctx: Ctx, range: Range, now: Date) {
   const infos: OrgInfo[] = orgRows.map(({ deleted_at: _deletedAt, ...info }) => info);
   // Whole seconds (floored), which decides "deleted on or after a month's first second" exactly.
   const deletedAt = new Map(orgRows.map((o) => [o.id, toSec(o.deleted_at)]));
-  const computed = (await loadOrgData(ctx.db, infos, range)).map((d) => {
-    const c = compute(d, range, now);
-    return { org: d.org, c: { lines: c.lines, months: charged(d, c).months } };
-  });
+  const computed = (await figuresOf(ctx.db, infos, range, now)).map((f) => ({ org: f.data.org, c: { lines: f.computed.lines, months: f.billed.months } }));
   return range.months.map((month, i) => {
     const start = secondsOf(monthStart(month));
     const orgs = computed
@@ -620,34 +661,27 @@ export interface MonthRevenue {
   currency: string;
   /** Units of the currency per USD for the month; null when none is known. */
   fx: string | null;
-  /** The organization's projected full-month revenue (the month's revenue once it has ended). */
+  /** The billing summary's `projected_revenue` of the month: seat revenue if nothing changes plus the usage charges so far; a closed month's invoiced revenue. */
   projectedRevenue: string;
+  /** Each agent line's `projected_revenue` (its seat revenue and its own usage charge). */
   lines: { agentId: string; projectedRevenue: string }[];
 }
 
 /**
- * The revenue of `month` for each organization of `orgIds` (deleted ones included), computed
- * exactly as the billing summary computes it, for callers that already decided who may see it
- * (budget allowances derived from revenue: docs/guardrails.md). No authorization here.
+ * The revenue of `month` for each organization of `orgIds` (deleted ones included), exactly as the
+ * billing summary reports it, for callers that already decided who may see it (budget allowances
+ * derived from revenue: docs/guardrails.md). No authorization here.
  */
 export async function monthRevenue(db: DbOrTx, orgIds: string[], month: string, now = new Date()): Promise<MonthRevenue[]> {
-  if (orgIds.length === 0) return [];
-  const infos = await rows<OrgInfo>(
-    db,
-    sql`select ${organizations.id}::text as id, ${organizations.name} as name, ${organizations.slug} as slug, ${organizations.currency} as currency,
-               ${organizations.isActive} as is_active, ${organizations.isInternal} as is_internal, (${organizations.deletedAt} is not null) as is_deleted
-        from ${organizations} where ${organizations.id} in (${idList(orgIds)})`,
-  );
-  const range: Range = { from: month, to: month, months: [month] };
-  return (await loadOrgData(db, infos, range)).map((data) => {
-    const c = compute(data, range, now);
-    const m = c.months[0]!;
+  const figures = await figuresOf(db, await orgsById(db, orgIds), monthRange(month), now);
+  return figures.map(({ data, computed, billed }) => {
+    const m = billed.months[0]!;
     return {
       orgId: data.org.id,
       currency: data.org.currency,
       fx: m.fx_rate,
       projectedRevenue: m.projected_revenue,
-      lines: c.lines.map((l) => ({ agentId: l.agent_id, projectedRevenue: l.projected_revenue })),
+      lines: computed.lines.map((l) => ({ agentId: l.agent_id, projectedRevenue: l.projected_revenue })),
     };
   });
 }
@@ -662,6 +696,10 @@ export interface OrgMonth {
   isPartial: boolean;
   /** The month's FX rate (units of the org currency per USD), null when missing. */
   fx: string | null;
+  /** The usage markup in percent; null = usage not billed. */
+  markup: string | null;
+  /** The month as the billing summary reports it. */
+  figures: ReturnType<typeof charged>["months"][number];
   /** The month's lines as `records` shows them, with every cost field. */
   lines: Line[];
   /** Each agent of the lines: its exact revenue parts (billed seconds) and usage totals. */
@@ -669,19 +707,17 @@ export interface OrgMonth {
 }
 
 /**
- * One month of one organization the caller may see, computed exactly as `records` computes it.
- * The caller authorizes; this only resolves the organization through the tenant filter.
+ * One month of one organization the caller may see, computed exactly as `summary` and `records`
+ * compute it. The caller authorizes; this only resolves the organization through the tenant filter.
  */
 export async function orgMonth(ctx: Ctx, ref: string, month: string, now = new Date()): Promise<OrgMonth> {
-  const range = resolveRange({ from: month, to: month }, now);
-  const org = await orgInfo(ctx, ref);
-  const [data] = await loadOrgData(ctx.db, [org], range);
-  const computed = compute(data!, range, now);
+  const { org, data, computed, billed } = await computeFor(ctx, ref, { from: month, to: month }, now);
   const agentsOfMonth: OrgMonth["agents"] = new Map();
   for (const line of computed.lines) {
-    const agent = data!.agents.get(line.agent_id)!;
-    const [revenue] = agentRevenue(data!.history, agent.history, [month], secondsOf(now));
-    agentsOfMonth.set(line.agent_id, { name: agent.name, revenue, usage: data!.usage.get(`${line.agent_id}|${month}`) });
+    const agent = data.agents.get(line.agent_id)!;
+    const [revenue] = agentRevenue(data.history, agent.history, [month], secondsOf(now));
+    agentsOfMonth.set(line.agent_id, { name: agent.name, revenue, usage: data.usage.get(`${line.agent_id}|${month}`) });
   }
-  return { org, month, isPartial: now < monthEnd(month), fx: computed.months[0]!.fx_rate, lines: computed.lines, agents: agentsOfMonth };
+  const figures = billed.months[0]!;
+  return { org, month, isPartial: now < monthEnd(month), fx: figures.fx_rate, markup: data.markup, figures, lines: computed.lines, agents: agentsOfMonth };
 }

@@ -5,8 +5,6 @@ import { agentAssignments, agents, budgetAlerts, budgets, budgetSuspensions, org
 import { authorize } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, invalidField, notFound, pgCode } from "../../errors";
-import { budgetsEvaluate } from "../../jobs/kinds";
-import * as jobs from "../../jobs/service";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
 import { compare, dec, div, isZero, mul, type Ratio, round, sub, sum, ZERO } from "../../shared/money";
 import { monthEnd, monthOf, monthStart } from "../../shared/time";
@@ -14,6 +12,7 @@ import { isUuid } from "../../shared/uuid";
 import { loadAgent } from "../agents/service";
 import * as audit from "../audit/service";
 import { monthRevenue } from "../billing/service";
+import * as evaluations from "../evaluations/service";
 import * as events from "../events/service";
 import { findAgent, findOrg, findOrgIdForHistory } from "../tenancy/service";
 import { type Alert, type alertListInput, type Budget, type BudgetKind, type budgetCreateInput, type budgetListQuery, type budgetUpdateInput, DEFAULT_THRESHOLDS } from "./schema";
@@ -376,31 +375,10 @@ export async function sweep(ctx: Ctx): Promise<void> {
 }
 
 /**
- * Queues the evaluation of the budgets that usage just stored may have moved, in the ingestion's
- * transaction (so it exists exactly when the usage does): one job per organization and month that
- * has a budget on it or on one of the agents concerned, at most one queued per key.
+ * Queues the evaluation of the budgets that usage just stored (or re-priced) may have moved, in the
+ * caller's transaction: see `evaluations.queueForUsage`.
  */
-export async function queueEvaluations(tx: DbOrTx, touched: { orgId: string; agentId: string; month: string }[]): Promise<void> {
-  if (touched.length === 0) return;
-  const orgIds = [...new Set(touched.map((t) => t.orgId))];
-  const agentIds = [...new Set(touched.map((t) => t.agentId))];
-  const found = await tx
-    .select({ orgId: budgets.orgId, agentId: budgets.agentId })
-    .from(budgets)
-    .where(and(isNull(budgets.deletedAt), or(and(isNull(budgets.agentId), inArray(budgets.orgId, orgIds)), inArray(budgets.agentId, agentIds))));
-  if (found.length === 0) return;
-  const orgBudgets = new Set(found.filter((b) => b.agentId === null).map((b) => b.orgId));
-  const agentBudgets = new Set(found.filter((b) => b.agentId !== null).map((b) => b.agentId!));
-  const keys = new Map<string, { org_id: string; month: string }>();
-  for (const t of touched) {
-    if (orgBudgets.has(t.orgId) || agentBudgets.has(t.agentId)) keys.set(`${t.orgId}|${t.month}`, { org_id: t.orgId, month: t.month });
-  }
-  await jobs.enqueueMany(
-    tx,
-    budgetsEvaluate,
-    [...keys].sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, payload]) => ({ payload, key })),
-  );
-}
+export const queueEvaluations = evaluations.queueForUsage;
 
 // ---------------------------------------------------------------------------------------------
 // Use cases: budgets.

@@ -11,7 +11,7 @@ import type { Ctx } from "../../context";
 import { validationError } from "../../errors";
 import { add, compare, dec, div, isZero, mul, type Ratio, round, sub, trimDecimal, ZERO } from "../../shared/money";
 import { monthEnd, monthOf, monthStart } from "../../shared/time";
-import { buildLine, type Line, sumLines, type UsageTotals } from "../billing/lines";
+import { agentUsageCharge, buildLine, type Line, sumLines, type UsageTotals } from "../billing/lines";
 import { type OrgMonth, orgMonth } from "../billing/service";
 import { forReports } from "../reads/service";
 import type { InsightsInput, WhatIfInput } from "./schema";
@@ -138,8 +138,11 @@ const figuresOf = (l: Pick<Line, "revenue" | "token_cost_usd" | "token_cost" | "
   margin_pct: l.margin_pct,
 });
 
-/** One agent's line recomputed under the scenario: same rules, same roundings, as `buildLine`. */
-function scenarioLine(data: OrgMonth, line: Line, price: Price | null, rate: string | null): Line {
+/**
+ * One agent's line recomputed under the scenario: same rules, same roundings, as `buildLine`. On
+ * another model, an organization that bills usage is charged for the re-priced cost of that model.
+ */
+function scenarioLine(data: OrgMonth, line: Line, price: (Price & { model: string }) | null, rate: string | null): Line {
   const agent = data.agents.get(line.agent_id);
   // Prices have 12 decimals (db/schema/columns.ts), so tokens × price ÷ 1e6 has at most 18: exact.
   const usage: UsageTotals | undefined = agent?.usage && price ? { ...agent.usage, costUsd: round(priceTokens(agent.usage, price), 18) } : agent?.usage;
@@ -149,7 +152,8 @@ function scenarioLine(data: OrgMonth, line: Line, price: Price | null, rate: str
     const billed = div(mul(dec(rate), dec(revenue.billedSeconds)), seconds);
     revenue = { ...revenue, revenue: billed, projected: billed, rate, rateSource: "custom" };
   }
-  return buildLine({ month: data.month, agentId: line.agent_id, agentName: line.agent_name, revenue, usage, fx: data.fx, isPartial: false, fallbackRate: rate ?? "0" });
+  const usageCharge = price && usage ? agentUsageCharge(new Map([[price.model, usage.costUsd]]), data.fx, data.markup) : line.usage_revenue;
+  return buildLine({ month: data.month, agentId: line.agent_id, agentName: line.agent_name, revenue, usage, fx: data.fx, isPartial: false, fallbackRate: rate ?? "0", usageCharge });
 }
 
 /**
@@ -163,7 +167,7 @@ export async function whatIf({ ctx, input }: { ctx: Ctx; input: WhatIfInput }) {
   const now = new Date();
   if (input.month >= monthOf(now)) throw validationError([{ path: "month", message: `must be a past month (before ${monthOf(now)})` }]);
   const data = await orgMonth(ctx, input.id, input.month, now);
-  const price = input.model === undefined ? null : await priceAt(ctx, input.model, input.month);
+  const price = input.model === undefined ? null : { ...(await priceAt(ctx, input.model, input.month)), model: input.model };
   const rate = input.rate ?? null;
   const pairs = data.lines.map((line) => ({ line, alt: scenarioLine(data, line, price, rate) }));
   const actual = sumLines(pairs.map((p) => p.line), 0, data.fx, false);

@@ -11,6 +11,7 @@ import { addMonths, monthEnd, monthOf, monthsBetween } from "../../shared/time";
 import * as audit from "../audit/service";
 import { fxForMonth, type Line, type UsageCharge, usageCharges as chargesOf } from "../billing/lines";
 import * as billing from "../billing/service";
+import * as evaluations from "../evaluations/service";
 import * as events from "../events/service";
 import { invoiceCsv, invoicePdf } from "./documents";
 import { findOrg, type OrgRow } from "../tenancy/service";
@@ -115,6 +116,8 @@ export async function orgSettingsPut({ ctx, input }: { ctx: Ctx; input: z.infer<
       before: { usage_markup_pct: before },
       after: { usage_markup_pct: pct },
     });
+    // Usage charges are revenue: margin-floor allowances move with the markup.
+    await evaluations.queueForRevenue(tx, [org.id], new Date());
     return { organization_id: org.id, usage_markup_pct: pct };
   });
 }
@@ -293,8 +296,8 @@ const seatDescription = (name: string) => `Agent seat: ${name}`;
 function draftOf(basis: Basis, settings: Settings, month: string, seatLines: Line[], now: Date): { invoice: Invoice; missingFx: boolean } {
   const lines: InvoiceLine[] = [];
   for (const l of seatLines) {
-    if (isZero(dec(l.revenue))) continue;
-    lines.push({ kind: "seat", description: seatDescription(l.agent_name), agent_id: l.agent_id, model: null, quantity: round(dec(String(l.billed_days)), 2), unit_amount: l.rate, amount: l.revenue, adjusts_month: null });
+    if (isZero(dec(l.seat_revenue))) continue;
+    lines.push({ kind: "seat", description: seatDescription(l.agent_name), agent_id: l.agent_id, model: null, quantity: round(dec(String(l.billed_days)), 2), unit_amount: l.rate, amount: l.seat_revenue, adjusts_month: null });
   }
   const usage = usageCharges(basis, month, basis.markup);
   for (const c of usage ?? []) lines.push({ kind: "usage", description: `Token usage: ${c.model}`, agent_id: null, model: c.model, quantity: "1.00", unit_amount: c.amount, amount: c.amount, adjusts_month: null });

@@ -4,6 +4,7 @@ import type { Tx } from "../../../db/client";
 import { agentAssignments, agentRatePeriods, type AgentStatus, agentStatusPeriods, invoices, organizations, orgRatePeriods, orgStatusPeriods } from "../../../db/schema";
 import { AppError, invalidField } from "../../errors";
 import { addMonths, monthOf, monthStart } from "../../shared/time";
+import * as evaluations from "../evaluations/service";
 import type { AgentRow, OrgRow } from "../tenancy/service";
 
 /**
@@ -158,6 +159,8 @@ async function apply(tx: Tx, change: Change): Promise<void> {
   }
   await assertOpen(tx, { orgIds: change.orgIds, at: change.at, field: change.field, bounds });
   for (const [i, step] of change.steps.entries()) await step.write(tx, opened[i], change.at);
+  // Every history change moves revenue from `at` on, and with it margin-floor allowances and suspensions.
+  await evaluations.queueForRevenue(tx, change.orgIds, change.at);
 }
 
 const orgCreation = (org: Pick<OrgRow, "createdAt">, what = "the organization's creation"): Bound => ({ at: org.createdAt, what });

@@ -838,7 +838,7 @@ export async function repriceWhere(tx: DbOrTx, where: (events: EventsAlias) => S
   const t = (column: AnyPgColumn) => at("t", column);
   const d = (column: AnyPgColumn) => at("d", column);
   const key = [ue.orgId, ue.agentId, ue.model];
-  const [result] = await rows<{ examined: string; changed: string; unpriced: string }>(
+  const [result] = await rows<{ examined: string; changed: string; unpriced: string; touched: { orgId: string; agentId: string; month: string }[] }>(
     tx,
     sql`
       with target as (
@@ -875,8 +875,11 @@ export async function repriceWhere(tx: DbOrTx, where: (events: EventsAlias) => S
       )
       select (select count(*) from target)::text as examined,
              (select count(*) from changed)::text as changed,
-             (select count(*) from target where new_cost is null)::text as unpriced`,
+             (select count(*) from target where new_cost is null)::text as unpriced,
+             (select coalesce(jsonb_agg(distinct jsonb_build_object('orgId', ${name(ue.orgId)}::text, 'agentId', ${name(ue.agentId)}::text, 'month', to_char(${name(ur.month)}, 'YYYY-MM'))), '[]'::jsonb) from deltas) as touched`,
   );
+  // Spend (and usage charges) moved: the budgets concerned are evaluated again (docs/guardrails.md).
+  await budgets.queueEvaluations(tx, typeof result!.touched === "string" ? JSON.parse(result!.touched) : result!.touched);
   return { examined: Number(result!.examined), changed: Number(result!.changed), unpriced: Number(result!.unpriced) };
 }
 

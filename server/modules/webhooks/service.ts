@@ -351,29 +351,24 @@ async function post(url: string, body: string, headers: Record<string, string>, 
   }
 }
 
-/**
- * One attempt of one delivery, run by the `webhook.deliver` job: sign, send, and record the
- * attempt together with the delivery's next state and the job's completion (or its next run on
- * the retry schedule) in one transaction. The body and `webhook-id` are the event's, so every
- * attempt carries the same ones; the timestamp and signatures are the attempt's.
- *
- * 2xx: succeeded. 410: failed, and the endpoint is disabled. Anything else (another status, a
- * redirect, no response, a refused address): retried after the next delay of the schedule, and
- * failed after the last. `lookup` replaces DNS (tests).
- */
-export async function deliver(run: JobRun<{ delivery_id: string; manual?: boolean }>, options: { lookup?: Lookup } = {}): Promise<void> {
-  const { ctx, payload } = run;
-  const config = ctx.config;
-  const [found] = await ctx.db
-    .select({ delivery: webhookDeliveries, endpoint: webhookEndpoints, event: webhookEvents })
-    .from(webhookDeliveries)
-    .innerJoin(webhookEndpoints, eq(webhookEndpoints.id, webhookDeliveries.endpointId))
-    .innerJoin(webhookEvents, eq(webhookEvents.id, webhookDeliveries.eventId))
-    .where(eq(webhookDeliveries.id, payload.delivery_id));
-  // Deleted with its endpoint, or already settled by another run: nothing to send.
-  if (!found || found.delivery.status !== "pending") return;
-  const { endpoint, event } = found;
-  const manual = payload.manual === true;
+/** How many deliveries one `webhook.deliver` run attempts together: its own and those it claims besides. */
+export const DELIVERY_BATCH = 100;
+
+type DeliverRun = JobRun<{ delivery_id: string; manual?: boolean }>;
+
+interface Sent {
+  run: DeliverRun;
+  endpoint: EndpointRow;
+  outcome: Outcome;
+  attemptedAt: Date;
+  durationMs: number;
+  manual: boolean;
+}
+
+/** Signs and sends one attempt of a delivery; never throws but for the run's own abort. */
+async function attemptOne(run: DeliverRun, endpoint: EndpointRow, event: typeof webhookEvents.$inferSelect, options: { lookup?: Lookup }): Promise<Sent> {
+  const config = run.ctx.config;
+  const manual = run.payload.manual === true;
   const started = performance.now();
   const attemptedAt = new Date();
   const notSent = (why: string): Outcome => ({ statusCode: null, responseBody: null, error: `Not sent: ${why}` });
@@ -393,39 +388,114 @@ export async function deliver(run: JobRun<{ delivery_id: string; manual?: boolea
       outcome = await post(endpoint.url, event.body, headers, config, run.signal, options.lookup);
     }
   }
-  const durationMs = Math.round(performance.now() - started);
+  return { run, endpoint, outcome: outcome!, attemptedAt, durationMs: Math.round(performance.now() - started), manual };
+}
+
+/**
+ * Attempts of deliveries, run by the `webhook.deliver` job: this run's delivery and up to
+ * DELIVERY_BATCH − 1 more that are due (claimed as jobs of their own, so each keeps its claim,
+ * lease and retries), sent at the same time, then recorded together — every attempt, every
+ * delivery's next state, and every job's completion or next run on the retry schedule — in one
+ * transaction. A crash before it commits leaves the jobs claimed until their leases run out; the
+ * next run sends them again, with the same `webhook-id` (at least once). The body and `webhook-id`
+ * are the event's, so every attempt carries the same ones; the timestamp and signatures are the
+ * attempt's.
+ *
+ * 2xx: succeeded. 410: failed, and the endpoint is disabled. Anything else (another status, a
+ * redirect, no response, a refused address): retried after the next delay of the schedule, and
+ * failed after the last. `lookup` replaces DNS (tests).
+ */
+export async function deliver(run: DeliverRun, options: { lookup?: Lookup } = {}): Promise<void> {
+  const { ctx } = run;
+  const config = ctx.config;
+  const runs = [run, ...(await run.claimMore(DELIVERY_BATCH - 1))];
+  const found = await ctx.db
+    .select({ delivery: webhookDeliveries, endpoint: webhookEndpoints, event: webhookEvents })
+    .from(webhookDeliveries)
+    .innerJoin(webhookEndpoints, eq(webhookEndpoints.id, webhookDeliveries.endpointId))
+    .innerJoin(webhookEvents, eq(webhookEvents.id, webhookDeliveries.eventId))
+    .where(inArray(webhookDeliveries.id, [...new Set(runs.map((r) => r.payload.delivery_id))]));
+  const byId = new Map(found.map((f) => [f.delivery.id, f]));
+  // Deleted with its endpoint, already settled by another run, or twice in this batch (a manual
+  // retry beside its scheduled attempt): nothing (more) to send, the job is done.
+  const seen = new Set<string>();
+  const due = runs.filter((r) => {
+    const id = r.payload.delivery_id;
+    if (byId.get(id)?.delivery.status !== "pending" || seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+  const idle = runs.filter((r) => !due.includes(r));
+  const sent = await Promise.all(
+    due.map((r) => {
+      const f = byId.get(r.payload.delivery_id)!;
+      return attemptOne(r, f.endpoint, f.event, options);
+    }),
+  );
   await ctx.db.transaction(async (tx) => {
-    const [delivery] = await tx.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, payload.delivery_id)).for("update");
-    if (!delivery) return run.complete(tx);
-    await tx.insert(webhookAttempts).values({ deliveryId: delivery.id, attemptedAt, statusCode: outcome.statusCode, responseBody: outcome.responseBody, durationMs, error: outcome.error, manual });
-    const attemptCount = delivery.attemptCount + 1;
-    const last = { attemptCount, lastAttemptAt: attemptedAt, lastStatusCode: outcome.statusCode };
-    const status = outcome.statusCode;
-    const succeeded = status !== null && status >= 200 && status < 300 && outcome.error === null;
-    const gone = status === 410;
-    const delayUnits = manual || !endpoint.enabled ? undefined : RETRY_SCHEDULE_UNITS[attemptCount - 1];
-    // A 410 or a manual attempt that fails is a failure; running out of scheduled retries is giving up.
-    ctx.metrics?.webhookDelivery(succeeded ? "delivered" : gone || manual ? "failed" : delayUnits === undefined ? "gave_up" : "retry_scheduled");
-    if (succeeded || gone || delayUnits === undefined) {
-      await tx
-        .update(webhookDeliveries)
-        .set({ ...last, status: succeeded ? "succeeded" : "failed", nextAttemptAt: null, completedAt: new Date() })
-        .where(eq(webhookDeliveries.id, delivery.id));
-      if (gone) {
-        await tx
-          .update(webhookEndpoints)
-          .set({ enabled: false, disabledReason: `The receiver answered 410 Gone on ${attemptedAt.toISOString()}`, updatedAt: new Date() })
-          .where(eq(webhookEndpoints.id, endpoint.id));
+    const ids = sent.map((s) => s.run.payload.delivery_id);
+    const locked =
+      ids.length === 0
+        ? []
+        : await tx
+            .select()
+            .from(webhookDeliveries)
+            .where(inArray(webhookDeliveries.id, ids))
+            .orderBy(asc(webhookDeliveries.id))
+            .for("update");
+    const current = new Map(locked.map((d) => [d.id, d]));
+    const done: DeliverRun[] = [...idle];
+    const attempts: (typeof webhookAttempts.$inferInsert)[] = [];
+    const states: SQL[] = [];
+    const gone = new Map<string, Date>();
+    const retries: { run: DeliverRun; delayMs: number }[] = [];
+    for (const s of sent) {
+      const delivery = current.get(s.run.payload.delivery_id);
+      // Deleted (with its endpoint) while the attempt was made.
+      if (!delivery) {
+        done.push(s.run);
+        continue;
       }
-      await run.complete(tx);
-      return;
+      const { outcome, attemptedAt, durationMs, manual, endpoint } = s;
+      attempts.push({ deliveryId: delivery.id, attemptedAt, statusCode: outcome.statusCode, responseBody: outcome.responseBody, durationMs, error: outcome.error, manual });
+      const attemptCount = delivery.attemptCount + 1;
+      const status = outcome.statusCode;
+      const succeeded = status !== null && status >= 200 && status < 300 && outcome.error === null;
+      const isGone = status === 410;
+      const delayUnits = manual || !endpoint.enabled ? undefined : RETRY_SCHEDULE_UNITS[attemptCount - 1];
+      // A 410 or a manual attempt that fails is a failure; running out of scheduled retries is giving up.
+      ctx.metrics?.webhookDelivery(succeeded ? "delivered" : isGone || manual ? "failed" : delayUnits === undefined ? "gave_up" : "retry_scheduled");
+      const row = (state: string, next: Date | null, completed: Date | null) =>
+        sql`(${delivery.id}::uuid, ${attemptCount}::int, ${attemptedAt.toISOString()}::timestamptz, ${status}::int, ${state}::text, ${next?.toISOString() ?? null}::timestamptz, ${completed?.toISOString() ?? null}::timestamptz)`;
+      if (succeeded || isGone || delayUnits === undefined) {
+        states.push(row(succeeded ? "succeeded" : "failed", null, new Date()));
+        if (isGone) gone.set(endpoint.id, attemptedAt);
+        done.push(s.run);
+      } else {
+        const delayMs = delayUnits * config.webhookRetryUnitMs;
+        states.push(row("pending", new Date(attemptedAt.getTime() + durationMs + delayMs), null));
+        retries.push({ run: s.run, delayMs });
+      }
     }
-    const delayMs = delayUnits * config.webhookRetryUnitMs;
-    await tx
-      .update(webhookDeliveries)
-      .set({ ...last, nextAttemptAt: new Date(attemptedAt.getTime() + durationMs + delayMs) })
-      .where(eq(webhookDeliveries.id, delivery.id));
-    await run.reschedule(tx, delayMs);
+    if (attempts.length > 0) await tx.insert(webhookAttempts).values(attempts);
+    if (states.length > 0) {
+      const d = webhookDeliveries;
+      const col = (c: { name: string }) => sql.identifier(c.name);
+      await tx.execute(
+        sql`update ${d} set ${col(d.attemptCount)} = v.attempt_count, ${col(d.lastAttemptAt)} = v.last_attempt_at, ${col(d.lastStatusCode)} = v.last_status_code,
+                   ${col(d.status)} = v.status, ${col(d.nextAttemptAt)} = v.next_attempt_at, ${col(d.completedAt)} = v.completed_at
+            from (values ${sql.join(states, sql`, `)}) as v(id, attempt_count, last_attempt_at, last_status_code, status, next_attempt_at, completed_at)
+            where ${d.id} = v.id`,
+      );
+    }
+    for (const [endpointId, at] of gone) {
+      await tx
+        .update(webhookEndpoints)
+        .set({ enabled: false, disabledReason: `The receiver answered 410 Gone on ${at.toISOString()}`, updatedAt: new Date() })
+        .where(eq(webhookEndpoints.id, endpointId));
+    }
+    await run.completeAll(tx, done);
+    for (const r of retries) await r.run.reschedule(tx, r.delayMs);
   });
 }
 
