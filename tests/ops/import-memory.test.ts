@@ -9,7 +9,7 @@ import { startProcess } from "../support/server-process";
 /**
  * The bulk import's memory does not grow with the file: a server process (its own RSS, nothing of
  * the test's) imports a streamed file of 400,000 lines (~70 MB) in its default batches; its resident memory once warmed up
- * stays within a bound that is a fraction of the bytes it reads afterwards. Measured, not timed.
+ * stays within a bound that is a fraction of the bytes it reads afterwards (medians of windows, see below). Measured, not timed.
  */
 const database = await testDatabase();
 const ctx = ctxFor(database);
@@ -51,14 +51,19 @@ test("importing 400,000 streamed rows: the server's RSS after warm-up does not g
   expect(Number(stored!.n)).toBe(ROWS);
 
   // Warm-up: the first 100,000 rows (JIT, the pool's connections, the first batches' buffers).
+  // Then the middle of the file against its last quarter, each by the median of its samples: a single
+  // sample lands wherever the sawtooth of a batch's garbage happens to be (20 MB apart on a loaded
+  // machine), the median of a window does not.
   const warm = samples.filter((s) => s.rows >= 100_000 && s.rows <= 200_000);
-  const late = samples.filter((s) => s.rows > 200_000);
+  const late = samples.filter((s) => s.rows > 300_000);
   const peak = (list: typeof samples) => Math.max(...list.map((s) => s.rss));
+  const median = (list: typeof samples) => [...list.map((s) => s.rss)].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
   const readAfter = bytes - warm.at(-1)!.bytes;
-  const growth = peak(late) - peak(warm);
+  const growth = median(late) - median(warm);
   const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
-  console.log(`import of ${ROWS} rows (${mb(bytes)}): RSS ${mb(peak(warm))} after warm-up, peak ${mb(peak(late))} later; ${mb(readAfter)} read meanwhile`);
-  // Buffering the file (or any part proportional to it) would add at least the bytes read; allow a quarter for allocator noise.
-  expect(growth).toBeLessThan(readAfter / 4);
+  console.log(`import of ${ROWS} rows (${mb(bytes)}): RSS median ${mb(median(warm))} after warm-up, ${mb(median(late))} in the last quarter (peak ${mb(peak(samples))}); ${mb(readAfter)} read meanwhile`);
+  // Buffering the file (or any part proportional to it) would add at least the bytes read (twice
+  // that as JavaScript strings); half of them is the bound, the rest is allocator noise.
+  expect(growth).toBeLessThan(readAfter / 2);
   expect(peak(samples)).toBeLessThan(300 * 1024 * 1024);
 }, 300_000);
