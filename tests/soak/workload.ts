@@ -69,6 +69,8 @@ export async function runSoak({
       ADMIN_API_KEY: KEY,
       RATE_LIMIT_PER_KEY: "0",
       RATE_LIMIT_PER_ADDRESS: "0",
+      // SOAK_SERVER_<NAME>=value sets <NAME> in the server's environment (e.g. SOAK_SERVER_JOBS_ENABLED=0).
+      ...Object.fromEntries(Object.entries(process.env).flatMap(([k, v]) => (k.startsWith("SOAK_SERVER_") && v !== undefined ? [[k.slice("SOAK_SERVER_".length), v]] : []))),
     },
     { preload: "./tests/soak/collect-on-signal.ts" },
   );
