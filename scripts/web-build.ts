@@ -9,7 +9,7 @@ export const ROOT = resolve(import.meta.dir, "..");
 export const WEB_BUILD = join(ROOT, "web/build");
 
 /** What the build is made from: the app, its configuration, and the server code it imports. */
-const SOURCES = ["web/src", "web/static", "web/svelte.config.js", "web/vite.config.ts", "server/shared", "server/modules", "server/trpc"];
+const SOURCES = ["web/src", "web/static", "web/svelte.config.js", "web/preload-routes.js", "web/vite.config.ts", "server/shared", "server/modules", "server/trpc"];
 
 function newest(path: string): number {
   if (!existsSync(path)) return 0;

@@ -1,15 +1,25 @@
 import adapter from "@sveltejs/adapter-static";
 import { vitePreprocess } from "@sveltejs/vite-plugin-svelte";
+import { addRoutePreloads } from "./preload-routes.js";
+
+const spa = adapter({ pages: "build", assets: "build", fallback: "index.html", strict: true });
 
 /**
  * The staff web app: a static single-page app (no SSR, no prerendering) that the Bun server
- * serves from web/build, with index.html as the fallback for client-side routes.
+ * serves from web/build, with index.html as the fallback for client-side routes. The fallback
+ * also preloads the modules of the route being opened (`preload-routes.js`).
  */
 /** @type {import('@sveltejs/kit').Config} */
 const config = {
   preprocess: vitePreprocess(),
   kit: {
-    adapter: adapter({ pages: "build", assets: "build", fallback: "index.html", strict: true }),
+    adapter: {
+      name: spa.name,
+      async adapt(builder) {
+        await spa.adapt(builder);
+        await addRoutePreloads(builder, "build/index.html");
+      },
+    },
     version: { pollInterval: 0 },
   },
 };

@@ -203,6 +203,26 @@ async function walk(size: { width: number; height: number }): Promise<Blocker[]>
     await check("settings: webhook delivery log");
     await visit("/settings/integrations", "[data-testid=unattributed-traces]", "settings: integrations");
     await dialog("attribute unattributed spans", () => page.locator("[data-testid=unattributed-traces] button").first().click());
+    // The bulk import's answer: the counts and the table of rejected rows (one line names no agent)…
+    const upload = async (name: string, text: string) => {
+      await page.setInputFiles("#import-file", { name, mimeType: "text/csv", buffer: Buffer.from(text) });
+      await page.click("[data-testid=import-submit]");
+    };
+    await upload(
+      "history.csv",
+      [
+        "id,agent_id,model,input_tokens,output_tokens,occurred_at",
+        `a11y-${size.width}-1,${budgeted.id},gpt-4o,1000,200,${new Date(Date.now() - 3_600_000).toISOString()}`,
+        `a11y-${size.width}-2,00000000-0000-4000-8000-000000000000,gpt-4o,1,1,${new Date(Date.now() - 3_600_000).toISOString()}`,
+        "",
+      ].join("\n"),
+    );
+    await page.waitForSelector("[data-testid=import-errors]");
+    await check("settings: integrations, an import's result with rejected rows");
+    // …and a file it refuses as a whole (a header without the required columns).
+    await upload("wrong.csv", "when,what\n2025-01-01,tokens\n");
+    await page.waitForSelector("#import-error");
+    await check("settings: integrations, an import refused");
     // One kind of entry keeps the page short for axe; every kind is drawn the same way.
     await page.goto(app.base + "/settings/audit");
     await page.fill("input[aria-label=Action]", "organization.create");

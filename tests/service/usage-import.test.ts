@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { sql } from "drizzle-orm";
 import { rows } from "../../db/client";
+import { mapSpans, parseJsonRequest } from "../../server/modules/usage/otlp";
 import * as usage from "../../server/modules/usage/service";
 import { ctxFor, readKey, TEST_CONFIG } from "../support/actors";
 import { ingest, moveAgent, putPrice, totals } from "../support/billing";
@@ -38,14 +39,17 @@ const COLUMNS = ["id", "agent_id", "model", "provider", "input_tokens", "output_
 const csvOf = (events: Record<string, unknown>[]) =>
   [COLUMNS.join(","), ...events.map((e) => COLUMNS.map((c) => (e[c] === undefined || e[c] === null ? "" : `"${String(e[c]).replace(/"/g, '""')}"`)).join(","))].join("\n") + "\n";
 
-/** Two organizations and three agents; the second agent moves from the first to the second on June 15. */
-async function world() {
+/**
+ * Two organizations and three agents; the second agent moves from the first to the second on June
+ * 15. With `refs`, the agents carry external ids (what an OpenTelemetry span names).
+ */
+async function world(refs?: string) {
   const x = await makeOrg(ctx, { created_at: CREATED });
   const y = await makeOrg(ctx, { created_at: CREATED });
   const agents = [];
-  for (let i = 0; i < 3; i++) agents.push(await makeAgent(ctx, { org_id: x.id, created_at: CREATED }));
+  for (let i = 0; i < 3; i++) agents.push(await makeAgent(ctx, { org_id: x.id, created_at: CREATED, ...(refs ? { external_id: `${refs}-${i}` } : {}) }));
   await moveAgent(ctx, agents[1]!.id, y.id, "2025-06-15T00:00:00Z");
-  return { orgs: [x.id, y.id], agents: agents.map((a) => a.id) };
+  return { orgs: [x.id, y.id], agents: agents.map((a) => a.id), refs: agents.map((a) => a.external_id ?? "") };
 }
 
 /** The world's rollups, with organizations and agents named by their role in it. */
@@ -89,6 +93,55 @@ function eventOf(g: Generated, prefix: string, agents: string[]): Record<string,
   };
 }
 
+/** An OTLP JSON attribute value. */
+const otlpValue = (v: string | number) => (typeof v === "number" ? { intValue: String(v) } : { stringValue: v });
+const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
+
+/**
+ * The generated events as OpenTelemetry GenAI `chat` spans in OTLP JSON, `perRequest` spans to a
+ * request: one trace per agent, span ids from the event's key (a key sent twice is the exporter
+ * sending the span again). The span's input total includes its cache reads, as GenAI
+ * instrumentations count it. With `viaParent`, the chat spans do not name their agent: the trace's
+ * `invoke_agent` root does, and the roots come last, in a request of their own (the chat spans wait
+ * for them until then).
+ */
+function otlpRequests(gen: Generated[], trace: string, refs: string[], perRequest: number, viaParent: boolean): string[] {
+  const traceId = (agent: number) => `${trace}${hex(agent + 1, 8)}`;
+  const root = (agent: number) => `f${hex(agent + 1, 15)}`;
+  const attr = (o: Record<string, string | number | undefined>) => Object.entries(o).filter(([, v]) => v !== undefined).map(([key, v]) => ({ key, value: otlpValue(v!) }));
+  const chat = gen.map((g) => ({
+    traceId: traceId(g.agent),
+    spanId: hex(g.key + 1, 16),
+    parentSpanId: viaParent ? root(g.agent) : "",
+    name: `chat ${g.model}`,
+    endTimeUnixNano: `${g.at}000000000`,
+    attributes: attr({
+      "gen_ai.operation.name": "chat",
+      "gen_ai.agent.id": viaParent ? undefined : refs[g.agent],
+      "gen_ai.provider.name": g.provider,
+      "gen_ai.response.model": g.model,
+      "gen_ai.usage.input_tokens": g.input + (g.cacheRead ?? 0),
+      "gen_ai.usage.output_tokens": g.output,
+      "gen_ai.usage.cache_read.input_tokens": g.cacheRead,
+    }),
+  }));
+  const batches: (typeof chat)[] = [];
+  for (let start = 0; start < chat.length; start += perRequest) batches.push(chat.slice(start, start + perRequest));
+  if (viaParent) {
+    batches.push(
+      refs.map((ref, agent) => ({
+        traceId: traceId(agent),
+        spanId: root(agent),
+        parentSpanId: "",
+        name: `invoke_agent ${ref}`,
+        endTimeUnixNano: `${Date.UTC(2025, 7, 1)}000000`,
+        attributes: attr({ "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.id": ref }),
+      })),
+    );
+  }
+  return batches.map((spans) => JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: "service.name", value: { stringValue: "support-agent" } }] }, scopeSpans: [{ spans }] }] }));
+}
+
 describe("bulk import (service)", () => {
   test("property: the same events through ingest and through the import (CSV and NDJSON, any batch size and chunking) give the same results and rollups", async () => {
     let run = 0;
@@ -125,6 +178,36 @@ describe("bulk import (service)", () => {
         expect(await rollupsOf(viaImport)).toEqual(await rollupsOf(viaApi));
       }),
       { numRuns: 10 },
+    );
+    const t = await totals(database);
+    expect(t.rolled).toEqual(t.raw);
+  }, 300_000);
+
+  test("property: the same events through ingest, the import and OpenTelemetry spans (attributed on the span or by a later root) give the same rollups", async () => {
+    let run = 0;
+    // What a span can carry: no cost of its own, no negative counts; a key sent twice is the same span again.
+    const spanLike = fc.array(generated.map((g) => ({ ...g, cost: undefined, broken: false })), { minLength: 1, maxLength: 30 }).map((gen) => {
+      const firstOf = new Map<number, Generated>();
+      return gen.map((g) => firstOf.get(g.key) ?? (firstOf.set(g.key, g), g));
+    });
+    await fc.assert(
+      fc.asyncProperty(spanLike, fc.integer({ min: 1, max: 40 }), fc.boolean(), async (gen, perRequest, viaParent) => {
+        const tag = `${process.pid}-${run++}-${Date.now().toString(36)}`;
+        const [viaApi, viaImport, viaOtlp] = [await world(), await world(), await world(`otel-${tag}`)];
+        const ingested = await ingest(ctx, gen.map((g) => eventOf(g, `api-${tag}`, viaApi.agents)));
+        const imported = await importText(ctx, "ndjson", gen.map((g) => JSON.stringify(eventOf(g, `imp-${tag}`, viaImport.agents))).join("\n"));
+        expect(imported.accepted).toBe(ingested.accepted);
+        // A trace id of its own for this run: 24 hex digits here, 8 for the agent.
+        const trace = hex(Number(BigInt.asUintN(48, BigInt(Bun.hash(tag)))), 12) + hex(run, 12);
+        const results = [];
+        for (const body of otlpRequests(gen, trace, viaOtlp.refs, perRequest, viaParent)) results.push(await usage.ingestOtlp({ ctx, input: { spans: mapSpans(parseJsonRequest(body)) } }));
+        expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(ingested.accepted);
+        expect(results.at(-1)!.pending).toBe(0);
+        const api = await rollupsOf(viaApi);
+        expect(await rollupsOf(viaImport)).toEqual(api);
+        expect(await rollupsOf(viaOtlp)).toEqual(api);
+      }),
+      { numRuns: 8 },
     );
     const t = await totals(database);
     expect(t.rolled).toEqual(t.raw);
