@@ -146,7 +146,7 @@ if (wanted("B5")) {
 
 if (wanted("B9")) {
   try {
-    rows.push(...(await phase("B9", () => runWebhooks(quick ? { rounds: 3, deliveries: 500 } : { rounds: 5, deliveries: 2000 }, log))));
+    rows.push(...(await phase("B9", () => runWebhooks(quick ? { rounds: 3, deliveries: 4000 } : { rounds: 5, deliveries: 10_000 }, log))));
   } catch (err) {
     failed([B9], err);
   }
