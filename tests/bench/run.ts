@@ -130,7 +130,7 @@ if (wanted("B7")) {
 
 if (wanted("B8")) {
   try {
-    rows.push(...(await phase("B8", () => runOtlp(quick ? { rounds: 2, spans: 5_000 } : { rounds: 5, spans: 20_000 }, log))));
+    rows.push(...(await phase("B8", () => runOtlp(quick ? { rounds: 3, spans: 10_000 } : { rounds: 5, spans: 20_000 }, log))));
   } catch (err) {
     failed([B8], err);
   }
