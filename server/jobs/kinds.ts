@@ -91,8 +91,9 @@ export const webhookDeliver = jobKind({
   kind: "webhook.deliver",
   payload: z.object({ delivery_id: z.uuid(), manual: z.boolean().optional() }),
   retryDelaysMs: [SECOND, 10 * SECOND, MINUTE, 5 * MINUTE, 30 * MINUTE],
-  // The request's own limit, plus resolving the address and recording the attempt.
-  timeoutMs: (config) => config.webhookTimeoutMs + 2 * SECOND,
+  // A batch starts no request later than one request limit into the run (the start budget, see
+  // `deliver`), so its last request ends by two limits; plus resolving addresses and recording.
+  timeoutMs: (config) => 2 * config.webhookTimeoutMs + 2 * SECOND,
 });
 
 /** Deletes delivery logs (and their events) older than WEBHOOK_LOG_RETENTION_DAYS. */

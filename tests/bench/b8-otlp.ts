@@ -20,7 +20,7 @@ const MODEL = "gpt-4o";
  * B8: billable spans per second through `POST /api/otel/v1/traces` (protobuf, 1000 chat spans a
  * request, each naming its agent by `gen_ai.agent.id`) against the same events through
  * `POST /api/usage` (1000 a batch, `agent_external_id`), on one server over a fresh database.
- * Rounds alternate; medians of rows/s. Both paths end in the same ingestion statement, so the ratio
+ * The two paths' requests alternate batch by batch; medians of rows/s over rounds. Both paths end in the same ingestion statement, so the ratio
  * is the price of decoding protobuf, mapping spans and remembering them for attribution.
  */
 export async function runOtlp(settings: OtlpSettings, log: (s: string) => void): Promise<Row[]> {
@@ -98,19 +98,23 @@ export async function runOtlp(settings: OtlpSettings, log: (s: string) => void):
         }));
         otlpBodies.push(Request.encode(Request.fromObject({ resource_spans: [{ resource: { attributes: [kv("service.name", "bench")] }, scope_spans: [{ spans }] }] })).finish());
       }
-      const [usageMs] = await timed(async () => {
-        for (const body of usageBodies) {
-          const r = (await (await post("/api/usage", body, "application/json")).json()) as { rejected: unknown[] };
+      // The two paths' requests alternate, one batch each in turn, so that both meet the same load
+      // of a shared machine (rounds of one path then the other swung with it).
+      let usageMs = 0;
+      let otlpMs = 0;
+      for (let b = 0; b < usageBodies.length; b++) {
+        const [u] = await timed(async () => {
+          const r = (await (await post("/api/usage", usageBodies[b]!, "application/json")).json()) as { rejected: unknown[] };
           if (r.rejected.length > 0) throw new Error(`B8: /api/usage rejected events: ${JSON.stringify(r.rejected[0])}`);
-        }
-      });
-      const [otlpMs] = await timed(async () => {
-        for (const body of otlpBodies) {
-          const r = await post("/api/otel/v1/traces", body, "application/x-protobuf");
+        });
+        const [o] = await timed(async () => {
+          const r = await post("/api/otel/v1/traces", otlpBodies[b]!, "application/x-protobuf");
           const bytes = new Uint8Array(await r.arrayBuffer());
           if (bytes.length > 0) throw new Error("B8: OTLP rejected spans");
-        }
-      });
+        });
+        usageMs += u;
+        otlpMs += o;
+      }
       usageRate.push(calls.length / (usageMs / 1000));
       otlpRate.push(calls.length / (otlpMs / 1000));
       log(`B8 round ${round + 1}: /api/usage ${num(usageRate.at(-1)!)} events/s, OTLP ${num(otlpRate.at(-1)!)} spans/s`);

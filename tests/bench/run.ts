@@ -130,7 +130,7 @@ if (wanted("B7")) {
 
 if (wanted("B8")) {
   try {
-    rows.push(...(await phase("B8", () => runOtlp(quick ? { rounds: 2, spans: 5_000 } : { rounds: 5, spans: 20_000 }, log))));
+    rows.push(...(await phase("B8", () => runOtlp(quick ? { rounds: 3, spans: 10_000 } : { rounds: 5, spans: 20_000 }, log))));
   } catch (err) {
     failed([B8], err);
   }
@@ -146,7 +146,7 @@ if (wanted("B5")) {
 
 if (wanted("B9")) {
   try {
-    rows.push(...(await phase("B9", () => runWebhooks(quick ? { rounds: 3, deliveries: 500 } : { rounds: 5, deliveries: 2000 }, log))));
+    rows.push(...(await phase("B9", () => runWebhooks(quick ? { rounds: 3, deliveries: 4000 } : { rounds: 5, deliveries: 10_000 }, log))));
   } catch (err) {
     failed([B9], err);
   }

@@ -231,3 +231,44 @@ describe("deliveries in batches", () => {
     }
   });
 });
+
+describe("a batch's start budget", () => {
+  test("to a receiver that never answers, a run starts no request after one timeout: the rest go back to the queue without an attempt", async () => {
+    await runner.stop(2000);
+    // One run at a time, a 300 ms request limit, and retries 5 s away so that the first run's
+    // commit can be looked at alone.
+    const slow: Config = { ...config, webhookTimeoutMs: 300, webhookRetryUnitMs: 1000, jobConcurrency: 1 };
+    const created = await webhooks.create({ ctx, input: webhookCreateInput.parse({ url: receiver.url, event_types: ["invoice.voided"] }) });
+    const count = webhooks.DELIVERY_IN_FLIGHT + 50;
+    const hang = Promise.withResolvers<Response>();
+    receiver.answer(() => hang.promise);
+    const own = startJobRunner({ database, config: { ...slow } });
+    try {
+      await db.transaction(async (tx) => {
+        for (let i = 0; i < count; i++) await events.emit(tx, TEST_EVENT_TYPE, { endpoint_id: created.id, message: `slow ${i}` }, { endpointId: created.id });
+      });
+      const attempts = async () =>
+        rows<{ n: number; timed_out: number; counted: number }>(
+          db,
+          sql`select count(*)::int as n, count(*) filter (where a.error = 'Timed out after 300 ms')::int as timed_out,
+                     (select coalesce(sum(d.attempt_count), 0)::int from webhook_deliveries d where d.endpoint_id = ${created.id}) as counted
+                from webhook_attempts a join webhook_deliveries x on x.id = a.delivery_id where x.endpoint_id = ${created.id}`,
+        );
+      // The first run's record: the requests it started before its budget ran out, all timed out.
+      await waitFor("the first run's attempts", async () => (await attempts())[0]!.n > 0);
+      expect((await attempts())[0]).toEqual({ n: webhooks.DELIVERY_IN_FLIGHT, timed_out: webhooks.DELIVERY_IN_FLIGHT, counted: webhooks.DELIVERY_IN_FLIGHT });
+      // The others were not attempted; later runs send them (every delivery attempted once, each attempt counted once).
+      await waitFor("every delivery attempted", async () => (await attempts())[0]!.n >= count);
+      await waitFor("every delivery recorded", async () => (await attempts())[0]!.counted >= count);
+      const [after] = await attempts();
+      expect(after).toEqual({ n: count, timed_out: count, counted: count });
+    } finally {
+      await own.stop(2000);
+      hang.resolve(new Response("ok"));
+      receiver.answer(() => new Response("ok"));
+      await db.execute(sql`update webhook_deliveries set status = 'failed', next_attempt_at = null where endpoint_id = ${created.id} and status = 'pending'`);
+      await db.execute(sql`delete from jobs where kind = 'webhook.deliver'`);
+      runner = startJobRunner({ database, config });
+    }
+  });
+});

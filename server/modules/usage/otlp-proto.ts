@@ -62,7 +62,9 @@ const root = protobuf.parse(OTLP_PROTO, { keepCase: true }).root;
 const Request = root.lookupType("orgdesk.otlp.ExportTraceServiceRequest");
 const Response = root.lookupType("orgdesk.otlp.ExportTraceServiceResponse");
 
-const hex = (bytes: Uint8Array | undefined) => (bytes && bytes.length > 0 ? Buffer.from(bytes).toString("hex") : "");
+/** Bytes as lowercase hex, without copying them (protobufjs hands out Buffers under Bun). */
+const hex = (bytes: Uint8Array | undefined) =>
+  !bytes || bytes.length === 0 ? "" : (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString("hex");
 
 /** A decoded message: protobufjs message instances, read in place: a `toObject` copy cost more than the decoding (docs/decisions.md, "Usage from agent runtimes"). */
 type Decoded = Record<string, any>;

@@ -630,15 +630,20 @@ export async function ingestOtlp({ ctx, input }: { ctx: Ctx; input: { spans: Map
   await ctx.db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtext('otel:' || t.v)) from jsonb_array_elements_text(${JSON.stringify(traces)}::jsonb) as t(v) order by t.v`);
     const skeleton = JSON.stringify(spans.map((s) => ({ t: s.traceId, s: s.spanId, p: s.parentSpanId || null, a: s.agentRef })));
-    await tx.execute(sql`
-      insert into ${os} (${names([os.traceId, os.spanId, os.parentSpanId, os.agentRef])})
-      select distinct on (x.t, x.s) x.t, x.s, x.p, x.a from jsonb_to_recordset(${skeleton}::jsonb) as x(t text, s text, p text, a text)
-      order by x.t, x.s
-      on conflict do nothing`);
+    // The request's spans remembered and the spans of its traces still waiting for an agent read,
+    // in one statement (the waiting spans are the request's trace ids' earlier ones: the insert's
+    // rows are not visible to it, and need not be).
     const waiting = await rows<{ trace_id: string; span_id: string; event: string }>(
       tx,
-      sql`select ${op.traceId} as trace_id, ${op.spanId} as span_id, ${op.event} as event from ${op}
-          where ${op.traceId} in (select jsonb_array_elements_text(${JSON.stringify(traces)}::jsonb))`,
+      sql`
+        with remembered as (
+          insert into ${os} (${names([os.traceId, os.spanId, os.parentSpanId, os.agentRef])})
+          select distinct on (x.t, x.s) x.t, x.s, x.p, x.a from jsonb_to_recordset(${skeleton}::jsonb) as x(t text, s text, p text, a text)
+          order by x.t, x.s
+          on conflict do nothing
+        )
+        select ${op.traceId} as trace_id, ${op.spanId} as span_id, ${op.event} as event from ${op}
+        where ${op.traceId} in (select jsonb_array_elements_text(${JSON.stringify(traces)}::jsonb))`,
     );
     // A span that names its agent itself needs no walk up its trace (the usual chat span of an instrumented agent).
     const targets = [...billable.values()]

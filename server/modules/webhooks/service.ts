@@ -296,13 +296,26 @@ interface Outcome {
   error: string | null;
 }
 
+/** The signers of an endpoint's attempts: its current secret, and its previous one during a rotation's overlap. */
+interface Signers {
+  current: StandardWebhook;
+  previous: StandardWebhook | null;
+  previousUntil: number;
+}
+
+function signersOf(endpoint: EndpointRow, key: Uint8Array | undefined): Signers {
+  const rotating = endpoint.previousSecretSealed && endpoint.previousSecretExpiresAt;
+  return {
+    current: new StandardWebhook(open(key, endpoint.secretSealed, endpoint.id)),
+    previous: rotating ? new StandardWebhook(open(key, endpoint.previousSecretSealed!, endpoint.id)) : null,
+    previousUntil: rotating ? endpoint.previousSecretExpiresAt!.getTime() : 0,
+  };
+}
+
 /** The signatures for one attempt: with the current secret, and with the previous one during a rotation's overlap. */
-function signatures(endpoint: EndpointRow, key: Uint8Array | undefined, eventId: string, at: Date, body: string): string {
-  const secrets = [open(key, endpoint.secretSealed, endpoint.id)];
-  if (endpoint.previousSecretSealed && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt.getTime() > at.getTime()) {
-    secrets.push(open(key, endpoint.previousSecretSealed, endpoint.id));
-  }
-  return secrets.map((s) => new StandardWebhook(s).sign(eventId, at, body)).join(" ");
+function signatures(signers: Signers, eventId: string, at: Date, body: string): string {
+  const current = signers.current.sign(eventId, at, body);
+  return signers.previous && signers.previousUntil > at.getTime() ? `${current} ${signers.previous.sign(eventId, at, body)}` : current;
 }
 
 /** Reads at most `limit` bytes of a response body, then stops reading (a receiver cannot make us download more). */
@@ -352,7 +365,9 @@ async function post(url: string, body: string, headers: Record<string, string>, 
 }
 
 /** How many deliveries one `webhook.deliver` run attempts together: its own and those it claims besides. */
-export const DELIVERY_BATCH = 100;
+export const DELIVERY_BATCH = 500;
+/** How many of a run's requests are in flight at once (so at most JOB_CONCURRENCY × this per instance). */
+export const DELIVERY_IN_FLIGHT = 100;
 
 type DeliverRun = JobRun<{ delivery_id: string; manual?: boolean }>;
 
@@ -366,7 +381,13 @@ interface Sent {
 }
 
 /** Signs and sends one attempt of a delivery; never throws but for the run's own abort. */
-async function attemptOne(run: DeliverRun, endpoint: EndpointRow, event: typeof webhookEvents.$inferSelect, options: { lookup?: Lookup }): Promise<Sent> {
+async function attemptOne(
+  run: DeliverRun,
+  endpoint: EndpointRow,
+  event: typeof webhookEvents.$inferSelect,
+  signersFor: (endpoint: EndpointRow) => Signers,
+  options: { lookup?: Lookup },
+): Promise<Sent> {
   const config = run.ctx.config;
   const manual = run.payload.manual === true;
   const started = performance.now();
@@ -378,7 +399,7 @@ async function attemptOne(run: DeliverRun, endpoint: EndpointRow, event: typeof 
   } else {
     let signature: string | undefined;
     try {
-      signature = signatures(endpoint, config.secretsKey, event.id, attemptedAt, event.body);
+      signature = signatures(signersFor(endpoint), event.id, attemptedAt, event.body);
     } catch (err) {
       signature = undefined;
       outcome = notSent((err as Error).message);
@@ -394,7 +415,7 @@ async function attemptOne(run: DeliverRun, endpoint: EndpointRow, event: typeof 
 /**
  * Attempts of deliveries, run by the `webhook.deliver` job: this run's delivery and up to
  * DELIVERY_BATCH − 1 more that are due (claimed as jobs of their own, so each keeps its claim,
- * lease and retries), sent at the same time, then recorded together — every attempt, every
+ * lease and retries), sent DELIVERY_IN_FLIGHT at a time within a start budget, then recorded together — every attempt, every
  * delivery's next state, and every job's completion or next run on the retry schedule — in one
  * transaction. A crash before it commits leaves the jobs claimed until their leases run out; the
  * next run sends them again, with the same `webhook-id` (at least once). The body and `webhook-id`
@@ -408,6 +429,7 @@ async function attemptOne(run: DeliverRun, endpoint: EndpointRow, event: typeof 
 export async function deliver(run: DeliverRun, options: { lookup?: Lookup } = {}): Promise<void> {
   const { ctx } = run;
   const config = ctx.config;
+  const started = performance.now();
   const runs = [run, ...(await run.claimMore(DELIVERY_BATCH - 1))];
   const found = await ctx.db
     .select({ delivery: webhookDeliveries, endpoint: webhookEndpoints, event: webhookEvents })
@@ -426,10 +448,31 @@ export async function deliver(run: DeliverRun, options: { lookup?: Lookup } = {}
     return true;
   });
   const idle = runs.filter((r) => !due.includes(r));
-  const sent = await Promise.all(
-    due.map((r) => {
-      const f = byId.get(r.payload.delivery_id)!;
-      return attemptOne(r, f.endpoint, f.event, options);
+  // One signer per endpoint and run (opening a sealed secret and decoding it once, not per attempt).
+  const signers = new Map<string, Signers>();
+  const signersFor = (endpoint: EndpointRow) => {
+    let found = signers.get(endpoint.id);
+    if (!found) signers.set(endpoint.id, (found = signersOf(endpoint, config.secretsKey)));
+    return found;
+  };
+  // DELIVERY_IN_FLIGHT requests at a time. None starts after the start budget (one request
+  // timeout into the run): a slow receiver cannot hold the run past its limit (two timeouts and
+  // the recording); those not started go back to the queue, due now, without counting an attempt.
+  const startBy = started + config.webhookTimeoutMs;
+  const sent: Sent[] = [];
+  const unsent: DeliverRun[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(DELIVERY_IN_FLIGHT, due.length) }, async () => {
+      while (next < due.length) {
+        const r = due[next++]!;
+        if (performance.now() > startBy) {
+          unsent.push(r);
+          continue;
+        }
+        const f = byId.get(r.payload.delivery_id)!;
+        sent.push(await attemptOne(r, f.endpoint, f.event, signersFor, options));
+      }
     }),
   );
   await ctx.db.transaction(async (tx) => {
@@ -496,6 +539,7 @@ export async function deliver(run: DeliverRun, options: { lookup?: Lookup } = {}
     }
     await run.completeAll(tx, done);
     for (const r of retries) await r.run.reschedule(tx, r.delayMs);
+    for (const r of unsent) await r.reschedule(tx, 0);
   });
 }
 
