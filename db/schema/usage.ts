@@ -26,8 +26,14 @@ export const usageEvents = pgTable(
   {
     /** Client idempotency key, ≤ 128 characters (unique on its own through usage_event_ids). */
     id: text("id").notNull(),
-    agentId: uuid("agent_id").notNull().references(() => agents.id),
-    orgId: uuid("org_id").notNull().references(() => organizations.id),
+    /**
+     * The agent and the organization (its at `occurred_at`). No per-row foreign keys: a statement-level
+     * trigger checks (and key-share locks) every distinct agent and organization of an INSERT or UPDATE
+     * once, and triggers on agents and organizations refuse deleting one that has usage (migration 0021,
+     * docs/decisions.md "Partitioned usage events").
+     */
+    agentId: uuid("agent_id").notNull(),
+    orgId: uuid("org_id").notNull(),
     model: text("model").notNull(),
     provider: text("provider"),
     /** Token counts (tokens). */

@@ -132,8 +132,8 @@ export async function runIngest(template: { name: string }, settings: IngestSett
     const why =
       ratio >= 0.4
         ? ""
-        : ` Why: per batch of 1000 a connection spends ${perBatch(median(httpRate))} (JSON parsing and the hand-written validation of every event, a SHA-256 of its content, attribution to the agent's organization at occurred_at, pricing per model and day, the id uniqueness check, the index insertions and two foreign-key checks per row, the monthly rollup upsert, one transaction), ` +
-          `where COPY into a table without index, key, check or trigger takes ${ms((BATCH / median(copyRate)) * 1000)}. Measured with auto_explain, the in-place monthly rollup upsert is about half of the statement's time and makes concurrent batches wait on each other; what would narrow the gap: append-only rollup deltas folded in the background, one reference check per statement instead of two foreign-key triggers per row — an estimated 25–30 % of COPY on this machine, not 40 % (docs/scaling.md).`;
+        : ` Why: per batch of 1000 a connection spends ${perBatch(median(httpRate))} (JSON parsing and the hand-written validation of every event, a SHA-256 of its content, attribution to the agent's organization at occurred_at, pricing per model and day, the id uniqueness check, the index insertions, one reference check per statement, the monthly rollup upsert, one transaction), ` +
+          `where COPY into a table without index, key, check or trigger takes ${ms((BATCH / median(copyRate)) * 1000)}. Measured with auto_explain, the in-place monthly rollup upsert is about half of the statement's time and makes concurrent batches wait on each other; what would narrow the gap further: append-only rollup deltas folded in the background — an estimated 25–30 % of COPY on this machine, not 40 % (docs/scaling.md).`;
     return [
       {
         id: "B4",

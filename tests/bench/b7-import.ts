@@ -117,7 +117,7 @@ export async function runImport(settings: ImportSettings, log: (s: string) => vo
     const why =
       ratio >= 0.5
         ? ""
-        : ` Why: every row is validated and hashed (SHA-256 of its content), attributed to its agent's organization at occurred_at, priced per model and day, inserted with its key, two foreign-key checks and the time index, and added to its monthly rollup in place — the work of POST /api/usage, set-based per batch of 20,000 from the COPY-loaded staging table; the bare COPY does none of it. The rollup upsert and the index insertions are the bulk of the statement (B4's note); the ratio is B4's with HTTP batching removed.`;
+        : ` Why: every row is validated and hashed (SHA-256 of its content), attributed to its agent's organization at occurred_at, priced per model and day, inserted with its key and the time index (its agent and organization checked once per batch), and added to its monthly rollup in place — the work of POST /api/usage, set-based per batch of 20,000 from the COPY-loaded staging table; the bare COPY does none of it. The rollup upsert and the index insertions are the bulk of the statement (B4's note); the ratio is B4's with HTTP batching removed.`;
     return [
       {
         id: "B7",
