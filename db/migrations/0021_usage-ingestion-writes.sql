@@ -52,3 +52,37 @@ CREATE TRIGGER "agents_usage_refuse_delete" BEFORE DELETE ON "agents"
   FOR EACH ROW EXECUTE FUNCTION "usage_events_refuse_parent_delete"();--> statement-breakpoint
 CREATE TRIGGER "organizations_usage_refuse_delete" BEFORE DELETE ON "organizations"
   FOR EACH ROW EXECUTE FUNCTION "usage_events_refuse_parent_delete"();
+--> statement-breakpoint
+CREATE TABLE "usage_month_deltas" (
+	"org_id" uuid NOT NULL,
+	"agent_id" uuid NOT NULL,
+	"model" text NOT NULL,
+	"month" date NOT NULL,
+	"events" bigint NOT NULL,
+	"unpriced_events" bigint NOT NULL,
+	"input_tokens" bigint NOT NULL,
+	"output_tokens" bigint NOT NULL,
+	"cache_read_tokens" bigint NOT NULL,
+	"cache_write_tokens" bigint NOT NULL,
+	"cost_usd" numeric(38, 18) NOT NULL,
+	CONSTRAINT "usage_month_deltas_month_check" CHECK (extract(day from "usage_month_deltas"."month") = 1)
+);
+--> statement-breakpoint
+ALTER TABLE "usage_month_deltas" ADD CONSTRAINT "usage_month_deltas_org_id_organizations_id_fk" FOREIGN KEY ("org_id") REFERENCES "public"."organizations"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "usage_month_deltas" ADD CONSTRAINT "usage_month_deltas_agent_id_agents_id_fk" FOREIGN KEY ("agent_id") REFERENCES "public"."agents"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
+-- Hand SQL: what every reader of monthly usage reads (docs/scaling.md, "Rollup deltas"). Conditions
+-- on the key columns are pushed into both branches, so the folded side is still read by its key.
+CREATE VIEW "usage_month_totals" AS
+SELECT "org_id", "agent_id", "model", "month",
+       sum("events")::bigint AS "events", sum("unpriced_events")::bigint AS "unpriced_events",
+       sum("input_tokens")::bigint AS "input_tokens", sum("output_tokens")::bigint AS "output_tokens",
+       sum("cache_read_tokens")::bigint AS "cache_read_tokens", sum("cache_write_tokens")::bigint AS "cache_write_tokens",
+       sum("cost_usd")::numeric(38, 18) AS "cost_usd"
+FROM (
+  SELECT "org_id", "agent_id", "model", "month", "events", "unpriced_events", "input_tokens", "output_tokens",
+         "cache_read_tokens", "cache_write_tokens", "cost_usd" FROM "usage_month_rollups"
+  UNION ALL
+  SELECT "org_id", "agent_id", "model", "month", "events", "unpriced_events", "input_tokens", "output_tokens",
+         "cache_read_tokens", "cache_write_tokens", "cost_usd" FROM "usage_month_deltas"
+) k
+GROUP BY "org_id", "agent_id", "model", "month";
