@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, boolean, check, date, index, numeric, pgTable, primaryKey, smallint, text, uuid } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, date, index, numeric, pgTable, pgView, primaryKey, smallint, text, uuid } from "drizzle-orm/pg-core";
 import { agents } from "./agents";
 import { instant } from "./columns";
 import { organizations } from "./orgs";
@@ -26,8 +26,14 @@ export const usageEvents = pgTable(
   {
     /** Client idempotency key, ≤ 128 characters (unique on its own through usage_event_ids). */
     id: text("id").notNull(),
-    agentId: uuid("agent_id").notNull().references(() => agents.id),
-    orgId: uuid("org_id").notNull().references(() => organizations.id),
+    /**
+     * The agent and the organization (its at `occurred_at`). No per-row foreign keys: a statement-level
+     * trigger checks (and key-share locks) every distinct agent and organization of an INSERT or UPDATE
+     * once, and triggers on agents and organizations refuse deleting one that has usage (migration 0021,
+     * docs/decisions.md "Partitioned usage events").
+     */
+    agentId: uuid("agent_id").notNull(),
+    orgId: uuid("org_id").notNull(),
     model: text("model").notNull(),
     provider: text("provider"),
     /** Token counts (tokens). */
@@ -79,10 +85,11 @@ export const usageEventIds = pgTable(
 );
 
 /**
- * Usage per organization, agent, model and UTC calendar month, maintained in the same transaction as
- * every write to usage_events, so summaries never scan raw events and both always sum to the same
- * totals. Billing needs nothing finer than a month, and a month key keeps the rows an organization's
- * summary reads independent of the volume of events (docs/benchmarks.md, B3).
+ * Folded usage per organization, agent, model and UTC calendar month: written only by the fold
+ * (`usage.fold`), which moves `usage_month_deltas` into it. Readers never read it alone: they read
+ * `usage_month_totals` (folded + pending deltas), which always sums to the raw events. Billing needs
+ * nothing finer than a month, and a month key keeps the rows an organization's summary reads
+ * independent of the volume of events (docs/benchmarks.md, B3; docs/scaling.md, rollup deltas).
  */
 export const usageMonthRollups = pgTable(
   "usage_month_rollups",
@@ -109,6 +116,50 @@ export const usageMonthRollups = pgTable(
     check("usage_month_rollups_month_check", sql`extract(day from ${t.month}) = 1`),
   ],
 );
+
+/**
+ * Append-only rollup changes not folded yet: each ingestion batch inserts one row per key it touched
+ * and re-pricing one per key it moved (cost and unpriced differences, possibly negative), in the
+ * same transaction as the events, so concurrent batches never wait on each other's rollup rows.
+ * The `usage.fold` job moves them into `usage_month_rollups` every few seconds. No key and no index:
+ * a heap append is the cheapest write, and the table stays small.
+ */
+export const usageMonthDeltas = pgTable(
+  "usage_month_deltas",
+  {
+    orgId: uuid("org_id").notNull().references(() => organizations.id),
+    agentId: uuid("agent_id").notNull().references(() => agents.id),
+    model: text("model").notNull(),
+    month: date("month", { mode: "string" }).notNull(),
+    events: bigint("events", { mode: "number" }).notNull(),
+    unpricedEvents: bigint("unpriced_events", { mode: "number" }).notNull(),
+    inputTokens: bigint("input_tokens", { mode: "number" }).notNull(),
+    outputTokens: bigint("output_tokens", { mode: "number" }).notNull(),
+    cacheReadTokens: bigint("cache_read_tokens", { mode: "number" }).notNull(),
+    cacheWriteTokens: bigint("cache_write_tokens", { mode: "number" }).notNull(),
+    costUsd: usd("cost_usd").notNull(),
+  },
+  (t) => [check("usage_month_deltas_month_check", sql`extract(day from ${t.month}) = 1`)],
+);
+
+/**
+ * What every reader of monthly usage reads: the folded rollups plus the pending deltas, summed per
+ * key (a view created by hand SQL in its migration). One statement sees both from one snapshot, so
+ * a fold committing meanwhile neither hides nor doubles anything.
+ */
+export const usageMonthTotals = pgView("usage_month_totals", {
+  orgId: uuid("org_id").notNull(),
+  agentId: uuid("agent_id").notNull(),
+  model: text("model").notNull(),
+  month: date("month", { mode: "string" }).notNull(),
+  events: bigint("events", { mode: "number" }).notNull(),
+  unpricedEvents: bigint("unpriced_events", { mode: "number" }).notNull(),
+  inputTokens: bigint("input_tokens", { mode: "number" }).notNull(),
+  outputTokens: bigint("output_tokens", { mode: "number" }).notNull(),
+  cacheReadTokens: bigint("cache_read_tokens", { mode: "number" }).notNull(),
+  cacheWriteTokens: bigint("cache_write_tokens", { mode: "number" }).notNull(),
+  costUsd: usd("cost_usd").notNull(),
+}).existing();
 
 /**
  * What Orgdesk remembers of recent OpenTelemetry spans to find a span's agent: the span, its

@@ -176,6 +176,19 @@ export const usageRetention = jobKind({
 });
 
 /**
+ * Folds the pending rollup deltas of ingestion and re-pricing into usage_month_rollups
+ * (docs/scaling.md, "Rollup deltas"). Readers read rollups plus deltas, so a late fold changes no
+ * figure; folding often keeps the deltas those reads sum few.
+ */
+export const usageFold = jobKind({
+  kind: "usage.fold",
+  payload: z.object({}),
+  retryDelaysMs: [10 * SECOND, MINUTE],
+  timeoutMs: () => 5 * MINUTE,
+  everyMs: 5 * SECOND,
+});
+
+/**
  * Deletes what ingestion keeps only for a while (docs/integrations.md, "Housekeeping"): the
  * remembered OpenTelemetry spans of finished traces, and ingestion statistics older than two days.
  */
@@ -188,4 +201,4 @@ export const usagePrune = jobKind({
 });
 
 /** Every declared kind; `handlers/index.ts` must have exactly one handler for each (tests/db/jobs.test.ts). */
-export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep, invoicesAutoClose, usagePartitions, usageRetention, usagePrune];
+export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep, invoicesAutoClose, usagePartitions, usageRetention, usagePrune, usageFold];

@@ -108,7 +108,7 @@ export async function runImport(settings: ImportSettings, log: (s: string) => vo
     if (answer.accepted !== settings.rows || answer.rejected !== 0) throw new Error(`unexpected import result ${JSON.stringify(answer).slice(0, 300)}`);
     const [diff] = await sql<{ n: number }[]>`
       with raw as (select org_id, agent_id, model, date_trunc('month', occurred_at at time zone 'UTC')::date as month, count(*)::bigint as events, coalesce(sum(cost_usd), 0) as cost, sum(input_tokens)::numeric as i from usage_events group by 1, 2, 3, 4),
-           rolled as (select org_id, agent_id, model, month, events, cost_usd as cost, input_tokens::numeric as i from usage_month_rollups)
+           rolled as (select org_id, agent_id, model, month, events, cost_usd as cost, input_tokens::numeric as i from usage_month_totals)
       select count(*)::int as n from ((select * from raw except select * from rolled) union all (select * from rolled except select * from raw)) d`;
     if (diff!.n > 0) throw new Error(`after the import, ${diff!.n} rollup rows differ from raw events`);
 
@@ -117,7 +117,7 @@ export async function runImport(settings: ImportSettings, log: (s: string) => vo
     const why =
       ratio >= 0.5
         ? ""
-        : ` Why: every row is validated and hashed (SHA-256 of its content), attributed to its agent's organization at occurred_at, priced per model and day, inserted with its key, two foreign-key checks and the time index, and added to its monthly rollup in place — the work of POST /api/usage, set-based per batch of 20,000 from the COPY-loaded staging table; the bare COPY does none of it. The rollup upsert and the index insertions are the bulk of the statement (B4's note); the ratio is B4's with HTTP batching removed.`;
+        : ` Why: every row is validated and hashed (SHA-256 of its content), attributed to its agent's organization at occurred_at, priced per model and day, inserted with its key and the time index (its agent and organization checked once per batch), and summed into its batch's monthly rollup deltas — the work of POST /api/usage, set-based per batch of 20,000 from the COPY-loaded staging table; the bare COPY does none of it. the ratio is B4's with HTTP batching removed.`;
     return [
       {
         id: "B7",

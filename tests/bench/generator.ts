@@ -353,7 +353,7 @@ export async function loadEvents(url: string, events: number, log: (s: string) =
       log(`keys and ${indexes.length} indexes rebuilt: ${indexSeconds.toFixed(1)} s`);
 
       const tRoll = performance.now();
-      await conn`truncate usage_month_rollups`;
+      await conn`truncate usage_month_rollups, usage_month_deltas`;
       // Two statements over the two halves of the year, split at a month boundary (rollup keys
       // include the month, so the halves never share a row), on two connections: both cores aggregate.
       const mid = monthStart(addMonths(window.firstMonth, 6));
@@ -427,7 +427,7 @@ async function verifyLoad(conn: postgres.Sql, events: number, seed: number) {
     rolled as (
       select org_id, month::timestamp as m, sum(events)::bigint, sum(unpriced_events)::bigint, sum(input_tokens)::numeric,
              sum(output_tokens)::numeric, sum(cache_read_tokens)::numeric, sum(cache_write_tokens)::numeric, sum(cost_usd)
-      from usage_month_rollups group by 1, 2)
+      from usage_month_totals group by 1, 2)
     (select * from raw except select * from rolled) union all (select * from rolled except select * from raw)`;
   if (mismatches.length > 0) throw new Error(`rollups differ from raw events in ${mismatches.length} organization-months`);
   const [misattributed] = await conn<{ n: number }[]>`

@@ -37,7 +37,7 @@ await seedDemo(ctx);
 const { events } = await seedDemoUsage(ctx, { months: 6, seed: 11 });
 // Reports are read by a key that never writes (a writer's own reads go to the primary).
 const reader = (await makeKey(database, "read")).key;
-const [biggest] = (await database.pg!`select org_id::text as id from usage_month_rollups group by org_id order by sum(events) desc limit 1`) as unknown as [{ id: string }];
+const [biggest] = (await database.pg!`select org_id::text as id from usage_month_totals group by org_id order by sum(events) desc limit 1`) as unknown as [{ id: string }];
 const agents = (await database.pg!`select id::text as id from agents where org_id = ${biggest!.id}::uuid limit 20`) as unknown as { id: string }[];
 await standby.caughtUp(60_000);
 console.log(`${events} usage events; the summary reads organization ${biggest!.id}`);

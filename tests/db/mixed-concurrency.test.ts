@@ -11,8 +11,9 @@ import { orgUpdateInput } from "../../server/modules/orgs/schema";
 /**
  * Everyday operations running at once on the same rows — moves, toggles, rate changes, usage
  * ingestion — never deadlock. Found by the soak: a move, a toggle and an ingestion formed a cycle,
- * because moves and toggles locked rows FOR UPDATE, which also blocks the key-share locks the
- * foreign keys of newly ingested events take on the agent and organization they reference.
+ * because moves and toggles locked rows FOR UPDATE, which also blocks the key-share locks that
+ * ingestion takes on the agents and organizations its events reference (their foreign keys then,
+ * one statement-level check since migration 0021).
  */
 const database = await testDatabase({ max: 16 });
 const ctx = ctxFor(database);

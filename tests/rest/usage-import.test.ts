@@ -51,7 +51,7 @@ const stored = (prefix: string) =>
 /** Everything an import may change, for "nothing changed" checks. */
 const snapshot = async () => ({
   events: await count(sql`select count(*)::text as n from usage_events`),
-  rollups: await rows(database.db, sql`select org_id::text, agent_id::text, model, month::text, events::text, unpriced_events::text, input_tokens::text, cost_usd::text from usage_month_rollups order by 1, 2, 3, 4`),
+  rollups: await rows(database.db, sql`select org_id::text, agent_id::text, model, month::text, events::text, unpriced_events::text, input_tokens::text, cost_usd::text from usage_month_totals order by 1, 2, 3, 4`),
   audit: await count(sql`select count(*)::text as n from audit_log`),
   webhookEvents: await count(sql`select count(*)::text as n from webhook_events`),
   jobs: await count(sql`select count(*)::text as n from jobs`),

@@ -58,7 +58,7 @@ async function rollupsOf(w: { orgs: string[]; agents: string[] }) {
     database.db,
     sql`select org_id::text as org, agent_id::text as agent, model, month::text as month, events::text as events, unpriced_events::text as unpriced,
                input_tokens::text as input, output_tokens::text as output, cache_read_tokens::text as cache_read, cost_usd::text as cost
-        from usage_month_rollups where agent_id in (select jsonb_array_elements_text(${JSON.stringify(w.agents)}::jsonb)::uuid)`,
+        from usage_month_totals where agent_id in (select jsonb_array_elements_text(${JSON.stringify(w.agents)}::jsonb)::uuid)`,
   );
   return found.map((r) => ({ ...r, org: w.orgs.indexOf(r.org!), agent: w.agents.indexOf(r.agent!), cost: Number(r.cost) })).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 }

@@ -61,7 +61,7 @@ export async function totals(database: Database, orgId?: string) {
                coalesce(sum(input_tokens), 0)::text as input, coalesce(sum(output_tokens), 0)::text as output,
                coalesce(sum(cache_read_tokens), 0)::text as cr, coalesce(sum(cache_write_tokens), 0)::text as cw,
                coalesce(sum(cost_usd), 0)::numeric(38, 18)::text as cost
-        from usage_month_rollups ${filter}`,
+        from usage_month_totals ${filter}`,
   );
   const [keys] = await rows<{ n: string }>(
     database.db,
@@ -71,7 +71,7 @@ export async function totals(database: Database, orgId?: string) {
                             coalesce(sum(cost_usd), 0)::numeric as cost
                      from usage_events ${filter} group by 1, 2, 3, 4),
              rolled as (select org_id, agent_id, model, month, events, unpriced_events, input_tokens, output_tokens, cache_read_tokens,
-                               cache_write_tokens, cost_usd::numeric from usage_month_rollups ${filter})
+                               cache_write_tokens, cost_usd::numeric from usage_month_totals ${filter})
         select count(*)::text as n from ((select * from raw except select * from rolled) union all (select * from rolled except select * from raw)) d`,
   );
   return { raw: { ...raw!, mismatched_keys: "0" } as Record<string, string>, rolled: { ...rolled!, mismatched_keys: keys!.n } as Record<string, string> };

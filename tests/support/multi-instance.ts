@@ -194,7 +194,7 @@ export function multiInstanceScenarios(setup: () => Promise<Instances>) {
                               coalesce(sum(cost_usd), 0)::numeric as cost
                        from usage_events group by 1, 2, 3, 4),
                rolled as (select org_id, agent_id, model, month, events, unpriced_events, input_tokens, output_tokens, cache_read_tokens,
-                                 cache_write_tokens, cost_usd::numeric from usage_month_rollups)
+                                 cache_write_tokens, cost_usd::numeric from usage_month_totals)
           select count(*)::int as n from ((select * from raw except select * from rolled) union all (select * from rolled except select * from raw)) d`,
     );
     expect(diff!.n).toBe(0);

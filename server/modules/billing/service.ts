@@ -1,7 +1,7 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { AnyPgColumn, PgTable } from "drizzle-orm/pg-core";
 import { type DbOrTx, prerendered, rows } from "../../../db/client";
-import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, fxRates, invoiceLines, invoices, organizations, orgInvoicing, orgRatePeriods, orgStatusPeriods, usageMonthRollups } from "../../../db/schema";
+import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, fxRates, invoiceLines, invoices, organizations, orgInvoicing, orgRatePeriods, orgStatusPeriods, usageMonthTotals } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { validationError } from "../../errors";
@@ -172,7 +172,7 @@ const usageTotals = (u: UsageRow): UsageTotals => ({
  * one of the organizations in the range, or with usage there), so nothing waits for an earlier answer.
  */
 const asg = agentAssignments;
-const rollups = usageMonthRollups;
+const rollups = usageMonthTotals;
 /** The static parts of the statements below, rendered once (see `prerendered`). */
 const LOAD = {
   agentsAssigned: prerendered(sql`select ${asg.agentId} from ${asg} where ${asg.orgId} in`),

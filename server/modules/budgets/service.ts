@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
 import type { z } from "zod";
 import type { DbOrTx, Tx } from "../../../db/client";
-import { agentAssignments, agents, budgetAlerts, budgets, budgetSuspensions, organizations, usageMonthRollups } from "../../../db/schema";
+import { agentAssignments, agents, budgetAlerts, budgets, budgetSuspensions, organizations, usageMonthTotals } from "../../../db/schema";
 import { authorize } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, invalidField, notFound, pgCode } from "../../errors";
@@ -43,7 +43,7 @@ const firstDay = (month: string) => `${month}-01`;
 async function spends(tx: DbOrTx, list: BudgetRow[], month: string) {
   const orgIds = [...new Set(list.filter((b) => b.agentId === null).map((b) => b.orgId))];
   const agentIds = [...new Set(list.filter((b) => b.agentId !== null).map((b) => b.agentId!))];
-  const r = usageMonthRollups;
+  const r = usageMonthTotals;
   const [byOrg, byAgent] = await Promise.all([
     orgIds.length === 0
       ? []
@@ -84,9 +84,9 @@ async function revenuesUsd(tx: DbOrTx, list: BudgetRow[], month: string, now: Da
         .from(a)
         .where(and(inArray(a.agentId, agentIds), lt(a.startsAt, monthEnd(month)), or(isNull(a.endsAt), sql`${a.endsAt} > ${monthStart(month).toISOString()}::timestamptz`))),
       tx
-        .selectDistinct({ orgId: usageMonthRollups.orgId })
-        .from(usageMonthRollups)
-        .where(and(inArray(usageMonthRollups.agentId, agentIds), eq(usageMonthRollups.month, firstDay(month)))),
+        .selectDistinct({ orgId: usageMonthTotals.orgId })
+        .from(usageMonthTotals)
+        .where(and(inArray(usageMonthTotals.agentId, agentIds), eq(usageMonthTotals.month, firstDay(month)))),
     ]);
     for (const row of [...assigned, ...used]) orgIds.add(row.orgId);
   }
@@ -334,9 +334,9 @@ async function evaluateEach(ctx: Ctx, ids: string[], month: string): Promise<voi
  */
 export async function evaluate(ctx: Ctx, input: { orgId: string; month: string }): Promise<void> {
   const withUsage = ctx.db
-    .select({ id: usageMonthRollups.agentId })
-    .from(usageMonthRollups)
-    .where(and(eq(usageMonthRollups.orgId, input.orgId), eq(usageMonthRollups.month, firstDay(input.month))));
+    .select({ id: usageMonthTotals.agentId })
+    .from(usageMonthTotals)
+    .where(and(eq(usageMonthTotals.orgId, input.orgId), eq(usageMonthTotals.month, firstDay(input.month))));
   const found = await ctx.db
     .select({ id: budgets.id })
     .from(budgets)

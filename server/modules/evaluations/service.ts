@@ -1,6 +1,6 @@
 import { and, inArray, isNull, or, sql } from "drizzle-orm";
 import { type DbOrTx, rows } from "../../../db/client";
-import { agentAssignments, agents, budgets, usageMonthRollups } from "../../../db/schema";
+import { agentAssignments, agents, budgets, usageMonthTotals } from "../../../db/schema";
 import { budgetsEvaluate } from "../../jobs/kinds";
 import * as jobs from "../../jobs/service";
 import { addMonths, monthOf, monthsBetween, monthStart } from "../../shared/time";
@@ -66,7 +66,7 @@ export async function queueForRevenue(tx: DbOrTx, orgIds: string[], from: Date, 
   const months = monthsBetween(start > earliest ? start : earliest, monthOf(now));
   const b = budgets;
   const a = agentAssignments;
-  const r = usageMonthRollups;
+  const r = usageMonthTotals;
   const list = sql.join(
     ids.map((id) => sql`(${id}::uuid)`),
     sql`, `,

@@ -5,7 +5,7 @@
  * rationals, one half-even rounding per displayed figure.
  */
 import { and, desc, eq, lte, sql } from "drizzle-orm";
-import { modelPrices, usageMonthRollups } from "../../../db/schema";
+import { modelPrices, usageMonthTotals } from "../../../db/schema";
 import { authorize } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { validationError } from "../../errors";
@@ -32,7 +32,7 @@ const tokensOf = (u: UsageTotals | undefined) => (u ? u.inputTokens + u.outputTo
  * events), the basis of its blended price: tokens still waiting for a price would dilute it.
  */
 async function pricedUsage(ctx: Ctx, orgId: string, month: string) {
-  const r = usageMonthRollups;
+  const r = usageMonthTotals;
   const list = await ctx.db
     .select({
       agentId: sql<string>`${r.agentId}::text`,

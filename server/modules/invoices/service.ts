@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import type { z } from "zod";
 import { type DbOrTx, rows, type Tx } from "../../../db/client";
-import { fxRates, invoiceCounter, invoiceDocuments, invoiceLines, invoices, invoicingSettings, organizations, orgInvoicing, usageMonthRollups } from "../../../db/schema";
+import { fxRates, invoiceCounter, invoiceDocuments, invoiceLines, invoices, invoicingSettings, organizations, orgInvoicing, usageMonthTotals } from "../../../db/schema";
 import { authorize, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, notFound } from "../../errors";
@@ -204,7 +204,7 @@ interface Basis {
 }
 
 async function loadBasis(db: DbOrTx, org: OrgRow): Promise<Basis> {
-  const r = usageMonthRollups;
+  const r = usageMonthTotals;
   const [costRows, fxRows, markup, stored] = await Promise.all([
     rows<{ model: string; month: string; cost: string }>(
       db,

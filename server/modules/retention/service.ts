@@ -1,7 +1,7 @@
 import { getTableName, sql } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import { type DbOrTx, rows } from "../../../db/client";
-import { invoices, usageEventIds, usageEvents, usageMonthRollups } from "../../../db/schema";
+import { invoices, usageEventIds, usageEvents, usageMonthTotals } from "../../../db/schema";
 import type { Ctx } from "../../context";
 import { dropBefore, monthKey, monthStartBefore } from "../usage/retention";
 
@@ -106,7 +106,7 @@ export async function dropExpired(ctx: Ctx, now = new Date()): Promise<Retention
 
 /** Why the month of `partition` must keep its raw events (null: it may be dropped). */
 async function whyKept(tx: DbOrTx, partition: { name: string; month: string }): Promise<string | null> {
-  const r = usageMonthRollups;
+  const r = usageMonthTotals;
   const p = sql.identifier(partition.name);
   const month = partition.month;
   const e = usageEvents;

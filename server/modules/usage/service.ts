@@ -2,7 +2,7 @@ import { type SQL, sql } from "drizzle-orm";
 import { alias, type AnyPgColumn } from "drizzle-orm/pg-core";
 import type { z } from "zod";
 import { copyIn, type DbOrTx, rows, type Tx } from "../../../db/client";
-import { agentAssignments, agents, ingestionStats, modelPrices, otelPendingSpans, otelSpans, usageEventIds, usageEvents, usageMonthRollups, usageUnpricedNotices } from "../../../db/schema";
+import { agentAssignments, agents, ingestionStats, modelPrices, otelPendingSpans, otelSpans, usageEventIds, usageEvents, usageMonthDeltas, usageMonthRollups, usageUnpricedNotices } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
@@ -764,9 +764,8 @@ export async function unattributedSpans({ ctx }: { ctx: Ctx }): Promise<number> 
  * One statement for the whole batch, whatever relation carries it (`input`: a query whose columns
  * are `idx` and the INPUT columns — the JSON parameter of `jsonInput`, or the bulk import's staging
  * table): resolve agent, organization and price for every item, insert
- * the attributable ones in id order (registering the id first, ON CONFLICT DO NOTHING keeps the first), fold the inserted rows
- * into the monthly rollups in key order (a fixed lock order, so concurrent batches cannot deadlock),
- * and report per item.
+ * the attributable ones in id order (registering the id first, ON CONFLICT DO NOTHING keeps the first), append the
+ * inserted rows' sums per monthly rollup key to usage_month_deltas, and report per item.
  */
 function ingestStatement(input: SQL, tenant: string | null): SQL {
   const i = (column: AnyPgColumn) => at("i", column);
@@ -775,9 +774,6 @@ function ingestStatement(input: SQL, tenant: string | null): SQL {
   const inserted = [ue.id, ue.agentId, ue.orgId, ue.model, ue.provider, ue.inputTokens, ue.outputTokens, ue.cacheReadTokens, ue.cacheWriteTokens];
   const ins = (column: AnyPgColumn) => at("ins", column);
   const sums = [ue.inputTokens, ue.outputTokens, ue.cacheReadTokens, ue.cacheWriteTokens].map((c) => sql`sum(${ins(c)})`);
-  const added = [ur.events, ur.unpricedEvents, ur.inputTokens, ur.outputTokens, ur.cacheReadTokens, ur.cacheWriteTokens, ur.costUsd].map(
-    (c) => sql`${name(c)} = ${c} + excluded.${name(c)}`,
-  );
   const month = sql`date_trunc('month', ${ins(ue.occurredAt)} at time zone 'UTC')::date`;
   return sql`
     with input as (
@@ -817,13 +813,13 @@ function ingestStatement(input: SQL, tenant: string | null): SQL {
       returning ${names([ue.id, ue.orgId, ue.agentId, ue.model, ue.occurredAt, ue.inputTokens, ue.outputTokens, ue.cacheReadTokens, ue.cacheWriteTokens, ue.costUsd])}
     ),
     rolled as (
-      insert into ${ur} (${names([ur.orgId, ur.agentId, ur.model, ur.month, ur.events, ur.unpricedEvents, ur.inputTokens, ur.outputTokens, ur.cacheReadTokens, ur.cacheWriteTokens, ur.costUsd])})
+      -- Appended, not upserted: no row lock for a concurrent batch to wait on; usage.fold moves
+      -- the deltas into the rollups (docs/scaling.md, "Rollup deltas").
+      insert into ${usageMonthDeltas} (${names([ur.orgId, ur.agentId, ur.model, ur.month, ur.events, ur.unpricedEvents, ur.inputTokens, ur.outputTokens, ur.cacheReadTokens, ur.cacheWriteTokens, ur.costUsd])})
       select ${ins(ue.orgId)}, ${ins(ue.agentId)}, ${ins(ue.model)}, ${month}, count(*), count(*) filter (where ${ins(ue.costUsd)} is null),
              ${sql.join(sums, sql`, `)}, coalesce(sum(${ins(ue.costUsd)}), 0)
       from ins
       group by 1, 2, 3, 4
-      order by 1, 2, 3, 4
-      on conflict (${names([ur.orgId, ur.agentId, ur.model, ur.month])}) do update set ${sql.join(added, sql`, `)}
       returning 1
     )
     select r.idx, r.agent_visible, (${at("r", asg.orgId)} is not null) as has_org, r.attributable, ${at("r", asg.orgId)}::text as org,
@@ -839,7 +835,6 @@ function ingestStatement(input: SQL, tenant: string | null): SQL {
  */
 export async function repriceWhere(tx: DbOrTx, where: (events: EventsAlias) => SQL): Promise<{ examined: number; changed: number; unpriced: number }> {
   const u = alias(usageEvents, "u");
-  const r = alias(usageMonthRollups, "r");
   const t = (column: AnyPgColumn) => at("t", column);
   const d = (column: AnyPgColumn) => at("d", column);
   const key = [ue.orgId, ue.agentId, ue.model];
@@ -869,13 +864,12 @@ export async function repriceWhere(tx: DbOrTx, where: (events: EventsAlias) => S
         group by 1, 2, 3, 4
       ),
       rolled as (
-        -- Every changed event's rollup row exists (ingestion created it). No ingestion runs meanwhile:
-        -- the caller holds the exclusive pricing lock.
-        update ${usageMonthRollups} ${r} set
-          ${name(ur.unpricedEvents)} = ${r.unpricedEvents} + d.unpriced_delta,
-          ${name(ur.costUsd)} = ${r.costUsd} + d.cost_delta
+        -- The differences are appended as rollup deltas like ingestion's (folded by usage.fold); the
+        -- key's earlier deltas were committed before these events could be read, so a fold never
+        -- meets this one without them.
+        insert into ${usageMonthDeltas} (${names([ur.orgId, ur.agentId, ur.model, ur.month, ur.events, ur.unpricedEvents, ur.inputTokens, ur.outputTokens, ur.cacheReadTokens, ur.cacheWriteTokens, ur.costUsd])})
+        select ${d(ue.orgId)}, ${d(ue.agentId)}, ${d(ue.model)}, ${d(ur.month)}, 0, d.unpriced_delta, 0, 0, 0, 0, d.cost_delta
         from deltas d
-        where ${r.orgId} = ${d(ue.orgId)} and ${r.agentId} = ${d(ue.agentId)} and ${r.model} = ${d(ue.model)} and ${r.month} = ${d(ur.month)}
         returning 1
       )
       select (select count(*) from target)::text as examined,
@@ -921,4 +915,54 @@ export function eventsOfModels(e: EventsAlias, models: string[]): SQL {
     sql`, `,
   );
   return sql`(${e.model} in (${list}) or regexp_replace(${e.model}, ${SNAPSHOT_SUFFIX}, '') in (${list}))`;
+}
+
+/** Serialises folds across instances (a second fold meanwhile has nothing to do). */
+const FOLD_LOCK = 7426_3316;
+
+/**
+ * Moves every committed rollup delta into usage_month_rollups, in one statement: the deltas it
+ * deletes are the ones it adds, so `usage_month_totals` reads the same sums before and after.
+ * Deltas of batches not yet committed are invisible here and wait for the next fold. Every delta
+ * visible is folded at once, so a re-pricing delta is never folded without the ingestion deltas
+ * committed before it (the rollups' counts check holds at every fold). Returns the deltas folded,
+ * or null when another fold was running.
+ */
+export async function foldRollups(db: DbOrTx): Promise<number | null> {
+  const columns = [ur.orgId, ur.agentId, ur.model, ur.month, ur.events, ur.unpricedEvents, ur.inputTokens, ur.outputTokens, ur.cacheReadTokens, ur.cacheWriteTokens, ur.costUsd];
+  const summed = columns.slice(4).map((c) => sql`sum(${name(c)}) as ${name(c)}`);
+  const added = columns.slice(4).map((c) => sql`${name(c)} = ${c} + s.${name(c)}`);
+  const sameKey = (a: SQL, b: SQL) => sql.join([ur.orgId, ur.agentId, ur.model, ur.month].map((c) => sql`${a}.${name(c)} = ${b}.${name(c)}`), sql` and `);
+  return db.transaction(async (tx) => {
+    const [lock] = await rows<{ ok: boolean }>(tx, sql`select pg_try_advisory_xact_lock(${FOLD_LOCK}) as ok`);
+    if (!lock!.ok) return null;
+    // Existing keys are updated and only new keys inserted (no ON CONFLICT: its proposed row would
+    // be checked on its own, and a re-pricing delta alone has negative unpriced events). The fold
+    // is the only writer of rollup rows, under FOLD_LOCK, so no other transaction inserts a key meanwhile.
+    const [result] = await rows<{ n: string }>(
+      tx,
+      sql`with moved as (
+            delete from ${usageMonthDeltas} returning *
+          ),
+          sums as (
+            select ${names(columns.slice(0, 4))}, ${sql.join(summed, sql`, `)}
+            from moved
+            group by 1, 2, 3, 4
+          ),
+          updated as (
+            update ${ur} set ${sql.join(added, sql`, `)}
+            from sums s
+            where ${sameKey(sql`s`, sql`${ur}`)}
+            returning ${sql.join(columns.slice(0, 4).map((c) => sql`${ur}.${name(c)}`), sql`, `)}
+          ),
+          inserted as (
+            insert into ${ur} (${names(columns)})
+            select * from sums s where not exists (select 1 from updated u where ${sameKey(sql`u`, sql`s`)})
+            order by 1, 2, 3, 4
+            returning 1
+          )
+          select (select count(*) from moved)::text as n, (select count(*) from inserted) as keys`,
+    );
+    return Number(result!.n);
+  });
 }
