@@ -85,22 +85,18 @@ export const usageEventIds = pgTable(
 );
 
 /**
- * Folded usage per organization, agent, model and UTC calendar month: written only by the fold
- * (`usage.fold`), which moves `usage_month_deltas` into it. Readers never read it alone: they read
- * `usage_month_totals` (folded + pending deltas), which always sums to the raw events. Billing needs
- * nothing finer than a month, and a month key keeps the rows an organization's summary reads
- * independent of the volume of events (docs/benchmarks.md, B3; docs/scaling.md, rollup deltas).
+ * The columns of a month key and its sums, shared by the rollups and their pending deltas (a fresh
+ * set of builders per table, as Drizzle needs).
  */
-export const usageMonthRollups = pgTable(
-  "usage_month_rollups",
-  {
+function monthSums() {
+  return {
     orgId: uuid("org_id").notNull().references(() => organizations.id),
     agentId: uuid("agent_id").notNull().references(() => agents.id),
     model: text("model").notNull(),
     /** First UTC day of the month of `occurred_at`. */
     month: date("month", { mode: "string" }).notNull(),
     events: bigint("events", { mode: "number" }).notNull(),
-    /** Events of this key still without a cost. */
+    /** Events of this key still without a cost (a delta may be negative: re-pricing). */
     unpricedEvents: bigint("unpriced_events", { mode: "number" }).notNull(),
     /** Token sums (tokens). */
     inputTokens: bigint("input_tokens", { mode: "number" }).notNull(),
@@ -109,7 +105,19 @@ export const usageMonthRollups = pgTable(
     cacheWriteTokens: bigint("cache_write_tokens", { mode: "number" }).notNull(),
     /** USD, exact sum of the priced events' costs. */
     costUsd: usd("cost_usd").notNull(),
-  },
+  };
+}
+
+/**
+ * Folded usage per organization, agent, model and UTC calendar month: written only by the fold
+ * (`usage.fold`), which moves `usage_month_deltas` into it. Readers never read it alone: they read
+ * `usage_month_totals` (folded + pending deltas), which always sums to the raw events. Billing needs
+ * nothing finer than a month, and a month key keeps the rows an organization's summary reads
+ * independent of the volume of events (docs/benchmarks.md, B3; docs/scaling.md, rollup deltas).
+ */
+export const usageMonthRollups = pgTable(
+  "usage_month_rollups",
+  monthSums(),
   (t) => [
     primaryKey({ name: "usage_month_rollups_pkey", columns: [t.orgId, t.agentId, t.model, t.month] }),
     check("usage_month_rollups_counts_check", sql`${t.events} >= 0 and ${t.unpricedEvents} >= 0 and ${t.unpricedEvents} <= ${t.events}`),
@@ -126,19 +134,7 @@ export const usageMonthRollups = pgTable(
  */
 export const usageMonthDeltas = pgTable(
   "usage_month_deltas",
-  {
-    orgId: uuid("org_id").notNull().references(() => organizations.id),
-    agentId: uuid("agent_id").notNull().references(() => agents.id),
-    model: text("model").notNull(),
-    month: date("month", { mode: "string" }).notNull(),
-    events: bigint("events", { mode: "number" }).notNull(),
-    unpricedEvents: bigint("unpriced_events", { mode: "number" }).notNull(),
-    inputTokens: bigint("input_tokens", { mode: "number" }).notNull(),
-    outputTokens: bigint("output_tokens", { mode: "number" }).notNull(),
-    cacheReadTokens: bigint("cache_read_tokens", { mode: "number" }).notNull(),
-    cacheWriteTokens: bigint("cache_write_tokens", { mode: "number" }).notNull(),
-    costUsd: usd("cost_usd").notNull(),
-  },
+  monthSums(),
   (t) => [check("usage_month_deltas_month_check", sql`extract(day from ${t.month}) = 1`)],
 );
 
