@@ -135,13 +135,12 @@ export async function complete(tx: DbOrTx, job: ClaimedJob): Promise<void> {
 /** Deletes several finished jobs in one statement (see complete); throws JobClaimLost when any claim is no longer ours. */
 export async function completeMany(tx: DbOrTx, list: ClaimedJob[]): Promise<void> {
   if (list.length === 0) return;
-  const pairs = sql.join(
-    list.map((j) => sql`(${j.id}::bigint, ${j.claim}::uuid)`),
-    sql`, `,
-  );
+  // One JSON parameter and one statement text, however many jobs.
+  const pairs = JSON.stringify(list.map((j) => ({ id: j.id, claim: j.claim })));
   const deleted = await rows<{ id: string | number }>(
     tx,
-    sql`delete from ${jobs} where (${jobs.id}, ${jobs.claim}) in (values ${pairs}) and ${jobs.state} = 'running' returning ${jobs.id}`,
+    sql`delete from ${jobs} where (${jobs.id}, ${jobs.claim}) in (select x.id, x.claim from jsonb_to_recordset(${pairs}::jsonb) as x(id bigint, claim uuid))
+        and ${jobs.state} = 'running' returning ${jobs.id}`,
   );
   if (deleted.length !== list.length) {
     const gone = new Set(deleted.map((d) => Number(d.id)));

@@ -364,6 +364,11 @@ async function post(url: string, body: string, headers: Record<string, string>, 
   }
 }
 
+/** `column in (…)` with the ids as one JSON parameter: one statement text, however many ids. */
+function idIn(column: typeof webhookDeliveries.id, ids: string[]): SQL {
+  return sql`${column} in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::uuid)`;
+}
+
 /** How many deliveries one `webhook.deliver` run attempts together: its own and those it claims besides. */
 export const DELIVERY_BATCH = 500;
 /** How many of a run's requests are in flight at once (so at most JOB_CONCURRENCY × this per instance). */
@@ -436,7 +441,7 @@ export async function deliver(run: DeliverRun, options: { lookup?: Lookup } = {}
     .from(webhookDeliveries)
     .innerJoin(webhookEndpoints, eq(webhookEndpoints.id, webhookDeliveries.endpointId))
     .innerJoin(webhookEvents, eq(webhookEvents.id, webhookDeliveries.eventId))
-    .where(inArray(webhookDeliveries.id, [...new Set(runs.map((r) => r.payload.delivery_id))]));
+    .where(idIn(webhookDeliveries.id, [...new Set(runs.map((r) => r.payload.delivery_id))]));
   const byId = new Map(found.map((f) => [f.delivery.id, f]));
   // Deleted with its endpoint, already settled by another run, or twice in this batch (a manual
   // retry beside its scheduled attempt): nothing (more) to send, the job is done.
@@ -483,13 +488,25 @@ export async function deliver(run: DeliverRun, options: { lookup?: Lookup } = {}
         : await tx
             .select()
             .from(webhookDeliveries)
-            .where(inArray(webhookDeliveries.id, ids))
+            .where(idIn(webhookDeliveries.id, ids))
             .orderBy(asc(webhookDeliveries.id))
             .for("update");
     const current = new Map(locked.map((d) => [d.id, d]));
     const done: DeliverRun[] = [...idle];
-    const attempts: (typeof webhookAttempts.$inferInsert)[] = [];
-    const states: SQL[] = [];
+    /** Per attempt: the attempt's log row and the delivery's state after it, written by one statement. */
+    const recorded: {
+      id: string;
+      attempt_count: number;
+      attempted_at: string;
+      status_code: number | null;
+      response_body: string | null;
+      duration_ms: number;
+      error: string | null;
+      manual: boolean;
+      status: string;
+      next_attempt_at: string | null;
+      completed_at: string | null;
+    }[] = [];
     const gone = new Map<string, Date>();
     const retries: { run: DeliverRun; delayMs: number }[] = [];
     for (const s of sent) {
@@ -500,7 +517,6 @@ export async function deliver(run: DeliverRun, options: { lookup?: Lookup } = {}
         continue;
       }
       const { outcome, attemptedAt, durationMs, manual, endpoint } = s;
-      attempts.push({ deliveryId: delivery.id, attemptedAt, statusCode: outcome.statusCode, responseBody: outcome.responseBody, durationMs, error: outcome.error, manual });
       const attemptCount = delivery.attemptCount + 1;
       const status = outcome.statusCode;
       const succeeded = status !== null && status >= 200 && status < 300 && outcome.error === null;
@@ -509,26 +525,46 @@ export async function deliver(run: DeliverRun, options: { lookup?: Lookup } = {}
       // A 410 or a manual attempt that fails is a failure; running out of scheduled retries is giving up.
       ctx.metrics?.webhookDelivery(succeeded ? "delivered" : isGone || manual ? "failed" : delayUnits === undefined ? "gave_up" : "retry_scheduled");
       const row = (state: string, next: Date | null, completed: Date | null) =>
-        sql`(${delivery.id}::uuid, ${attemptCount}::int, ${attemptedAt.toISOString()}::timestamptz, ${status}::int, ${state}::text, ${next?.toISOString() ?? null}::timestamptz, ${completed?.toISOString() ?? null}::timestamptz)`;
+        recorded.push({
+          id: delivery.id,
+          attempt_count: attemptCount,
+          attempted_at: attemptedAt.toISOString(),
+          status_code: status,
+          response_body: outcome.responseBody,
+          duration_ms: durationMs,
+          error: outcome.error,
+          manual,
+          status: state,
+          next_attempt_at: next?.toISOString() ?? null,
+          completed_at: completed?.toISOString() ?? null,
+        });
       if (succeeded || isGone || delayUnits === undefined) {
-        states.push(row(succeeded ? "succeeded" : "failed", null, new Date()));
+        row(succeeded ? "succeeded" : "failed", null, new Date());
         if (isGone) gone.set(endpoint.id, attemptedAt);
         done.push(s.run);
       } else {
         const delayMs = delayUnits * config.webhookRetryUnitMs;
-        states.push(row("pending", new Date(attemptedAt.getTime() + durationMs + delayMs), null));
+        row("pending", new Date(attemptedAt.getTime() + durationMs + delayMs), null);
         retries.push({ run: s.run, delayMs });
       }
     }
-    if (attempts.length > 0) await tx.insert(webhookAttempts).values(attempts);
-    if (states.length > 0) {
+    if (recorded.length > 0) {
+      // One JSON parameter and one statement text whatever the batch's size: the attempts logged
+      // and the deliveries' states written together.
+      const a = webhookAttempts;
       const d = webhookDeliveries;
       const col = (c: { name: string }) => sql.identifier(c.name);
       await tx.execute(
-        sql`update ${d} set ${col(d.attemptCount)} = v.attempt_count, ${col(d.lastAttemptAt)} = v.last_attempt_at, ${col(d.lastStatusCode)} = v.last_status_code,
+        sql`with v as (
+              select * from jsonb_to_recordset(${JSON.stringify(recorded)}::jsonb) as x(id uuid, attempt_count int, attempted_at timestamptz,
+                status_code int, response_body text, duration_ms int, error text, manual boolean, status text, next_attempt_at timestamptz, completed_at timestamptz)
+            ), logged as (
+              insert into ${a} (${col(a.deliveryId)}, ${col(a.attemptedAt)}, ${col(a.statusCode)}, ${col(a.responseBody)}, ${col(a.durationMs)}, ${col(a.error)}, ${col(a.manual)})
+              select id, attempted_at, status_code, response_body, duration_ms, error, manual from v
+            )
+            update ${d} set ${col(d.attemptCount)} = v.attempt_count, ${col(d.lastAttemptAt)} = v.attempted_at, ${col(d.lastStatusCode)} = v.status_code,
                    ${col(d.status)} = v.status, ${col(d.nextAttemptAt)} = v.next_attempt_at, ${col(d.completedAt)} = v.completed_at
-            from (values ${sql.join(states, sql`, `)}) as v(id, attempt_count, last_attempt_at, last_status_code, status, next_attempt_at, completed_at)
-            where ${d.id} = v.id`,
+            from v where ${d.id} = v.id`,
       );
     }
     for (const [endpointId, at] of gone) {
