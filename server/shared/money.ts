@@ -75,6 +75,19 @@ export function formatScaled(units: bigint, places: number): string {
   return (negative ? "-" : "") + whole + frac;
 }
 
+/**
+ * A decimal string as an integer count of 10^-places units, exactly ("1.5", 3 → 1500n). Throws on a
+ * value with more decimals than `places` (it would need rounding) or that is not a plain decimal.
+ */
+export function parseScaled(value: string, places: number): bigint {
+  const m = DECIMAL.exec(value);
+  if (!m) throw new Error(`not a decimal: ${value}`);
+  const frac = m[3] ?? "";
+  if (frac.length > places) throw new Error(`more than ${places} decimals: ${value}`);
+  const units = BigInt((m[2] ?? "0") + frac.padEnd(places, "0"));
+  return m[1] === "-" ? -units : units;
+}
+
 /** Canonical 2-decimal money string from any decimal string ("99" → "99.00"); exact values only. */
 export const money2 = (value: string) => round(dec(value), 2);
 

@@ -116,9 +116,9 @@ export async function runSummary(big: { url: string; events: number }, small: { 
     const overhead = m.api10 - m.roll10;
     const why = pass
       ? ""
-      : ` Why: the request does ${ms(overhead)} of work beyond the bare query over the monthly rollups it reads (HTTP, credentials, the organization, the status/rate/assignment histories revenue is prorated from, FX, decoding eight small results, exact decimal lines), ` +
+      : ` Why: the request does ${ms(overhead)} of work beyond the bare query over the monthly rollups it reads (HTTP, credentials, the organization, the status/rate/assignment histories revenue is prorated from, FX, decoding ten small results, exact decimal lines), ` +
         `and it is CPU-bound in the server; the rollup rows it reads hardly grow with volume (${num(rollupRowsSmall)} at ${num(small.events)} events, ${num(rollupRows)} at ${num(big.events)}). ` +
-        `≤ 1.5× would need the whole request within half a millisecond of a sub-millisecond query. What could still narrow it: one statement returning the histories, usage and FX as JSON, and integer proration arithmetic over a common denominator (docs/scaling.md).`;
+        `≤ 1.5× would need the whole request within half a millisecond of a sub-millisecond query. What could still narrow it: less CPU per request in the server — integer proration arithmetic over a common denominator, cheaper row decoding; one statement returning everything as JSON was measured slower on two cores, its parts running one after another (docs/scaling.md; tests/bench/fixes.md, fix 13).`;
     return [
       {
         id: "B3",

@@ -138,3 +138,55 @@ test("two folds at once: one folds, the other finds the lock taken or nothing le
   expect([x, y].filter((n) => n !== null && n > 0)).toHaveLength(1);
   expect(await foldedEqualsRaw()).toBe(true);
 });
+
+test("the view is rollups plus pending deltas per key: folded keys with deltas, keys with deltas only, several deltas a key", async () => {
+  await usage.foldRollups(database.db);
+  // Folded keys get more deltas (two batches: two deltas a key); October and November are new keys, deltas only.
+  await ingest(ctx, batchOf(["2025-07", "2025-10"], "four"));
+  await ingest(ctx, batchOf(["2025-07", "2025-10", "2025-11"], "five"));
+  const [state] = await rows<{ both: string; only: string; multi: string }>(
+    database.db,
+    sql`select count(distinct (d.org_id, d.agent_id, d.model, d.month)) filter (where r.org_id is not null)::text as both,
+               count(distinct (d.org_id, d.agent_id, d.model, d.month)) filter (where r.org_id is null)::text as only,
+               (select count(*) from (select 1 from usage_month_deltas group by org_id, agent_id, model, month having count(*) > 1) m)::text as multi
+        from usage_month_deltas d left join usage_month_rollups r using (org_id, agent_id, model, month)`,
+  );
+  expect(Number(state!.both)).toBeGreaterThan(0);
+  expect(Number(state!.only)).toBeGreaterThan(0);
+  expect(Number(state!.multi)).toBeGreaterThan(0);
+  // What the view must equal, written the plain way: both tables' rows summed per key.
+  const [diff] = await rows<{ n: string; rows: string }>(
+    database.db,
+    sql`with plain as (
+          select org_id, agent_id, model, month, sum(events)::bigint as events, sum(unpriced_events)::bigint as unpriced_events,
+                 sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens,
+                 sum(cache_read_tokens)::bigint as cache_read_tokens, sum(cache_write_tokens)::bigint as cache_write_tokens, sum(cost_usd) as cost_usd
+          from (select org_id, agent_id, model, month, events, unpriced_events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd from usage_month_rollups
+                union all
+                select org_id, agent_id, model, month, events, unpriced_events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd from usage_month_deltas) k
+          group by 1, 2, 3, 4),
+        viewed as (select org_id, agent_id, model, month, events, unpriced_events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd from usage_month_totals)
+        select (select count(*) from ((select * from plain except all select * from viewed) union all (select * from viewed except all select * from plain)) d)::text as n,
+               (select count(*) from viewed)::text as rows`,
+  );
+  expect(diff!.n).toBe("0");
+  expect(Number(diff!.rows)).toBeGreaterThan(0);
+  // Read by organization and month range, as every report reads it: the same rows as the whole view filtered.
+  for (const org of [alpha, beta]) {
+    const byKey = await rows<Record<string, string>>(
+      database.db,
+      sql`select agent_id::text, model, month::text, events::text, unpriced_events::text, cost_usd::text from usage_month_totals
+          where org_id = ${org.id}::uuid and month >= '2025-07-01'::date and month < '2025-11-01'::date order by 1, 2, 3`,
+    );
+    const filtered = await rows<Record<string, string>>(
+      database.db,
+      sql`select agent_id::text, model, month::text, events::text, unpriced_events::text, cost_usd::text
+          from (select * from usage_month_totals offset 0) t
+          where org_id = ${org.id}::uuid and month >= '2025-07-01'::date and month < '2025-11-01'::date order by 1, 2, 3`,
+    );
+    expect(byKey.length).toBeGreaterThan(0);
+    expect(byKey).toEqual(filtered);
+  }
+  const t = await totals(database);
+  expect(t.rolled).toEqual(t.raw);
+});

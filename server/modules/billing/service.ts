@@ -5,7 +5,7 @@ import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, fxRates
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { validationError } from "../../errors";
-import { add, dec, round, sub, sum, trimDecimal } from "../../shared/money";
+import { dec, formatScaled, parseScaled, round, sub, sum, trimDecimal } from "../../shared/money";
 import { addMonths, monthEnd, monthOf, monthsBetween, monthStart } from "../../shared/time";
 import { forReports } from "../reads/service";
 import { findOrg } from "../tenancy/service";
@@ -143,10 +143,12 @@ function group<T>(list: (PeriodRow & { v: T })[]): Map<string, Period<T>[]> {
   return out;
 }
 
+/** One key of `usage_month_totals` (organization, agent, model, month) with its sums. */
 interface UsageRow {
   org: string;
   agent: string;
   month: string;
+  model: string;
   events: string;
   unpriced: string;
   input: string;
@@ -156,15 +158,19 @@ interface UsageRow {
   cost: string;
 }
 
-const usageTotals = (u: UsageRow): UsageTotals => ({
-  events: Number(u.events),
-  unpriced: Number(u.unpriced),
-  inputTokens: Number(u.input),
-  outputTokens: Number(u.output),
-  cacheReadTokens: Number(u.cr),
-  cacheWriteTokens: Number(u.cw),
-  costUsd: u.cost,
-});
+/** USD costs are numeric(38, 18): summed exactly as integers of 10^-18 USD. */
+const COST_PLACES = 18;
+
+/** An agent-month's usage being summed over its models. */
+interface UsageSum {
+  events: number;
+  unpriced: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  cost: bigint;
+}
 
 /**
  * Every row the organizations' figures over the range are computed from, in one wave of queries:
@@ -178,11 +184,13 @@ const LOAD = {
   agentsAssigned: prerendered(sql`select ${asg.agentId} from ${asg} where ${asg.orgId} in`),
   agentsWithUsage: prerendered(sql`select ${rollups.agentId} from ${rollups} where ${rollups.orgId} in`),
   assignments: prerendered(sql`select ${asg.orgId}::text as owner, ${asg.agentId}::text as agent, ${epoch(asg.startsAt)} as s, ${epoch(asg.endsAt)} as e from ${asg} where ${asg.orgId} in`),
+  // One row per key of the view (organization, agent, model, month): the agent-month totals and
+  // the costs per model are both summed from these rows, so the view is read once.
   usage: prerendered(
-    sql`select ${rollups.orgId}::text as org, ${rollups.agentId}::text as agent, to_char(${rollups.month}, 'YYYY-MM') as month,
-               sum(${rollups.events})::text as events, sum(${rollups.unpricedEvents})::text as unpriced,
-               sum(${rollups.inputTokens})::text as input, sum(${rollups.outputTokens})::text as output,
-               sum(${rollups.cacheReadTokens})::text as cr, sum(${rollups.cacheWriteTokens})::text as cw, sum(${rollups.costUsd})::text as cost
+    sql`select ${rollups.orgId}::text as org, ${rollups.agentId}::text as agent, to_char(${rollups.month}, 'YYYY-MM') as month, ${rollups.model} as model,
+               ${rollups.events}::text as events, ${rollups.unpricedEvents}::text as unpriced,
+               ${rollups.inputTokens}::text as input, ${rollups.outputTokens}::text as output,
+               ${rollups.cacheReadTokens}::text as cr, ${rollups.cacheWriteTokens}::text as cw, ${rollups.costUsd}::text as cost
         from ${rollups} where ${rollups.orgId} in`,
   ),
   fx: prerendered(
@@ -190,10 +198,6 @@ const LOAD = {
         from ${fxRates} order by ${fxRates.currency}, ${fxRates.effectiveFrom}`,
   ),
   names: prerendered(sql`select ${agents.id}::text as id, ${agents.name} as name from ${agents} where ${agents.id} in`),
-  modelCosts: prerendered(
-    sql`select ${rollups.orgId}::text as org, ${rollups.agentId}::text as agent, to_char(${rollups.month}, 'YYYY-MM') as month, ${rollups.model} as model, sum(${rollups.costUsd})::text as cost
-        from ${rollups} where ${rollups.orgId} in`,
-  ),
   markups: prerendered(sql`select ${orgInvoicing.orgId}::text as org, ${orgInvoicing.usageMarkupPct}::text as pct from ${orgInvoicing} where ${orgInvoicing.orgId} in`),
   closed: prerendered(
     sql`select ${invoices.orgId}::text as org, to_char(${invoices.month}, 'YYYY-MM') as month, ${invoices.number} as number,
@@ -215,20 +219,19 @@ async function loadRows(db: DbOrTx, orgIds: string[], b: Bounds) {
   const inRange = sql`${orgs} and ${rollups.month} >= ${b.firstMonth}::date and ${rollups.month} < ${b.endMonth}::date`;
   const agentSet = sql`(${LOAD.agentsAssigned} ${assigned} union ${LOAD.agentsWithUsage} ${inRange})`;
   const closedInRange = sql`${orgs} and ${invoices.month} >= ${b.firstMonth}::date and ${invoices.month} < ${b.endMonth}::date`;
-  const [status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names, modelCosts, markups, closed] = await Promise.all([
+  const [status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names, markups, closed] = await Promise.all([
     periodsOf<boolean>(db, HISTORIES.orgStatus, orgs, b),
     periodsOf<string>(db, HISTORIES.orgRate, orgs, b),
     rows<PeriodRow & { agent: string }>(db, sql`${LOAD.assignments} ${assigned} order by ${asg.startsAt}`),
-    rows<UsageRow>(db, sql`${LOAD.usage} ${inRange} group by 1, 2, 3`),
+    rows<UsageRow>(db, sql`${LOAD.usage} ${inRange}`),
     rows<{ currency: string; effective_from: string; rate: string }>(db, LOAD.fx),
     periodsOf<string | null>(db, HISTORIES.agentRate, agentSet, b),
     periodsOf<string>(db, HISTORIES.agentStatus, agentSet, b),
     rows<{ id: string; name: string }>(db, sql`${LOAD.names} ${agentSet}`),
-    rows<{ org: string; agent: string; month: string; model: string; cost: string }>(db, sql`${LOAD.modelCosts} ${inRange} group by 1, 2, 3, 4`),
     rows<{ org: string; pct: string | null }>(db, sql`${LOAD.markups} ${orgs}`),
     rows<{ org: string; month: string; number: string; seat: string; usage: string }>(db, sql`${LOAD.closed} ${closedInRange} group by 1, 2, 3`),
   ]);
-  return { status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names, modelCosts, markups, closed };
+  return { status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names, markups, closed };
 }
 
 type LoadedRows = Awaited<ReturnType<typeof loadRows>>;
@@ -257,24 +260,48 @@ function assemble(org: OrgInfo, loaded: LoadedRows, by: ByOwner): OrgData {
     return entry;
   };
   for (const a of loaded.assignments) if (a.owner === org.id) ensure(a.agent).history.assignments.push({ start: Number(a.s), end: toSec(a.e), value: true });
-  const usage = new Map<string, UsageTotals>();
+  // Exact sums (integers of 10^-18 USD, no float): an agent-month's usage is its models' added,
+  // the organization's cost per model and month its agents'.
+  const sums = new Map<string, UsageSum>();
+  const monthModelCosts = new Map<string, Map<string, bigint>>();
+  const agentModelCosts = new Map<string, Map<string, string>>();
   for (const u of loaded.usage) {
     if (u.org !== org.id) continue;
     ensure(u.agent);
-    usage.set(`${u.agent}|${u.month}`, usageTotals(u));
-  }
-  const modelCosts = new Map<string, Map<string, string>>();
-  const agentModelCosts = new Map<string, Map<string, string>>();
-  for (const c of loaded.modelCosts) {
-    if (c.org !== org.id) continue;
-    const m = modelCosts.get(c.month) ?? new Map<string, string>();
-    // Exact decimal sums (no float): the organization's cost per model is its agents' added.
-    m.set(c.model, trimDecimal(round(add(dec(m.get(c.model) ?? "0"), dec(c.cost)), 18)));
-    modelCosts.set(c.month, m);
-    const key = `${c.agent}|${c.month}`;
+    const key = `${u.agent}|${u.month}`;
+    const cost = parseScaled(u.cost, COST_PLACES);
+    const s = sums.get(key);
+    if (s) {
+      s.events += Number(u.events);
+      s.unpriced += Number(u.unpriced);
+      s.inputTokens += Number(u.input);
+      s.outputTokens += Number(u.output);
+      s.cacheReadTokens += Number(u.cr);
+      s.cacheWriteTokens += Number(u.cw);
+      s.cost += cost;
+    } else {
+      sums.set(key, {
+        events: Number(u.events),
+        unpriced: Number(u.unpriced),
+        inputTokens: Number(u.input),
+        outputTokens: Number(u.output),
+        cacheReadTokens: Number(u.cr),
+        cacheWriteTokens: Number(u.cw),
+        cost,
+      });
+    }
+    const m = monthModelCosts.get(u.month) ?? new Map<string, bigint>();
+    m.set(u.model, (m.get(u.model) ?? 0n) + cost);
+    monthModelCosts.set(u.month, m);
     const a = agentModelCosts.get(key) ?? new Map<string, string>();
-    a.set(c.model, c.cost);
+    a.set(u.model, u.cost);
     agentModelCosts.set(key, a);
+  }
+  const usage = new Map<string, UsageTotals>();
+  for (const [key, { cost, ...counts }] of sums) usage.set(key, { ...counts, costUsd: formatScaled(cost, COST_PLACES) });
+  const modelCosts = new Map<string, Map<string, string>>();
+  for (const [month, byModel] of monthModelCosts) {
+    modelCosts.set(month, new Map([...byModel].map(([model, cost]) => [model, trimDecimal(formatScaled(cost, COST_PLACES))])));
   }
   return {
     org,
