@@ -88,10 +88,10 @@ export const usageEventIds = pgTable(
  * The columns of a month key and its sums, shared by the rollups and their pending deltas (a fresh
  * set of builders per table, as Drizzle needs).
  */
-function monthSums() {
+function monthSums(keys: "foreign keys" | "checked per statement") {
   return {
-    orgId: uuid("org_id").notNull().references(() => organizations.id),
-    agentId: uuid("agent_id").notNull().references(() => agents.id),
+    orgId: keys === "foreign keys" ? uuid("org_id").notNull().references(() => organizations.id) : uuid("org_id").notNull(),
+    agentId: keys === "foreign keys" ? uuid("agent_id").notNull().references(() => agents.id) : uuid("agent_id").notNull(),
     model: text("model").notNull(),
     /** First UTC day of the month of `occurred_at`. */
     month: date("month", { mode: "string" }).notNull(),
@@ -117,7 +117,7 @@ function monthSums() {
  */
 export const usageMonthRollups = pgTable(
   "usage_month_rollups",
-  monthSums(),
+  monthSums("foreign keys"),
   (t) => [
     primaryKey({ name: "usage_month_rollups_pkey", columns: [t.orgId, t.agentId, t.model, t.month] }),
     check("usage_month_rollups_counts_check", sql`${t.events} >= 0 and ${t.unpricedEvents} >= 0 and ${t.unpricedEvents} <= ${t.events}`),
@@ -130,11 +130,14 @@ export const usageMonthRollups = pgTable(
  * and re-pricing one per key it moved (cost and unpriced differences, possibly negative), in the
  * same transaction as the events, so concurrent batches never wait on each other's rollup rows.
  * The `usage.fold` job moves them into `usage_month_rollups` every few seconds. No key and no index:
- * a heap append is the cheapest write, and the table stays small.
+ * a heap append is the cheapest write, and the table stays small. No per-row foreign keys either
+ * (a batch appends up to one row per event, and each row's two key-share lookups cost more than the
+ * row): a statement-level trigger checks every distinct agent and organization of the rows an
+ * INSERT wrote, as for usage_events (migration 0023, docs/scaling.md "Rollup deltas").
  */
 export const usageMonthDeltas = pgTable(
   "usage_month_deltas",
-  monthSums(),
+  monthSums("checked per statement"),
   (t) => [check("usage_month_deltas_month_check", sql`extract(day from ${t.month}) = 1`)],
 );
 

@@ -78,6 +78,38 @@ test("events ingested through the service keep their agent and organization unde
   expect(await rows(db, sql`select org_id::text from usage_events where id = 'ref-service-1'`)).toEqual([{ org_id: org.id }]);
 });
 
+const insertDelta = (id: string, agentId: string, orgId: string) =>
+  db.execute(sql`insert into usage_month_deltas (org_id, agent_id, model, month, events, unpriced_events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd)
+                 values (${orgId}::uuid, ${agentId}::uuid, ${id}, '2025-06-01', 1, 0, 1, 1, 0, 0, 0)`);
+
+test("rollup deltas are held to the same references, checked once per statement (migration 0023)", async () => {
+  const { orgId, agentId } = await bareOrgAndAgent();
+  expect(await sqlstate(insertDelta("ref-delta-ghost-agent", crypto.randomUUID(), orgId))).toBe("23503");
+  expect(await sqlstate(insertDelta("ref-delta-ghost-org", agentId, crypto.randomUUID()))).toBe("23503");
+  expect(await sqlstate(insertDelta("ref-delta-ok", agentId, orgId))).toBe("no error");
+  expect(await sqlstate(db.execute(sql`update usage_month_deltas set agent_id = ${crypto.randomUUID()}::uuid where model = 'ref-delta-ok'`))).toBe("23503");
+  // A pending delta alone (no event) keeps its agent and organization, as the foreign keys did.
+  expect(await sqlstate(db.execute(sql`delete from agents where id = ${agentId}::uuid`))).toBe("23503");
+  await db.execute(sql`update agents set org_id = (select org_id from agents where id <> ${agentId}::uuid limit 1) where id = ${agentId}::uuid`);
+  expect(await sqlstate(db.execute(sql`delete from organizations where id = ${orgId}::uuid`))).toBe("23503");
+  await db.execute(sql`delete from usage_month_deltas where model = 'ref-delta-ok'`);
+  expect(await sqlstate(db.execute(sql`delete from agents where id = ${agentId}::uuid`))).toBe("no error");
+  expect(await sqlstate(db.execute(sql`delete from organizations where id = ${orgId}::uuid`))).toBe("no error");
+});
+
+test("a delete of an agent or organization at repeatable read is refused, usage or not (its snapshot could miss a concurrent batch)", async () => {
+  const { orgId, agentId } = await bareOrgAndAgent();
+  for (const [table, id] of [["agents", agentId], ["organizations", orgId]] as const) {
+    const attempt = db.transaction(async (tx) => {
+      await tx.execute(sql`set transaction isolation level repeatable read`);
+      await tx.execute(sql`delete from ${sql.raw(table)} where id = ${id}::uuid`);
+    });
+    expect(await sqlstate(attempt)).toBe("0A000");
+  }
+  expect(await sqlstate(db.execute(sql`delete from agents where id = ${agentId}::uuid`))).toBe("no error");
+  expect(await sqlstate(db.execute(sql`delete from organizations where id = ${orgId}::uuid`))).toBe("no error");
+});
+
 /** Waits until some session of this database waits on a lock. */
 async function someoneWaits() {
   for (let i = 0; i < 200; i++) {

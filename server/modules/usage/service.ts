@@ -452,23 +452,37 @@ async function ingestChecked(ctx: Ctx, { items: checked, repeats, rejected }: Ch
  * (dropped at commit), which the ingestion statement reads instead of a JSON parameter.
  */
 const IMPORT_STAGE = sql.identifier("usage_import_batch");
-const IMPORT_LOADER: Loader = {
-  action: "usage.import",
-  input: async (tx, items) => {
-    // A batch's sorts (by model and day for pricing, by id for the insert) fit in memory: on disk
-    // they took a third of the statement (docs/benchmarks.md, B7).
-    await tx.execute(sql`set local work_mem = '64MB'`);
-    await tx.execute(sql`create temporary table ${IMPORT_STAGE} (idx int, ${INPUT_COLUMNS}) on commit drop`);
-    let text = "";
-    for (const item of items) {
-      text += item.index;
-      for (const [, , value] of INPUT) text += "\t" + copyValue(value(item));
-      text += "\n";
-    }
-    await copyIn(tx, "copy usage_import_batch from stdin", text);
-    return sql`select * from ${IMPORT_STAGE}`;
-  },
-};
+
+/** Items as rows of PostgreSQL's COPY text format, in the staging table's column order. */
+function copyText(items: Prepared[]): string {
+  let text = "";
+  for (const item of items) {
+    text += item.index;
+    for (const [, , value] of INPUT) text += "\t" + copyValue(value(item));
+    text += "\n";
+  }
+  return text;
+}
+
+/**
+ * The import's loader for one validated batch. When no item names its agent by an external
+ * reference (resolved later, in the batch's turn), the COPY text is made now, while the previous
+ * batch is still being stored (docs/scaling.md, "Bulk import").
+ */
+function importLoader(checked: Checked): Loader {
+  const early = checked.items.some((i) => i.agent_ref !== null) ? null : { items: checked.items, text: copyText(checked.items) };
+  return {
+    action: "usage.import",
+    input: async (tx, items) => {
+      // A batch's sorts (by model and day for pricing, by id for the insert) fit in memory: on disk
+      // they took a third of the statement (docs/benchmarks.md, B7).
+      await tx.execute(sql`set local work_mem = '64MB'`);
+      await tx.execute(sql`create temporary table ${IMPORT_STAGE} (idx int, ${INPUT_COLUMNS}) on commit drop`);
+      await copyIn(tx, "copy usage_import_batch from stdin", early && early.items === items ? early.text : copyText(items));
+      return sql`select * from ${IMPORT_STAGE}`;
+    },
+  };
+}
 
 /**
  * Bulk import of usage history (docs/integrations.md, "Bulk import"): a CSV (header = Event field
@@ -500,16 +514,20 @@ export async function importUsage({ ctx, input }: { ctx: Ctx; input: { format: I
   // A batch that could not be stored (database unavailable, …) ends the import with its error.
   let storeFailure: unknown = null;
   const flush = async () => {
-    storeFailure = await storing;
-    if (storeFailure) throw storeFailure;
-    const batch = { events, lines, unread };
+    // The batch is validated (and its COPY text made) while the previous one is still being stored:
+    // JavaScript's share of a batch runs beside the database's instead of before it.
+    const now = new Date();
+    const batchLines = lines;
+    const checked = validateBatch(events, now, retentionStart(ctx.config.usageRetentionMonths, now), (p) => batchLines[p]!);
+    const loader = events.length === 0 ? null : importLoader(checked);
+    const batch = { unread };
     events = [];
     lines = [];
     unread = [];
+    storeFailure = await storing;
+    if (storeFailure) throw storeFailure;
     storing = (async () => {
-      const now = new Date();
-      const checked = validateBatch(batch.events, now, retentionStart(ctx.config.usageRetentionMonths, now), (p) => batch.lines[p]!);
-      const result = batch.events.length === 0 ? { accepted: 0, duplicates: 0, rejected: [] } : await ingestChecked(ctx, checked, IMPORT_LOADER);
+      const result = loader === null ? { accepted: 0, duplicates: 0, rejected: [] } : await ingestChecked(ctx, checked, loader);
       const counts = { accepted: result.accepted, duplicates: result.duplicates, rejected: result.rejected.length + batch.unread.length };
       ctx.metrics?.ingestion("import", counts);
       await recordIngestion(ctx.db, "import", counts);
