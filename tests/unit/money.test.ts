@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { add, dec, div, money2, mul, parseMoneyInput, round, sub, sum, trimDecimal } from "../../server/shared/money";
+import { add, dec, div, formatScaled, money2, mul, parseMoneyInput, parseScaled, round, sub, sum, trimDecimal } from "../../server/shared/money";
 
 describe("exact money arithmetic", () => {
   test("adds decimals exactly where binary floats do not", () => {
@@ -28,6 +28,27 @@ describe("exact money arithmetic", () => {
     expect(money2("99")).toBe("99.00");
     expect(trimDecimal("0.001200000000")).toBe("0.0012");
     expect(trimDecimal("3.000000000000")).toBe("3");
+  });
+});
+
+describe("scaled integers (the database's numeric(38, 18) costs summed exactly)", () => {
+  test("reads a decimal as a count of 10^-places units and renders it back", () => {
+    expect(parseScaled("1.5", 3)).toBe(1500n);
+    expect(parseScaled("0.000000000000000001", 18)).toBe(1n);
+    expect(parseScaled("-0.500000000000000000", 18)).toBe(-500000000000000000n);
+    expect(parseScaled("12", 2)).toBe(1200n);
+    expect(formatScaled(parseScaled("12.340000000000000000", 18), 18)).toBe("12.340000000000000000");
+    // Sums equal the rational sums, as PostgreSQL renders a numeric(38, 18) sum.
+    const costs = ["0.100000000000000000", "0.200000000000000000", "-0.000000000000000003", "7.123456789012345678"];
+    const scaled = costs.reduce((s, c) => s + parseScaled(c, 18), 0n);
+    expect(formatScaled(scaled, 18)).toBe(round(sum(costs.map((c) => dec(c))), 18));
+    expect(formatScaled(scaled, 18)).toBe("7.423456789012345675");
+  });
+  test("refuses what would need rounding or is not a plain decimal", () => {
+    expect(() => parseScaled("0.0000000000000000001", 18)).toThrow();
+    expect(() => parseScaled("1e-3", 18)).toThrow();
+    expect(() => parseScaled("", 18)).toThrow();
+    expect(() => parseScaled("1.", 18)).toThrow();
   });
 });
 
