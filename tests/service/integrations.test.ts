@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { rows } from "../../db/client";
+import { setLogSink } from "../../server/observability/log";
 import * as integrations from "../../server/modules/integrations/service";
 import type { MappedSpan } from "../../server/modules/usage/otlp";
 import * as usage from "../../server/modules/usage/service";
@@ -113,6 +114,29 @@ describe("ingestion statistics", () => {
     const silent = await sourceOf("import");
     expect(silent.last_received_at).not.toBeNull();
     expect(silent.accepted).toBe(0);
+  });
+
+  test("statistics that cannot be written after a batch committed lose their counts only, never the batch's answer", async () => {
+    // A fault in the database itself (no code of ours replaced): every write to the statistics fails.
+    await database.db.execute(sql`create function fail_ingestion_stats() returns trigger language plpgsql as $$ begin raise exception 'statistics unavailable'; end $$`);
+    await database.db.execute(sql`create trigger fail_ingestion_stats before insert or update on ingestion_stats for each row execute function fail_ingestion_stats()`);
+    const lines: string[] = [];
+    const previous = setLogSink((line) => lines.push(line));
+    try {
+      const before = await sourceOf("api");
+      const sent = event(agent.id, { occurred_at: "2025-07-02T10:00:00Z" });
+      const result = await ingest(ctx, [sent]);
+      expect(result).toMatchObject({ accepted: 1, duplicates: 0, rejected: [] });
+      const stored = await rows<{ n: string }>(database.db, sql`select count(*)::text as n from usage_events where id = ${sent.id as string}`);
+      expect(stored[0]!.n).toBe("1");
+      expect(await sourceOf("api")).toMatchObject({ accepted: before.accepted, rejected: before.rejected });
+      const warning = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "ingestion statistics not recorded");
+      expect(warning).toMatchObject({ level: "warn", source: "api", accepted: 1, duplicates: 0, rejected: 0, error: "statistics unavailable" });
+    } finally {
+      setLogSink(previous);
+      await database.db.execute(sql`drop trigger fail_ingestion_stats on ingestion_stats`);
+      await database.db.execute(sql`drop function fail_ingestion_stats()`);
+    }
   });
 
   test.skipIf(TEST_DB_KIND === "pglite")("concurrent batches of one source lose no count and never deadlock", async () => {

@@ -6,6 +6,7 @@ import { agentAssignments, agents, ingestionStats, modelPrices, otelPendingSpans
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
 import { AppError, fieldErrorsFromZod } from "../../errors";
+import { log } from "../../observability/log";
 import type { IngestionCounts, IngestionSource } from "../../observability/metrics";
 import { trimDecimal } from "../../shared/money";
 import { UUID_PATTERN } from "../../shared/uuid";
@@ -756,8 +757,22 @@ const STATS_SHARDS = 8;
  * statement of a transaction when inside one (its row lock is then held only until the commit and
  * never waited for while holding it). The shard is the database session's, so concurrent writers
  * of one source rarely share a row.
+ *
+ * Every caller runs it after its batch has committed: a failure here (the database unreachable for
+ * a moment, a lock timeout) is logged and loses these counts only — statistics, never billing — and
+ * never turns a stored batch into an error its client would retry (docs/decisions.md).
  */
 export async function recordIngestion(db: DbOrTx, source: IngestionSource, counts: IngestionCounts): Promise<void> {
+  try {
+    await upsertIngestionStats(db, source, counts);
+  } catch (err) {
+    // The database's own error (Drizzle's message carries the statement and its parameters).
+    const cause = ((err as { cause?: unknown })?.cause ?? err) as { message?: string; code?: string };
+    log.warn("ingestion statistics not recorded", { source, ...counts, code: cause?.code, error: String(cause?.message ?? cause).slice(0, 200) });
+  }
+}
+
+async function upsertIngestionStats(db: DbOrTx, source: IngestionSource, counts: IngestionCounts): Promise<void> {
   const st = ingestionStats;
   await db.execute(sql`
     insert into ${st} (${names([st.source, st.hour, st.shard, st.accepted, st.duplicates, st.rejected, st.lastReceivedAt])})
