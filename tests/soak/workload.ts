@@ -24,9 +24,15 @@ export interface SoakResult {
   heapStartMb: number;
   heapEndMb: number;
   heapGrowthPct: number;
+  /**
+   * The same windows' medians, MB, of the JavaScript heap's capacity and of the memory its objects
+   * hold outside it (collect-on-signal.ts). RSS growing while these stay flat is native memory of
+   * the runtime, not the JavaScript side's.
+   */
+  breakdownMb: Record<"heapCapacity" | "extra", [number, number]>;
   /** Least-squares slope of the sampled RSS after warm-up, in MB per minute: about 0 once memory levels off. */
   rssSlopeMbPerMin: number;
-  /** `seconds:rss/heap` per sample, for the log. */
+  /** `seconds:rss/heap/heap capacity` per sample, MB, for the log. */
   samples: string;
 }
 
@@ -137,7 +143,7 @@ export async function runSoak({
   const errors: string[] = [];
   const byKind: Record<string, number> = {};
   let requests = 0;
-  const samples: { t: number; rss: number; heap: number }[] = [];
+  const samples: { t: number; rss: number; heap: number; capacity: number; extra: number }[] = [];
   const started = Date.now();
   const deadline = started + seconds * 1000;
   // Every 2 s: a full collection in the server (SIGUSR2, see collect-on-signal.ts), then its RSS.
@@ -148,8 +154,9 @@ export async function runSoak({
       try {
         server.proc.kill("SIGUSR2");
         await Bun.sleep(300);
-        const heaps = [...server.output().matchAll(/soak-heap (\d+)/g)];
-        samples.push({ t: (Date.now() - started) / 1000, rss: rssMb(server.proc.pid), heap: Number(heaps.at(-1)?.[1] ?? 0) / 1048576 });
+        const last = [...server.output().matchAll(/soak-heap (\d+) (\d+) (\d+)/g)].at(-1);
+        const mb = (i: number) => Number(last?.[i] ?? 0) / 1048576;
+        samples.push({ t: (Date.now() - started) / 1000, rss: rssMb(server.proc.pid), heap: mb(1), capacity: mb(2), extra: mb(3) });
       } catch {}
     }
   })();
@@ -196,6 +203,7 @@ export async function runSoak({
   const growth = (a: number, b: number) => (a > 0 ? Math.round(((b - a) / a) * 1000) / 10 : 0);
   const rss = [median(early.map((s) => s.rss)), median(late.map((s) => s.rss))] as const;
   const heap = [median(early.map((s) => s.heap)), median(late.map((s) => s.heap))] as const;
+  const windows = (key: "capacity" | "extra"): [number, number] => [round1(median(early.map((s) => s[key]))), round1(median(late.map((s) => s[key])))];
   const measured = samples.filter((s) => s.t >= warmupSeconds);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   const mt = mean(measured.map((s) => s.t));
@@ -214,7 +222,8 @@ export async function runSoak({
     heapStartMb: round1(heap[0]),
     heapEndMb: round1(heap[1]),
     heapGrowthPct: growth(heap[0], heap[1]),
+    breakdownMb: { heapCapacity: windows("capacity"), extra: windows("extra") },
     rssSlopeMbPerMin: Math.round(slopePerSecond * 60 * 100) / 100,
-    samples: samples.map((s) => `${Math.round(s.t)}:${s.rss.toFixed(0)}/${s.heap.toFixed(1)}`).join(" "),
+    samples: samples.map((s) => `${Math.round(s.t)}:${s.rss.toFixed(0)}/${s.heap.toFixed(1)}/${s.capacity.toFixed(0)}`).join(" "),
   };
 }

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import PDFDocument from "pdfkit";
+import type PDFKit from "pdfkit";
 import { csvField } from "../billing/lines";
 import type { Invoice } from "./schema";
 
@@ -12,9 +12,22 @@ import type { Invoice } from "./schema";
  */
 
 const require = createRequire(import.meta.url);
-/** Read once per process; pdfkit subsets them into each document. */
-const FONT = readFileSync(require.resolve("dejavu-fonts-ttf/ttf/DejaVuSans.ttf"));
-const FONT_BOLD = readFileSync(require.resolve("dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf"));
+
+/**
+ * pdfkit and the two fonts, loaded on the first PDF and kept for the process: pdfkit brings its
+ * standard fonts' metrics along and adds about 30 MB of resident memory, which an instance that
+ * never draws an invoice should not carry (docs/scaling.md, "Memory"). pdfkit subsets the fonts
+ * into each document.
+ */
+let pdfKit: Promise<{ PDFDocument: typeof PDFKit; font: Buffer; bold: Buffer }> | undefined;
+function loadPdfKit() {
+  pdfKit ??= import("pdfkit").then(({ default: PDFDocument }) => ({
+    PDFDocument,
+    font: readFileSync(require.resolve("dejavu-fonts-ttf/ttf/DejaVuSans.ttf")),
+    bold: readFileSync(require.resolve("dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf")),
+  }));
+  return pdfKit;
+}
 
 /** Currencies whose narrow symbol is unambiguous; CAD and AUD keep theirs distinct from USD ("CA$", "A$"). */
 const NARROW = new Set(["USD", "EUR", "GBP", "NGN"]);
@@ -48,7 +61,8 @@ export function invoiceCsv(invoice: Invoice): string {
 const day = (iso: string | null) => (iso ? iso.slice(0, 10) : "—");
 
 /** The PDF of an invoice (a draft is marked DRAFT, a void one VOID). */
-export function invoicePdf(invoice: Invoice): Promise<Buffer> {
+export async function invoicePdf(invoice: Invoice): Promise<Buffer> {
+  const { PDFDocument, font, bold } = await loadPdfKit();
   const fixed = new Date(invoice.finalized_at ?? "2000-01-01T00:00:00.000Z");
   const doc = new PDFDocument({
     size: "A4",
@@ -61,8 +75,8 @@ export function invoicePdf(invoice: Invoice): Promise<Buffer> {
     doc.on("end", () => resolve(Buffer.concat(chunks)));
     doc.on("error", reject);
   });
-  doc.registerFont("body", FONT);
-  doc.registerFont("bold", FONT_BOLD);
+  doc.registerFont("body", font);
+  doc.registerFont("bold", bold);
   const money = (v: string) => formatMoney(v, invoice.currency);
   if (invoice.status === "void") {
     // The stamp across the first page, under everything else.

@@ -1,10 +1,16 @@
 import { AppError } from "../../errors";
 import { defineRoute, jsonStructureProblem, readBodyBytes, readBodyText } from "../../rest/route";
-import { decodeProtobufRequest, encodeProtobufResponse } from "./otlp-proto";
 import { mapSpans, parseJsonRequest } from "./otlp";
 import { MAX_IMPORT_LINE_CHARS } from "./import";
 import { otlpResponseOutput, litellmIngestOutput, MAX_BATCH, repriceInput, repriceOutput, usageEventInput, usageImportOutput, usageIngestBody, usageIngestOutput } from "./schema";
 import * as usage from "./service";
+
+/**
+ * protobufjs and the parsed OTLP definitions, loaded on the first protobuf export: about 15 MB of
+ * resident memory that an instance receiving no OTLP (or only OTLP JSON) should not carry
+ * (docs/scaling.md, "Memory").
+ */
+const otlpProto = () => import("./otlp-proto");
 
 export const usageRoutes = [
   defineRoute({
@@ -85,10 +91,11 @@ export const usageRoutes = [
         throw new AppError("UNSUPPORTED_MEDIA_TYPE", "The body must be application/x-protobuf or application/json (OTLP)");
       }
       const bytes = await readBodyBytes(c, ctx.config.maxBodyBytes);
-      const request = type === "application/json" ? parseJsonRequest(wellFormed(decodeUtf8(bytes))) : decodeProtobufRequest(bytes);
+      const proto = type === "application/x-protobuf" ? await otlpProto() : null;
+      const request = proto ? proto.decodeProtobufRequest(bytes) : parseJsonRequest(wellFormed(decodeUtf8(bytes)));
       const result = await usage.ingestOtlp({ ctx, input: { spans: mapSpans(request) } });
-      if (type === "application/x-protobuf") {
-        return new Response(Buffer.from(encodeProtobufResponse(result.rejectedSpans, result.errorMessage)), { headers: { "content-type": "application/x-protobuf" } });
+      if (proto) {
+        return new Response(Buffer.from(proto.encodeProtobufResponse(result.rejectedSpans, result.errorMessage)), { headers: { "content-type": "application/x-protobuf" } });
       }
       return result.rejectedSpans > 0 ? { partialSuccess: { rejectedSpans: String(result.rejectedSpans), errorMessage: result.errorMessage } } : {};
     },
