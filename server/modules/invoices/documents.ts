@@ -26,6 +26,8 @@ function loadPdfKit() {
     font: readFileSync(require.resolve("dejavu-fonts-ttf/ttf/DejaVuSans.ttf")),
     bold: readFileSync(require.resolve("dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf")),
   }));
+  // A failed load (a file briefly unreadable) is not kept: the next PDF tries again.
+  pdfKit.catch(() => (pdfKit = undefined));
   return pdfKit;
 }
 
