@@ -146,19 +146,7 @@ export const usageMonthDeltas = pgTable(
  * key (a view created by hand SQL in its migration). One statement sees both from one snapshot, so
  * a fold committing meanwhile neither hides nor doubles anything.
  */
-export const usageMonthTotals = pgView("usage_month_totals", {
-  orgId: uuid("org_id").notNull(),
-  agentId: uuid("agent_id").notNull(),
-  model: text("model").notNull(),
-  month: date("month", { mode: "string" }).notNull(),
-  events: bigint("events", { mode: "number" }).notNull(),
-  unpricedEvents: bigint("unpriced_events", { mode: "number" }).notNull(),
-  inputTokens: bigint("input_tokens", { mode: "number" }).notNull(),
-  outputTokens: bigint("output_tokens", { mode: "number" }).notNull(),
-  cacheReadTokens: bigint("cache_read_tokens", { mode: "number" }).notNull(),
-  cacheWriteTokens: bigint("cache_write_tokens", { mode: "number" }).notNull(),
-  costUsd: usd("cost_usd").notNull(),
-}).existing();
+export const usageMonthTotals = pgView("usage_month_totals", monthSums("checked per statement")).existing();
 
 /**
  * What Orgdesk remembers of recent OpenTelemetry spans to find a span's agent: the span, its

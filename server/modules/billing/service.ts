@@ -161,16 +161,8 @@ interface UsageRow {
 /** USD costs are numeric(38, 18): summed exactly as integers of 10^-18 USD. */
 const COST_PLACES = 18;
 
-/** An agent-month's usage being summed over its models. */
-interface UsageSum {
-  events: number;
-  unpriced: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheReadTokens: number;
-  cacheWriteTokens: number;
-  cost: bigint;
-}
+/** An agent-month's usage being summed over its models: its totals, the cost as an exact integer. */
+type UsageSum = Omit<UsageTotals, "costUsd"> & { cost: bigint };
 
 /**
  * Every row the organizations' figures over the range are computed from, in one wave of queries:
