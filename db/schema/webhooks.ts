@@ -51,7 +51,7 @@ export const webhookDeliveries = pgTable(
     endpointId: uuid("endpoint_id")
       .notNull()
       .references(() => webhookEndpoints.id, { onDelete: "cascade" }),
-    /** `pending` (an attempt is queued or running), `succeeded` or `failed`. */
+    /** `pending` (an attempt is due, scheduled or being made), `succeeded` or `failed`. */
     status: text("status").notNull().default("pending"),
     attemptCount: integer("attempt_count").notNull().default(0),
     /** When the next automatic attempt is due; null once the delivery has succeeded or failed. */
@@ -61,8 +61,19 @@ export const webhookDeliveries = pgTable(
     lastStatusCode: integer("last_status_code"),
     createdAt: instant("created_at").notNull().defaultNow(),
     completedAt: instant("completed_at"),
+    /**
+     * The delivery is its own queue entry (docs/guardrails.md, "Delivery and retries"): the token of
+     * the batch that claimed its attempt, and the end of that claim's lease. Only the holder of the
+     * token records the attempt; a claim whose lease ran out (its instance died) is claimed again.
+     */
+    claimToken: uuid("claim_token"),
+    claimedUntil: instant("claimed_until"),
+    /** The next attempt was asked for by hand (retry from the delivery log) after the delivery had settled. */
+    manualAttempt: boolean("manual_attempt").notNull().default(false),
   },
   (t) => [
+    /** The pending deliveries in the order they come due: what a batch claims from. */
+    index("webhook_deliveries_due_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
     index("webhook_deliveries_endpoint_idx").on(t.endpointId, t.createdAt, t.id),
     index("webhook_deliveries_event_idx").on(t.eventId),
     check("webhook_deliveries_status_check", sql`${t.status} in ('pending', 'succeeded', 'failed')`),

@@ -56,7 +56,7 @@ export interface JobRun<P> {
   reschedule(tx: DbOrTx, delayMs: number): Promise<void>;
   /**
    * Claims up to `limit` more due jobs of the same kind for this run, so that a handler can do the
-   * work of several in one go (one load, one transaction: webhook deliveries). Each comes with its
+   * work of several in one go (one load, one transaction). Each comes with its
    * own `complete` and `reschedule`; one the handler leaves unsettled is settled like this run
    * (completed when the handler returns, retried on the kind's schedule when it throws). Their
    * claims last as long as this run's, and they are aborted with it.
@@ -67,6 +67,27 @@ export interface JobRun<P> {
    * like `complete` when any of the claims is no longer this instance's, so `tx` must roll back.
    */
   completeAll(tx: DbOrTx, runs: JobRun<P>[]): Promise<void>;
+}
+
+/**
+ * Work whose rows are their own queue entries, claimed from a table of its own rather than from
+ * `jobs` (webhook deliveries: docs/guardrails.md, "Delivery and retries"). The runner claims a
+ * batch when it has a free slot (after the due jobs), runs it in that slot under the queue's time
+ * limit, and gives back what a run that threw or was stopped still holds. A claim is a token and a
+ * lease written on the rows themselves: a row whose lease ran out (its instance died) is due
+ * again, and only the holder of the current token can record a row's outcome.
+ */
+export interface RowQueue<B = unknown> {
+  /** Name in logs and metrics (`orgdesk_job_runs_total`, the queue gauges). */
+  kind: string;
+  /** Time one batch may take before its signal aborts it, ms. The claim's lease is this plus a margin. */
+  timeoutMs: (config: Config) => number;
+  /** Claims a batch of due rows under `token` until `leaseMs` from now; null when none is due. `full`: it took as many as a batch may (more may be due). */
+  claim(ctx: Ctx, claim: { token: string; leaseMs: number }): Promise<{ batch: B; full: boolean } | null>;
+  /** Does the batch's work and records it (on the rows still under its token). */
+  run(ctx: Ctx, batch: B, signal: AbortSignal): Promise<void>;
+  /** Gives the rows still under `token` back to the queue, due after `delayMs` (a run that threw or was stopped). */
+  release(ctx: Ctx, token: string, delayMs: number): Promise<void>;
 }
 
 export interface JobHandler<P = any> {
@@ -81,20 +102,6 @@ export function jobHandler<P>(kind: JobKind<P>, run: (job: JobRun<P>) => Promise
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
-
-/**
- * One attempt to deliver one webhook delivery (docs/guardrails.md). The webhook retry schedule
- * is the delivery's own (the handler reschedules); these delays are for runs that fail on our side
- * (the database unreachable).
- */
-export const webhookDeliver = jobKind({
-  kind: "webhook.deliver",
-  payload: z.object({ delivery_id: z.uuid(), manual: z.boolean().optional() }),
-  retryDelaysMs: [SECOND, 10 * SECOND, MINUTE, 5 * MINUTE, 30 * MINUTE],
-  // A batch starts no request later than one request limit into the run (the start budget, see
-  // `deliver`), so its last request ends by two limits; plus resolving addresses and recording.
-  timeoutMs: (config) => 2 * config.webhookTimeoutMs + 2 * SECOND,
-});
 
 /** Deletes delivery logs (and their events) older than WEBHOOK_LOG_RETENTION_DAYS. */
 export const webhookPrune = jobKind({
@@ -201,4 +208,4 @@ export const usagePrune = jobKind({
 });
 
 /** Every declared kind; `handlers/index.ts` must have exactly one handler for each (tests/db/jobs.test.ts). */
-export const JOB_KINDS: JobKind<any>[] = [webhookDeliver, webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep, invoicesAutoClose, usagePartitions, usageRetention, usagePrune, usageFold];
+export const JOB_KINDS: JobKind<any>[] = [webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep, invoicesAutoClose, usagePartitions, usageRetention, usagePrune, usageFold];

@@ -5,14 +5,15 @@ import { ANONYMOUS } from "../auth/principal";
 import type { Config } from "../config";
 import type { Ctx } from "../context";
 import { causes } from "../errors";
-import { JOB_HANDLERS } from "./handlers";
-import type { JobHandler, JobKind, JobRun } from "./kinds";
+import { JOB_HANDLERS, ROW_QUEUES } from "./handlers";
+import type { JobHandler, JobKind, JobRun, RowQueue } from "./kinds";
 import * as jobs from "./service";
 
 /** How much longer than a run's time limit its claim lasts before another instance may take the job. */
 export const LEASE_MARGIN_MS = 5000;
-/** The NOTIFY channel the `jobs_notify` trigger signals when a due job is enqueued. */
-const CHANNEL = "orgdesk_jobs";
+/** After a batch of a row queue threw, its rows are due again after this long (not at once, so a failing batch does not spin). */
+export const ROW_QUEUE_RETRY_MS = 1000;
+const CHANNEL = jobs.JOBS_CHANNEL;
 
 export interface JobRunner {
   instanceId: string;
@@ -27,6 +28,8 @@ export interface RunnerOptions {
   config: Config;
   /** The kinds this runner runs (default: every registered handler). */
   handlers?: JobHandler[];
+  /** The row queues this runner claims from (default: every registered one when `handlers` is not given, else none). */
+  queues?: RowQueue<any>[];
   instanceId?: string;
   /** How much longer than a run's limit its claim lasts (default LEASE_MARGIN_MS). */
   leaseMarginMs?: number;
@@ -60,13 +63,15 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
   const { database, config, metrics } = options;
   const db = database.db;
   const handlers = options.handlers ?? JOB_HANDLERS;
+  const queues = (options.queues ?? (options.handlers ? [] : ROW_QUEUES)).map((q) => ({ queue: q, leaseMs: q.timeoutMs(config) + (options.leaseMarginMs ?? LEASE_MARGIN_MS) }));
   const byKind = new Map(handlers.map((h) => [h.kind.kind, h]));
   if (byKind.size !== handlers.length) throw new Error("Two job handlers for one kind");
   const instanceId = options.instanceId ?? `${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
   const claimable = handlers.map((h) => ({ kind: h.kind.kind, leaseMs: h.kind.timeoutMs(config) + (options.leaseMarginMs ?? LEASE_MARGIN_MS) }));
   const periodic = handlers.filter((h) => h.kind.everyMs !== undefined).map((h) => ({ kind: h.kind.kind, everyMs: h.kind.everyMs! }));
 
-  const inflight = new Map<number, { controller: AbortController; done: Promise<void> }>();
+  /** Runs in flight: `job:<id>` for a job, `<kind>:<token>` for a batch of a row queue. */
+  const inflight = new Map<string, { controller: AbortController; done: Promise<void> }>();
   let stopping = false;
   let wakePending = false;
   let wakeUp: (() => void) | null = null;
@@ -86,7 +91,7 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
       wakeUp = done;
     });
 
-  const systemCtx = (jobId: number): Ctx => ({ db, config, principal: ANONYMOUS, requestId: `job-${jobId}`, ip: "", metrics });
+  const systemCtx = (jobId: number | string): Ctx => ({ db, config, principal: ANONYMOUS, requestId: `job-${jobId}`, ip: "", metrics });
 
   /** Gives up on a job that cannot run (its payload is wrong, or its runs never finished) and returns null; else its parsed payload. */
   async function refuse(job: jobs.ClaimedJob, kind: JobKind<unknown>): Promise<{ payload: unknown } | null> {
@@ -204,10 +209,60 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
     const handler = byKind.get(job.kind)!;
     const controller = new AbortController();
     const done = run(job, handler, controller).finally(() => {
-      inflight.delete(job.id);
+      inflight.delete(`job:${job.id}`);
       wake();
     });
-    inflight.set(job.id, { controller, done });
+    inflight.set(`job:${job.id}`, { controller, done });
+  }
+
+  /**
+   * Runs one claimed batch of a row queue in a slot, under the queue's time limit. A batch that
+   * throws (or is aborted: its limit passed, the instance is stopping) gives its rows back: due
+   * again after ROW_QUEUE_RETRY_MS, or at once when the instance stops (another instance takes
+   * them). Rows it already recorded are no longer under its token, so they stay recorded.
+   */
+  function startBatch(queue: RowQueue<unknown>, token: string, batch: unknown) {
+    const key = `${queue.kind}:${token}`;
+    const controller = new AbortController();
+    const ctx = systemCtx(key);
+    const limit = queue.timeoutMs(config);
+    const timer = setTimeout(() => controller.abort(new Error(`The run took longer than its ${limit} ms limit`)), limit);
+    const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true }));
+    aborted.catch(() => {});
+    const done = (async () => {
+      try {
+        await Promise.race([queue.run(ctx, batch, controller.signal), aborted]);
+        metrics?.jobRun(queue.kind, "succeeded");
+      } catch (err) {
+        metrics?.jobRun(queue.kind, "failed");
+        log.warn(`[jobs] ${queue.kind} batch ${token} failed; its rows are given back: ${errorText(err)}`);
+        try {
+          await queue.release(ctx, token, stopping ? 0 : ROW_QUEUE_RETRY_MS);
+        } catch (e) {
+          // The database is unreachable: the claims' leases run out and the rows are claimed again.
+          log.error(`[jobs] ${queue.kind} batch ${token}: could not give its rows back: ${errorText(e)}`);
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+    })().finally(() => {
+      inflight.delete(key);
+      wake();
+    });
+    inflight.set(key, { controller, done });
+  }
+
+  /** Claims batches of the row queues while slots are free: after a full batch, another (more may be due). */
+  async function claimBatches() {
+    for (const { queue, leaseMs } of queues) {
+      while (!stopping && inflight.size < config.jobConcurrency) {
+        const token = crypto.randomUUID();
+        const claimed = await queue.claim(systemCtx(`${queue.kind}:${token}`), { token, leaseMs });
+        if (!claimed) break;
+        startBatch(queue, token, claimed.batch);
+        if (!claimed.full) break;
+      }
+    }
   }
 
   let unlisten: (() => Promise<unknown>) | null = null;
@@ -244,6 +299,7 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
           for (const job of claimed) start(job);
           full = claimed.length === free;
         }
+        await claimBatches();
         failures = 0;
       } catch (err) {
         failures++;

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, lt, or, type SQL, sql } from "drizzle-orm";
 import { type Database, type Db, type DbOrTx, listen as listenTo, rows } from "../../db/client";
-import { jobSchedules, jobs } from "../../db/schema";
+import { jobSchedules, jobs, webhookDeliveries } from "../../db/schema";
 import type { JobKind } from "./kinds";
 
 /**
@@ -9,6 +9,9 @@ import type { JobKind } from "./kinds";
  * instances never hold the same job, and completing requires the claim's token, so a run that
  * lost its claim cannot commit.
  */
+
+/** The NOTIFY channel that wakes idle runners: the `jobs_notify` and `webhook_deliveries_notify` triggers, and a manual webhook retry. */
+export const JOBS_CHANNEL = "orgdesk_jobs";
 
 /** The run lost its claim (its lease ran out and another instance took the job): its transaction must not commit. */
 export class JobClaimLost extends Error {
@@ -244,7 +247,11 @@ export interface QueueStats {
   lag_seconds: number;
 }
 
-/** Queue depth and lag per kind, for metrics and health. */
+/**
+ * Queue depth and lag per kind, for metrics and health: the jobs, and the pending webhook
+ * deliveries (their own queue entries, under the kind `webhook.deliver`; a delivery with a live
+ * claim is running, a settled one is not in the queue).
+ */
 export async function queueStats(db: DbOrTx): Promise<QueueStats> {
   const found = await rows<{ kind: string; due: number; scheduled: number; running: number; failed: number; lag_ms: number | null }>(
     db,
@@ -254,7 +261,16 @@ export async function queueStats(db: DbOrTx): Promise<QueueStats> {
                count(*) filter (where state = 'running')::int as running,
                count(*) filter (where state = 'failed')::int as failed,
                (extract(epoch from now() - min(run_at) filter (where state = 'queued' and run_at <= now())) * 1000)::bigint as lag_ms
-          from ${jobs} group by kind order by kind`,
+          from ${jobs} group by kind
+        union all
+        select 'webhook.deliver' as kind,
+               count(*) filter (where next_attempt_at <= now() and coalesce(claimed_until < now(), true))::int as due,
+               count(*) filter (where next_attempt_at > now() and coalesce(claimed_until < now(), true))::int as scheduled,
+               count(*) filter (where claimed_until >= now())::int as running,
+               0 as failed,
+               (extract(epoch from now() - min(next_attempt_at) filter (where next_attempt_at <= now() and coalesce(claimed_until < now(), true))) * 1000)::bigint as lag_ms
+          from ${webhookDeliveries} where status = 'pending' having count(*) > 0
+        order by kind`,
   );
   const kinds = found.map((r) => ({
     kind: r.kind,

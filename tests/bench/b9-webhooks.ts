@@ -1,6 +1,6 @@
 /**
- * B9: webhook deliveries per second through the product — events written by `events.emit`, claimed
- * from the job queue by a job runner, signed, POSTed and recorded — against a bare loop sending the
+ * B9: webhook deliveries per second through the product — events written by `events.emit`, their
+ * delivery rows claimed in batches by a job runner, signed, POSTed and recorded — against a bare loop sending the
  * same signed POSTs (the same bodies, the same Standard Webhooks signatures, as many requests in
  * flight as the delivery path keeps: JOB_CONCURRENCY runs × DELIVERY_IN_FLIGHT each) to the same
  * local receiver. Alternating rounds of thousands of deliveries (a round lasts seconds), medians,
@@ -220,8 +220,8 @@ export async function runWebhooks(options: { rounds: number; deliveries: number;
         status: ratio >= 0.5 ? "pass" : "FAIL",
         note:
           ratio >= 0.5
-            ? `a run claims up to ${webhooks.DELIVERY_BATCH} due deliveries, sends them ${webhooks.DELIVERY_IN_FLIGHT} at a time and records them in one transaction; the bare loop keeps the same ${num(inFlight)} requests in flight`
-            : "each batch of deliveries is a job claim, an event and endpoint read, attempt rows and completions in PostgreSQL around the same POSTs the bare loop sends",
+            ? `a batch claims up to ${webhooks.DELIVERY_BATCH} due delivery rows (with their events and endpoints) in one statement, sends them ${webhooks.DELIVERY_IN_FLIGHT} at a time and records them in one statement; the bare loop keeps the same ${num(inFlight)} requests in flight`
+            : "each batch of deliveries is a claim of the delivery rows with their events and endpoints, and one statement recording attempts and states, in PostgreSQL around the same POSTs the bare loop sends",
       },
       {
         id: "B9b",

@@ -7,8 +7,8 @@ import { z } from "zod";
 import { type Database, migrate, openPglite, openPostgres, rows } from "../../db/client";
 import type { Config } from "../../server/config";
 import { JOB_HANDLERS } from "../../server/jobs/handlers";
-import { JOB_KINDS, jobHandler, jobKind, type JobHandler } from "../../server/jobs/kinds";
-import { type JobRunner, startJobRunner } from "../../server/jobs/runner";
+import { JOB_KINDS, jobHandler, jobKind, type JobHandler, type RowQueue } from "../../server/jobs/kinds";
+import { type JobRunner, ROW_QUEUE_RETRY_MS, startJobRunner } from "../../server/jobs/runner";
 import * as jobs from "../../server/jobs/service";
 import { TEST_CONFIG } from "../support/actors";
 import { TEST_DB_KIND, testDatabase } from "../support/db";
@@ -108,6 +108,43 @@ describe("batches: a run takes more jobs of its kind", () => {
     expect(done.every((d) => Number(d.n) === 1)).toBe(true);
     // The failed first batch's jobs were retried (attempts counted), none left behind.
     expect(await rows(db, sql`select id from jobs where kind = 'test.batch'`)).toEqual([]);
+  });
+});
+
+describe("row queues: rows that are their own queue entries", () => {
+  test("batches are claimed while slots are free; one that throws gives its rows back after a pause, one cut off by a stop gives them back at once", async () => {
+    const released: { token: string; delayMs: number }[] = [];
+    const ran: string[] = [];
+    const hang = Promise.withResolvers<void>();
+    let claims = 0;
+    // Three batches to claim: the first full (so the runner claims again at once), the second not.
+    const queue: RowQueue<number> = {
+      kind: "test.rows",
+      timeoutMs: () => 5000,
+      claim: async (_ctx, { token, leaseMs }) => {
+        expect(leaseMs).toBe(5000 + 5000);
+        ran.push(token);
+        claims++;
+        return claims <= 2 ? { batch: claims, full: claims === 1 } : null;
+      },
+      run: async (_ctx, n) => {
+        if (n === 1) throw new Error("the first batch fails");
+        await hang.promise;
+      },
+      release: async (_ctx, token, delayMs) => {
+        released.push({ token, delayMs });
+      },
+    };
+    const runner = startJobRunner({ database, config, handlers: [], queues: [queue] });
+    await waitFor("the failed batch given back", () => released.length === 1, 4000);
+    expect(released[0]).toEqual({ token: ran[0]!, delayMs: ROW_QUEUE_RETRY_MS });
+    // The second batch hangs in its slot until the runner stops: given back due at once.
+    await runner.stop(100);
+    expect(released).toEqual([
+      { token: ran[0]!, delayMs: ROW_QUEUE_RETRY_MS },
+      { token: ran[1]!, delayMs: 0 },
+    ]);
+    hang.resolve();
   });
 });
 

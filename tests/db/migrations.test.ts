@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { type Database, migrate, MIGRATIONS_DIR, openPglite, openPostgres, rows } from "../../db/client";
+import { claimDue } from "../../server/modules/webhooks/service";
 import { ADMIN_URL, TEST_DB_KIND, urlFor } from "../support/db";
 import { sqlstate } from "../support/failures";
 
@@ -129,5 +130,64 @@ describe("partitioning usage_events by month (0018)", () => {
     expect(await sqlstate(insert("jun-1", agent!.id, 1, "2025-06-01T00:00:00Z"))).toBe("23505");
     expect(await sqlstate(db.execute(sql`insert into usage_event_ids (id, occurred_at) values ('may-1', '2025-06-09T00:00:00Z')`))).toBe("23505");
     expect(await sqlstate(db.execute(sql`select usage_events_ensure_partition('2025-06-02')`))).toBe("P0001");
+  }, 120_000);
+});
+
+describe("webhook deliveries as their own queue entries (0024)", () => {
+  test("delivery attempts queued as jobs carry over to their deliveries, none is lost, and the jobs go", async () => {
+    const database = await emptyDatabase("delivery_claims");
+    const db = database.db;
+    await migrate(database, migrationsUpTo("0023_usage-deltas-references"));
+    const [endpoint] = await rows<{ id: string }>(db, sql`insert into webhook_endpoints (url, secret_sealed) values ('https://hooks.example.com/x', 'sealed') returning id::text as id`);
+    await db.execute(sql`insert into webhook_events (id, type, body) values ('msg_1', 'organization.created', '{}')`);
+    const delivery = async (status: string, next: string | null) =>
+      (await rows<{ id: string }>(
+        db,
+        sql`insert into webhook_deliveries (event_id, endpoint_id, status, attempt_count, next_attempt_at)
+            values ('msg_1', ${endpoint!.id}::uuid, ${status}, 1, ${next}::timestamptz) returning id::text as id`,
+      ))[0]!.id;
+    // A first attempt due, a retry scheduled for later, a manual retry, one being sent by an instance
+    // of the earlier version (its claim's lease still running), one whose job gave up, one settled.
+    const due = await delivery("pending", "2026-01-01T00:00:00Z");
+    const later = await delivery("pending", "2999-01-01T00:00:00Z");
+    const manual = await delivery("pending", "2026-01-01T00:00:00Z");
+    const sending = await delivery("pending", "2026-01-01T00:00:00Z");
+    const gaveUp = await delivery("pending", "2026-01-01T00:00:00Z");
+    const settled = await delivery("succeeded", null);
+    const job = (id: string, state: string, runAt: string, extra: Record<string, unknown> = {}, claim: string | null = null, lockedUntil: string | null = null) =>
+      sql`('webhook.deliver', ${JSON.stringify({ delivery_id: id, ...extra })}::jsonb, ${state}, ${runAt}::timestamptz, ${state === "queued" ? id : null}, ${claim}::uuid, ${lockedUntil}::timestamptz)`;
+    const claim = crypto.randomUUID();
+    await db.execute(sql`insert into jobs (kind, payload, state, run_at, key, claim, locked_until) values ${sql.join(
+      [
+        job(due, "queued", "2026-01-01T00:00:00Z"),
+        job(later, "queued", "2999-01-01T00:00:00Z"),
+        job(manual, "queued", "2026-02-01T00:00:00Z", { manual: true }),
+        job(sending, "running", "2026-01-01T00:00:00Z", {}, claim, "2999-06-01T00:00:00Z"),
+        job(gaveUp, "failed", "2026-01-01T00:00:00Z"),
+        job(settled, "queued", "2026-01-01T00:00:00Z"),
+      ],
+      sql`, `,
+    )}`);
+    await db.execute(sql`insert into jobs (kind, payload) values ('jobs.prune', '{}')`);
+
+    await migrate(database);
+
+    const after = await rows<{ id: string; status: string; next: string | null; claim_token: string | null; claimed_until: string | null; manual_attempt: boolean }>(
+      db,
+      sql`select id::text, status, to_char(next_attempt_at at time zone 'UTC', 'YYYY-MM-DD') as next, claim_token::text, to_char(claimed_until at time zone 'UTC', 'YYYY-MM-DD') as claimed_until, manual_attempt
+            from webhook_deliveries`,
+    );
+    const of = (id: string) => after.find((r) => r.id === id);
+    expect(of(due)).toMatchObject({ status: "pending", next: "2026-01-01", claim_token: null, manual_attempt: false });
+    expect(of(later)).toMatchObject({ status: "pending", next: "2999-01-01", claim_token: null });
+    expect(of(manual)).toMatchObject({ status: "pending", next: "2026-02-01", manual_attempt: true });
+    expect(of(sending)).toMatchObject({ status: "pending", claim_token: claim, claimed_until: "2999-06-01" });
+    expect(of(gaveUp)).toMatchObject({ status: "pending", next: "2026-01-01", claim_token: null });
+    expect(of(settled)).toMatchObject({ status: "succeeded", next: null, claim_token: null });
+    expect(await rows(db, sql`select kind from jobs order by kind`)).toEqual([{ kind: "jobs.prune" }]);
+
+    // What is due is what the runner claims: every pending delivery whose time has come and that no live claim holds.
+    const claimed = await claimDue(db, { token: crypto.randomUUID(), leaseMs: 60_000 });
+    expect(claimed!.batch.deliveries.map((d) => d.id).sort()).toEqual([due, manual, gaveUp].sort());
   }, 120_000);
 });

@@ -1,6 +1,6 @@
 import { describe } from "bun:test";
 import { TEST_DB_KIND, testDatabase } from "../support/db";
-import { multiInstanceScenarios } from "../support/multi-instance";
+import { multiInstanceScenarios, SCENARIO_ENV } from "../support/multi-instance";
 import { startProcess } from "../support/server-process";
 
 /**
@@ -19,7 +19,7 @@ const database = onPostgres ? await testDatabase() : undefined!;
 describe.skipIf(!onPostgres)("two server processes on one PostgreSQL", () => {
   multiInstanceScenarios(async () => {
     // Both start at once: migrations run under an advisory lock, so the second waits and finds nothing to do.
-    const env = { DATABASE_URL: database.url!, ADMIN_API_KEY: KEY, WEB_DIR: "" };
+    const env = { DATABASE_URL: database.url!, ADMIN_API_KEY: KEY, WEB_DIR: "", ...SCENARIO_ENV };
     const [a, b] = await Promise.all([startProcess("server/index.ts", env), startProcess("server/index.ts", env)]);
     return { a: { ...a, key: KEY }, b: { ...b, key: KEY }, database };
   });

@@ -5,7 +5,7 @@ import postgres from "postgres";
 import { MIGRATIONS_DIR, openPostgres, rows } from "../../db/client";
 import { sql } from "drizzle-orm";
 import { ADMIN_URL, TEST_DB_KIND, urlFor } from "../support/db";
-import { type Instances, multiInstanceScenarios } from "../support/multi-instance";
+import { type Instances, multiInstanceScenarios, SCENARIO_ENV } from "../support/multi-instance";
 import { client } from "../support/http";
 import { type PgBouncer, pgbouncerInstalled, startPgBouncer } from "../support/pgbouncer";
 import { startProcess } from "../support/server-process";
@@ -43,7 +43,7 @@ describe.skipIf(!onPostgres || !pgbouncerInstalled())("two instances through PgB
     // An empty database: both instances migrate it through the pooler at the same time.
     await admin.unsafe(`create database "${name}"`);
     const pooler = await bouncer({ poolSize: 8, statementTimeoutMs: 15000 });
-    const env = { DATABASE_URL: pooler.url(name), DATABASE_POOL_MODE: "transaction", ADMIN_API_KEY: KEY, WEB_DIR: "" };
+    const env = { DATABASE_URL: pooler.url(name), DATABASE_POOL_MODE: "transaction", ADMIN_API_KEY: KEY, WEB_DIR: "", ...SCENARIO_ENV };
     const [a, b] = await Promise.all([startProcess("server/index.ts", env), startProcess("server/index.ts", env)]);
     instances = { a: { ...a, key: KEY }, b: { ...b, key: KEY }, database: direct };
     return instances;

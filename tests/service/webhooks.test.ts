@@ -5,9 +5,7 @@ import { rows } from "../../db/client";
 import { webhookEndpoints } from "../../db/schema";
 import type { Config } from "../../server/config";
 import type { Ctx } from "../../server/context";
-import { type JobRun, webhookDeliver } from "../../server/jobs/kinds";
 import { type JobRunner, startJobRunner } from "../../server/jobs/runner";
-import * as jobs from "../../server/jobs/service";
 import * as agents from "../../server/modules/agents/service";
 import { agentAssignInput, agentUpdateInput } from "../../server/modules/agents/schema";
 import * as orgs from "../../server/modules/orgs/service";
@@ -145,7 +143,7 @@ describe("events are written in the transaction of the change", () => {
     const filtered = await createEndpoint({ url: "http://127.0.0.1:9/filtered", event_types: ["agent.assigned"] });
     const name = `Rolled Back ${Date.now()}`;
     const counts = async () =>
-      rows(db, sql`select (select count(*)::int from webhook_events) as events, (select count(*)::int from webhook_deliveries) as deliveries, (select count(*)::int from jobs where kind = 'webhook.deliver') as jobs`);
+      rows(db, sql`select (select count(*)::int from webhook_events) as events, (select count(*)::int from webhook_deliveries) as deliveries`);
     const before = await counts();
     // The real service, inside an outer transaction that then fails.
     await db
@@ -157,7 +155,6 @@ describe("events are written in the transaction of the change", () => {
     expect(await rows(db, sql`select 1 from organizations where name = ${name}`)).toEqual([]);
     expect(await counts()).toEqual(before);
     await db.execute(sql`delete from webhook_events`);
-    await db.execute(sql`delete from jobs`);
 
     const org = await makeOrg(owner, { name: `Committed ${Date.now()}` });
     const events = await rows<{ id: string; type: string; body: string }>(db, sql`select id, type, body from webhook_events`);
@@ -165,8 +162,13 @@ describe("events are written in the transaction of the change", () => {
     expect(JSON.parse(events[0]!.body).data.organization.id).toBe(org.id);
     expect((await log(all.id)).map((d) => d.event_id)).toEqual([events[0]!.id]);
     expect(await log(filtered.id)).toEqual([]);
-    const queued = await rows<{ payload: { delivery_id: string } }>(db, sql`select payload from jobs where kind = 'webhook.deliver'`);
-    expect(queued.map((j) => j.payload.delivery_id)).toEqual((await log(all.id)).map((d) => d.id));
+    // The delivery is its own queue entry: pending, due now, not claimed; no job per delivery.
+    const due = await rows<{ id: string }>(
+      db,
+      sql`select id from webhook_deliveries where status = 'pending' and next_attempt_at <= now() and claim_token is null and claimed_until is null`,
+    );
+    expect(due.map((d) => d.id)).toEqual((await log(all.id)).map((d) => d.id));
+    expect(await rows(db, sql`select kind from jobs where payload ? 'delivery_id'`)).toEqual([]);
   });
 
   test("no change commits without its event: when the event cannot be written, the change fails too", async () => {
@@ -437,7 +439,9 @@ describe("deliveries", () => {
     } finally {
       runner = startJobRunner({ database, config });
     }
-    await waitFor("the queued attempt to be done", async () => (await rows(db, sql`select 1 from jobs where kind = 'webhook.deliver'`)).length === 0);
+    // Its deliveries went with it: nothing is left to claim, and a running runner sends nothing.
+    expect(await rows(db, sql`select 1 from webhook_deliveries where endpoint_id = ${endpoint.id}`)).toEqual([]);
+    await Bun.sleep(200);
     expect(receiver.received).toEqual([]);
   });
 });
@@ -456,34 +460,89 @@ describe("retention", () => {
     expect(await rows(db, sql`select 1 from webhook_attempts where delivery_id = ${oldSettled}`)).toEqual([]);
     const events = await rows<{ n: number }>(db, sql`select count(*)::int as n from webhook_events`);
     expect(Number(events[0]!.n)).toBe(2);
-    await db.execute(sql`delete from jobs`);
+  });
+});
+
+describe("claims: a delivery is its own queue entry", () => {
+  const claim = (leaseMs: number) => webhooks.claimDue(db, { token: crypto.randomUUID(), leaseMs });
+  const pending = () => rows<{ status: string; attempt_count: number; claim_token: string | null }>(db, sql`select status, attempt_count, claim_token from webhook_deliveries`);
+
+  test("a claimed delivery is not claimed again while its lease lasts; once it runs out it is, and only the newer claim records the attempt", async () => {
+    const receiver = startReceiver();
+    const endpoint = await createEndpoint({ url: receiver.url, event_types: ["organization.created"] });
+    await makeOrg(owner);
+    const first = await claim(60_000);
+    expect(first?.batch.deliveries).toHaveLength(1);
+    // Held: a second claim (another instance) finds nothing due.
+    expect(await claim(60_000)).toBeNull();
+    // The first claim's lease runs out (its instance died): the delivery is due again.
+    await db.execute(sql`update webhook_deliveries set claimed_until = now() - interval '1 second' where claim_token = ${first!.batch.token}::uuid`);
+    const second = await claim(60_000);
+    expect(second?.batch.deliveries.map((d) => d.id)).toEqual(first!.batch.deliveries.map((d) => d.id));
+    // The first batch finishes late: its POST went out, but its claim is gone, so nothing of it is recorded.
+    await webhooks.deliver(owner, first!.batch, new AbortController().signal);
+    expect(await pending()).toEqual([{ status: "pending", attempt_count: 0, claim_token: second!.batch.token }]);
+    await webhooks.deliver(owner, second!.batch, new AbortController().signal);
+    expect(await pending()).toEqual([{ status: "succeeded", attempt_count: 1, claim_token: null }]);
+    const [delivery] = await log(endpoint.id);
+    expect(delivery!.attempts).toHaveLength(1);
+    // At least once: the receiver saw both POSTs, with the same webhook-id.
+    expect(receiver.received.map((r) => r.headers["webhook-id"])).toEqual([delivery!.event_id, delivery!.event_id]);
+  });
+
+  test("an endpoint deleted while its batch is in flight: the batch records nothing for it and does not fail", async () => {
+    const receiver = startReceiver();
+    const endpoint = await createEndpoint({ url: receiver.url, event_types: ["organization.created"] });
+    await makeOrg(owner);
+    const claimed = await claim(60_000);
+    await webhooks.delete({ ctx: owner, input: { id: endpoint.id } });
+    await webhooks.deliver(owner, claimed!.batch, new AbortController().signal);
+    expect(await rows(db, sql`select 1 from webhook_attempts`)).toEqual([]);
+    expect(receiver.received).toHaveLength(1);
+  });
+
+  test("a batch given back (its run threw or its instance stopped) is due again without an attempt counted", async () => {
+    await createEndpoint({ url: "http://127.0.0.1:9/x", event_types: ["organization.created"] });
+    await makeOrg(owner);
+    const claimed = await claim(60_000);
+    await webhooks.release(db, claimed!.batch.token, 0);
+    expect(await pending()).toEqual([{ status: "pending", attempt_count: 0, claim_token: null }]);
+    expect((await claim(60_000))?.batch.deliveries.map((d) => d.id)).toEqual(claimed!.batch.deliveries.map((d) => d.id));
+  });
+
+  test("a manual retry of a settled delivery makes it due, and its one attempt is marked manual and not retried", async () => {
+    const receiver = startReceiver(() => new Response("no", { status: 500 }));
+    const endpoint = await createEndpoint({ url: receiver.url, event_types: ["organization.created"] });
+    await makeOrg(owner);
+    await db.execute(sql`update webhook_deliveries set status = 'failed', next_attempt_at = null, completed_at = now(), attempt_count = ${MAX_ATTEMPTS}`);
+    expect(await claim(60_000)).toBeNull();
+    const [failed] = await log(endpoint.id);
+    await webhooks.retry({ ctx: owner, input: { id: failed!.id } });
+    const claimed = await claim(60_000);
+    expect(claimed?.batch.deliveries.map((d) => [d.id, d.manual])).toEqual([[failed!.id, true]]);
+    await webhooks.deliver(owner, claimed!.batch, new AbortController().signal);
+    const [after] = await log(endpoint.id);
+    expect(after).toMatchObject({ status: "failed", attempt_count: MAX_ATTEMPTS + 1, next_attempt_at: null });
+    expect(after!.attempts.map((a) => a.manual)).toEqual([true]);
+    expect(await claim(60_000)).toBeNull();
   });
 });
 
 describe("where webhooks may go, checked at every attempt", () => {
   const strict: Config = { ...config, webhookAllowPrivate: false };
   beforeAll(async () => {
-    await db.execute(sql`delete from jobs`);
+    await db.execute(sql`update webhook_deliveries set status = 'failed', next_attempt_at = null where status = 'pending'`);
   });
 
-  /** One attempt of the queued delivery, as the runner makes it, with `lookup` standing in for DNS. */
+  /** One attempt of the due delivery, as the runner makes it, with `lookup` standing in for DNS. */
   async function attempt(cfg: Config, lookup: (host: string) => Promise<{ address: string; family: number }[]>, options: { aborted?: boolean } = {}) {
-    const [job] = await jobs.claim(db, { kinds: [{ kind: webhookDeliver.kind, leaseMs: 30_000 }], limit: 1, instanceId: "test" });
-    expect(job).toBeDefined();
-    const run: JobRun<{ delivery_id: string; manual?: boolean }> = {
-      payload: job!.payload as { delivery_id: string },
-      job: { id: job!.id, kind: job!.kind, attempt: job!.attempts, runAt: job!.runAt, createdAt: job!.createdAt, lastError: job!.lastError },
-      ctx: { ...owner, config: cfg },
-      // An aborted signal where nothing may be sent: even a broken check could not connect anywhere.
-      signal: options.aborted ? AbortSignal.abort() : new AbortController().signal,
-      complete: (tx) => jobs.complete(tx, job!),
-      reschedule: (tx, delayMs) => jobs.requeue(tx, job!, { delayMs, attempts: 0, error: null }),
-      // One delivery at a time here: the attempt of this job only.
-      claimMore: async () => [],
-      completeAll: (tx, runs) => jobs.completeMany(tx, runs.length > 0 ? [job!] : []),
-    };
-    await webhooks.deliver(run, { lookup });
-    await db.execute(sql`delete from jobs`);
+    const claimed = await webhooks.claimDue(db, { token: crypto.randomUUID(), leaseMs: 30_000, limit: 1 });
+    expect(claimed).not.toBeNull();
+    // An aborted signal where nothing may be sent: even a broken check could not connect anywhere.
+    const signal = options.aborted ? AbortSignal.abort() : new AbortController().signal;
+    await webhooks.deliver({ ...owner, config: cfg }, claimed!.batch, signal, { lookup });
+    // Its retry is not this test's business: the next attempt() takes the next new delivery.
+    await db.execute(sql`update webhook_deliveries set status = 'failed', next_attempt_at = null where status = 'pending'`);
   }
 
   test("a name that resolves to a private, loopback, link-local or metadata address is refused before any connection", async () => {

@@ -199,4 +199,74 @@ export function multiInstanceScenarios(setup: () => Promise<Instances>) {
     );
     expect(diff!.n).toBe(0);
   }, 120_000);
+
+  test("webhook deliveries claimed by both instances' runners: each attempt made once, never by both, each recorded once", async () => {
+    const [ca] = api();
+    // More due deliveries than one instance's runner claims at once (JOB_CONCURRENCY 4 × 500), and
+    // a receiver that answers after 400 ms, so the other instance claims the rest while the first
+    // is still sending.
+    const n = 2500;
+    const seen = new Map<string, number>();
+    let inFlight = new Map<string, number>();
+    let overlapping = 0;
+    const receiver = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      idleTimeout: 60,
+      fetch: async (req) => {
+        await req.text();
+        const id = req.headers.get("webhook-id")!;
+        seen.set(id, (seen.get(id) ?? 0) + 1);
+        if (inFlight.has(id)) overlapping++;
+        inFlight.set(id, 1);
+        await Bun.sleep(400);
+        inFlight.delete(id);
+        return new Response("ok");
+      },
+    });
+    const delivered = async (base: string) => {
+      const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
+      return Number(/^orgdesk_webhook_deliveries_total\{result="delivered"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    try {
+      const before = [await delivered(a.base), await delivered(b.base)];
+      const hook = await ca.post("/api/webhooks", { url: `http://127.0.0.1:${receiver.port}/hook`, event_types: ["invoice.voided"] });
+      expect(hook.status).toBe(201);
+      const db = database.db;
+      await db.transaction(async (tx) => {
+        await tx.execute(sql`insert into webhook_events (id, type, body)
+          select 'msg_mi_' || g, 'webhook.test', json_build_object('type', 'webhook.test', 'timestamp', now(), 'data', json_build_object('n', g))::text
+            from generate_series(1, ${n}) g`);
+        await tx.execute(sql`insert into webhook_deliveries (event_id, endpoint_id) select 'msg_mi_' || g, ${hook.body.id}::uuid from generate_series(1, ${n}) g`);
+      });
+      const settled = async () => (await rows<{ n: number }>(db, sql`select count(*)::int as n from webhook_deliveries where endpoint_id = ${hook.body.id}::uuid and status = 'succeeded'`))[0]!.n;
+      const deadline = Date.now() + 60_000;
+      while ((await settled()) < n && Date.now() < deadline) await Bun.sleep(100);
+      expect(await settled()).toBe(n);
+      // Each delivery was sent once (no lease ran out, nothing crashed) and never twice at once, and recorded once.
+      expect(seen.size).toBe(n);
+      expect([...seen.values()].every((count) => count === 1)).toBe(true);
+      expect(overlapping).toBe(0);
+      const [recorded] = await rows<{ attempts: number; counted: number; claimed: number }>(
+        db,
+        sql`select (select count(*)::int from webhook_attempts a join webhook_deliveries d on d.id = a.delivery_id where d.endpoint_id = ${hook.body.id}::uuid) as attempts,
+                   coalesce(sum(attempt_count), 0)::int as counted, count(claim_token)::int as claimed
+              from webhook_deliveries where endpoint_id = ${hook.body.id}::uuid`,
+      );
+      expect(recorded).toEqual({ attempts: n, counted: n, claimed: 0 });
+      // Both instances delivered some of them.
+      const after = [await delivered(a.base), await delivered(b.base)];
+      const byInstance = after.map((x, i) => x - before[i]!);
+      expect(byInstance[0]! + byInstance[1]!).toBe(n);
+      expect(Math.min(...byInstance)).toBeGreaterThan(0);
+      expect((await ca.delete(`/api/webhooks/${hook.body.id}`)).status).toBe(200);
+    } finally {
+      inFlight = new Map();
+      receiver.stop(true);
+    }
+  }, 120_000);
 }
+
+/** The environment the instances of these scenarios need besides their database: webhooks to a local receiver, metrics. */
+export const METRICS_TOKEN = "multi-instance-metrics-token";
+export const SCENARIO_ENV = { SECRETS_KEY: "c".repeat(64), WEBHOOK_ALLOW_PRIVATE: "1", METRICS_TOKEN };

@@ -1,5 +1,16 @@
 import * as webhooks from "../../modules/webhooks/service";
-import { jobHandler, webhookDeliver } from "../kinds";
+import type { RowQueue } from "../kinds";
 
-/** One attempt of one webhook delivery; the delivery keeps its own retry schedule (webhooks.deliver). */
-export const webhookDeliverHandler = jobHandler(webhookDeliver, (run) => webhooks.deliver(run));
+/**
+ * Webhook deliveries, claimed in batches straight from `webhook_deliveries` (each delivery row is
+ * its own queue entry, docs/guardrails.md); each delivery keeps its own retry schedule.
+ */
+export const webhookDeliveryQueue: RowQueue<webhooks.DeliveryBatch> = {
+  kind: "webhook.deliver",
+  // A batch starts no request later than one request limit into the run (the start budget, see
+  // `webhooks.deliver`), so its last request ends by two limits; plus resolving addresses and recording.
+  timeoutMs: (config) => 2 * config.webhookTimeoutMs + 2000,
+  claim: (ctx, claim) => webhooks.claimDue(ctx.db, claim),
+  run: (ctx, batch, signal) => webhooks.deliver(ctx, batch, signal),
+  release: (ctx, token, delayMs) => webhooks.release(ctx.db, token, delayMs),
+};

@@ -1,16 +1,14 @@
 import { and, eq, isNull, or, sql } from "drizzle-orm";
 import type { DbOrTx } from "../../../db/client";
 import { webhookDeliveries, webhookEndpoints, webhookEvents } from "../../../db/schema";
-import { webhookDeliver } from "../../jobs/kinds";
-import * as jobs from "../../jobs/service";
 import type { TEST_EVENT_TYPE, WebhookEventType } from "../webhooks/schema";
 import { type AuditedChange, eventOf } from "./audit-events";
 
 /**
  * The outbox of webhook events (docs/guardrails.md): an event and its deliveries are written in the
- * transaction of the change they report, and each delivery's first attempt is queued there too, so
- * no change commits without its event and no event exists without its change. Deliveries are sent
- * by the webhooks module's job. This module imports no other service, so any service (the audit
+ * transaction of the change they report — a delivery row is its own queue entry, due at once — so
+ * no change commits without its event and no event exists without its change. Deliveries are
+ * claimed and sent by the job runner (the webhooks module's delivery queue). This module imports no other service, so any service (the audit
  * log included) may emit.
  */
 
@@ -18,8 +16,8 @@ import { type AuditedChange, eventOf } from "./audit-events";
 const newEventId = () => `msg_${Bun.randomUUIDv7().replaceAll("-", "")}`;
 
 /**
- * Writes an event in the caller's transaction, with one delivery (and its first attempt, queued)
- * for every enabled endpoint that receives `type`: the event exists exactly when the change it
+ * Writes an event in the caller's transaction, with one delivery (pending, its first attempt due
+ * now) for every enabled endpoint that receives `type`: the event exists exactly when the change it
  * reports commits. Returns the event id (the `webhook-id`), or null when no endpoint receives it
  * (then nothing is written). `endpointId` sends to that one endpoint only, whatever it receives
  * (the test event).
@@ -56,13 +54,7 @@ async function write(tx: DbOrTx, type: string, data: Record<string, unknown>, en
     .insert(webhookDeliveries)
     .values(endpointIds.map((endpointId) => ({ eventId, endpointId, createdAt })))
     .returning({ id: webhookDeliveries.id });
-  const deliveryIds = deliveries.map((d) => d.id);
-  await jobs.enqueueMany(
-    tx,
-    webhookDeliver,
-    deliveryIds.map((id) => ({ payload: { delivery_id: id }, key: id })),
-  );
-  return { eventId, deliveryIds };
+  return { eventId, deliveryIds: deliveries.map((d) => d.id) };
 }
 
 /**

@@ -2,16 +2,15 @@ import { and, asc, desc, eq, inArray, isNull, lt, or, type SQL, sql } from "driz
 import { randomBytes } from "node:crypto";
 import { Webhook as StandardWebhook } from "standardwebhooks";
 import type { z } from "zod";
-import type { Db, DbOrTx } from "../../../db/client";
+import { type Db, type DbOrTx, rows } from "../../../db/client";
 import { agents, organizations, webhookAttempts, webhookDeliveries, webhookEndpoints, webhookEvents } from "../../../db/schema";
 import { authorize } from "../../auth/policy";
 import { open, seal } from "../../auth/secret-box";
 import type { Config } from "../../config";
 import type { Ctx } from "../../context";
 import { AppError, invalidField, notFound } from "../../errors";
-import { webhookDeliver } from "../../jobs/kinds";
-import type { JobRun } from "../../jobs/kinds";
-import * as jobs from "../../jobs/service";
+import { JOBS_CHANNEL } from "../../jobs/service";
+import type { WebhookResult } from "../../observability/metrics";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
 import { isUuid } from "../../shared/uuid";
 import * as audit from "../audit/service";
@@ -276,12 +275,20 @@ export async function retry({ ctx, input }: { ctx: Ctx; input: { id: string } })
     if (!endpoint.enabled && found.eventType !== TEST_EVENT_TYPE) throw new AppError("CONFLICT", "The endpoint is disabled; enable it before retrying its deliveries");
     const settled = delivery.status !== "pending";
     if (settled) {
-      await tx.update(webhookDeliveries).set({ status: "pending", nextAttemptAt: new Date(), completedAt: null }).where(eq(webhookDeliveries.id, delivery.id));
+      await tx
+        .update(webhookDeliveries)
+        .set({ status: "pending", nextAttemptAt: sql`now()`, completedAt: null, manualAttempt: true })
+        .where(eq(webhookDeliveries.id, delivery.id));
     } else {
-      await tx.update(webhookDeliveries).set({ nextAttemptAt: new Date() }).where(eq(webhookDeliveries.id, delivery.id));
+      // Its next attempt now — unless an attempt is being made right now (a live claim), which
+      // records the delivery's next state itself: a second attempt beside it is not started.
+      await tx
+        .update(webhookDeliveries)
+        .set({ nextAttemptAt: sql`now()` })
+        .where(and(eq(webhookDeliveries.id, delivery.id), or(isNull(webhookDeliveries.claimedUntil), lt(webhookDeliveries.claimedUntil, sql`now()`))));
     }
-    // Keyed by delivery: an attempt already queued is moved to now rather than doubled.
-    await jobs.enqueue(tx, webhookDeliver, { delivery_id: delivery.id, ...(settled ? { manual: true } : {}) }, { key: delivery.id });
+    // Wakes idle runners when this commits (runners also poll).
+    await tx.execute(sql`select pg_notify(${JOBS_CHANNEL}, '')`);
     await audit.record(tx, ctx, { action: "webhook.retry", orgId: null, targetType: "webhook_delivery", targetId: delivery.id, after: { event_id: delivery.eventId, endpoint_id: endpoint.id } });
   });
   return (await loadDeliveries(ctx.db, [input.id.toLowerCase()]))[0]!;
@@ -303,7 +310,7 @@ interface Signers {
   previousUntil: number;
 }
 
-function signersOf(endpoint: EndpointRow, key: Uint8Array | undefined): Signers {
+function signersOf(endpoint: Endpoint, key: Uint8Array | undefined): Signers {
   const rotating = endpoint.previousSecretSealed && endpoint.previousSecretExpiresAt;
   return {
     current: new StandardWebhook(open(key, endpoint.secretSealed, endpoint.id)),
@@ -364,37 +371,111 @@ async function post(url: string, body: string, headers: Record<string, string>, 
   }
 }
 
-/** `column in (…)` with the ids as one JSON parameter: one statement text, however many ids. */
-function idIn(column: typeof webhookDeliveries.id, ids: string[]): SQL {
-  return sql`${column} in (select jsonb_array_elements_text(${JSON.stringify(ids)}::jsonb)::uuid)`;
-}
-
-/** How many deliveries one `webhook.deliver` run attempts together: its own and those it claims besides. */
+/** How many deliveries one batch claims and attempts together. */
 export const DELIVERY_BATCH = 500;
-/** How many of a run's requests are in flight at once (so at most JOB_CONCURRENCY × this per instance). */
+/** How many of a batch's requests are in flight at once (so at most JOB_CONCURRENCY × this per instance). */
 export const DELIVERY_IN_FLIGHT = 100;
 
-type DeliverRun = JobRun<{ delivery_id: string; manual?: boolean }>;
+/** What an attempt needs of its endpoint. */
+type Endpoint = Pick<EndpointRow, "id" | "url" | "enabled" | "secretSealed" | "previousSecretSealed" | "previousSecretExpiresAt">;
+
+/** One claimed delivery with what its attempt needs. */
+interface ClaimedDelivery {
+  id: string;
+  attemptCount: number;
+  manual: boolean;
+  endpoint: Endpoint;
+  event: { id: string; type: string; body: string };
+}
+
+/** Deliveries claimed together under one token (see claimDue). */
+export interface DeliveryBatch {
+  token: string;
+  deliveries: ClaimedDelivery[];
+}
+
+const at = (value: unknown): Date | null => (value === null || value === undefined ? null : value instanceof Date ? value : new Date(String(value)));
+
+/**
+ * Claims up to `limit` due deliveries under `token` until `leaseMs` from now, and loads them with
+ * their endpoints and events — one statement. A delivery is its own queue entry: due when it is
+ * pending, its next attempt's time has come and no live claim holds it (a claim whose lease ran out
+ * — its instance died — is due again). `FOR UPDATE SKIP LOCKED`: rows another instance is claiming
+ * at the same moment are skipped, never claimed twice. Null when none is due.
+ */
+export async function claimDue(db: DbOrTx, options: { token: string; leaseMs: number; limit?: number }): Promise<{ batch: DeliveryBatch; full: boolean } | null> {
+  const limit = options.limit ?? DELIVERY_BATCH;
+  const found = await rows<{
+    id: string;
+    attempt_count: number;
+    manual_attempt: boolean;
+    endpoint_id: string;
+    url: string;
+    enabled: boolean;
+    secret_sealed: string;
+    previous_secret_sealed: string | null;
+    previous_secret_expires_at: unknown;
+    event_id: string;
+    event_type: string;
+    body: string;
+  }>(
+    db,
+    sql`with due as (
+          select id from ${webhookDeliveries}
+           where status = 'pending' and next_attempt_at <= now() and (claimed_until is null or claimed_until < now())
+           order by next_attempt_at
+           limit ${limit}
+             for update skip locked
+        ), claimed as (
+          update ${webhookDeliveries} d
+             set claim_token = ${options.token}::uuid, claimed_until = now() + ${Math.round(options.leaseMs)} * interval '1 millisecond'
+            from due where d.id = due.id
+          returning d.id, d.attempt_count, d.manual_attempt, d.endpoint_id, d.event_id
+        )
+        select c.id, c.attempt_count, c.manual_attempt, c.endpoint_id, e.url, e.enabled, e.secret_sealed, e.previous_secret_sealed,
+               e.previous_secret_expires_at, c.event_id, v.type as event_type, v.body
+          from claimed c
+          join ${webhookEndpoints} e on e.id = c.endpoint_id
+          join ${webhookEvents} v on v.id = c.event_id`,
+  );
+  if (found.length === 0) return null;
+  const deliveries = found.map((r) => ({
+    id: r.id,
+    attemptCount: Number(r.attempt_count),
+    manual: r.manual_attempt,
+    endpoint: {
+      id: r.endpoint_id,
+      url: r.url,
+      enabled: r.enabled,
+      secretSealed: r.secret_sealed,
+      previousSecretSealed: r.previous_secret_sealed,
+      previousSecretExpiresAt: at(r.previous_secret_expires_at),
+    },
+    event: { id: r.event_id, type: r.event_type, body: r.body },
+  }));
+  return { batch: { token: options.token, deliveries }, full: found.length >= limit };
+}
+
+/** Gives the deliveries still claimed under `token` back, due after `delayMs` (a batch that threw or was stopped); no attempt is counted. */
+export async function release(db: DbOrTx, token: string, delayMs: number): Promise<void> {
+  await db.execute(
+    sql`update ${webhookDeliveries}
+           set claim_token = null, claimed_until = null,
+               next_attempt_at = greatest(next_attempt_at, now() + ${Math.max(0, Math.round(delayMs))} * interval '1 millisecond')
+         where claim_token = ${token}::uuid and status = 'pending'`,
+  );
+}
 
 interface Sent {
-  run: DeliverRun;
-  endpoint: EndpointRow;
+  delivery: ClaimedDelivery;
   outcome: Outcome;
   attemptedAt: Date;
   durationMs: number;
-  manual: boolean;
 }
 
-/** Signs and sends one attempt of a delivery; never throws but for the run's own abort. */
-async function attemptOne(
-  run: DeliverRun,
-  endpoint: EndpointRow,
-  event: typeof webhookEvents.$inferSelect,
-  signersFor: (endpoint: EndpointRow) => Signers,
-  options: { lookup?: Lookup },
-): Promise<Sent> {
-  const config = run.ctx.config;
-  const manual = run.payload.manual === true;
+/** Signs and sends one attempt of a delivery; never throws but for the batch's own abort. */
+async function attemptOne(delivery: ClaimedDelivery, signersFor: (endpoint: Endpoint) => Signers, config: Config, signal: AbortSignal, options: { lookup?: Lookup }): Promise<Sent> {
+  const { endpoint, event } = delivery;
   const started = performance.now();
   const attemptedAt = new Date();
   const notSent = (why: string): Outcome => ({ statusCode: null, responseBody: null, error: `Not sent: ${why}` });
@@ -411,172 +492,128 @@ async function attemptOne(
     }
     if (signature !== undefined) {
       const headers = { "webhook-id": event.id, "webhook-timestamp": String(Math.floor(attemptedAt.getTime() / 1000)), "webhook-signature": signature };
-      outcome = await post(endpoint.url, event.body, headers, config, run.signal, options.lookup);
+      outcome = await post(endpoint.url, event.body, headers, config, signal, options.lookup);
     }
   }
-  return { run, endpoint, outcome: outcome!, attemptedAt, durationMs: Math.round(performance.now() - started), manual };
+  return { delivery, outcome: outcome!, attemptedAt, durationMs: Math.round(performance.now() - started) };
 }
 
 /**
- * Attempts of deliveries, run by the `webhook.deliver` job: this run's delivery and up to
- * DELIVERY_BATCH − 1 more that are due (claimed as jobs of their own, so each keeps its claim,
- * lease and retries), sent DELIVERY_IN_FLIGHT at a time within a start budget, then recorded together — every attempt, every
- * delivery's next state, and every job's completion or next run on the retry schedule — in one
- * transaction. A crash before it commits leaves the jobs claimed until their leases run out; the
- * next run sends them again, with the same `webhook-id` (at least once). The body and `webhook-id`
- * are the event's, so every attempt carries the same ones; the timestamp and signatures are the
- * attempt's.
+ * Attempts a claimed batch of deliveries (claimDue), DELIVERY_IN_FLIGHT at a time within a start
+ * budget, then records them with one statement: every attempt logged, every delivery's next state
+ * (succeeded, failed, or pending with its next time on the retry schedule) and its claim cleared,
+ * endpoints that answered 410 disabled, and the deliveries not started given back. Only the
+ * deliveries still under the batch's token are recorded: one whose lease ran out and was claimed
+ * again belongs to that claim now (its attempt here was sent but is not logged; the receiver may
+ * see it twice — at least once). A crash before the statement commits leaves the deliveries
+ * claimed until their leases run out; then they are claimed and sent again, with the same
+ * `webhook-id`. The body and `webhook-id` are the event's, so every attempt carries the same ones;
+ * the timestamp and signatures are the attempt's.
  *
  * 2xx: succeeded. 410: failed, and the endpoint is disabled. Anything else (another status, a
  * redirect, no response, a refused address): retried after the next delay of the schedule, and
- * failed after the last. `lookup` replaces DNS (tests).
+ * failed after the last; a manual attempt is not retried. `lookup` replaces DNS (tests).
  */
-export async function deliver(run: DeliverRun, options: { lookup?: Lookup } = {}): Promise<void> {
-  const { ctx } = run;
+export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSignal, options: { lookup?: Lookup } = {}): Promise<void> {
   const config = ctx.config;
   const started = performance.now();
-  const runs = [run, ...(await run.claimMore(DELIVERY_BATCH - 1))];
-  const found = await ctx.db
-    .select({ delivery: webhookDeliveries, endpoint: webhookEndpoints, event: webhookEvents })
-    .from(webhookDeliveries)
-    .innerJoin(webhookEndpoints, eq(webhookEndpoints.id, webhookDeliveries.endpointId))
-    .innerJoin(webhookEvents, eq(webhookEvents.id, webhookDeliveries.eventId))
-    .where(idIn(webhookDeliveries.id, [...new Set(runs.map((r) => r.payload.delivery_id))]));
-  const byId = new Map(found.map((f) => [f.delivery.id, f]));
-  // Deleted with its endpoint, already settled by another run, or twice in this batch (a manual
-  // retry beside its scheduled attempt): nothing (more) to send, the job is done.
-  const seen = new Set<string>();
-  const due = runs.filter((r) => {
-    const id = r.payload.delivery_id;
-    if (byId.get(id)?.delivery.status !== "pending" || seen.has(id)) return false;
-    seen.add(id);
-    return true;
-  });
-  const idle = runs.filter((r) => !due.includes(r));
-  // One signer per endpoint and run (opening a sealed secret and decoding it once, not per attempt).
+  const due = batch.deliveries;
+  // One signer per endpoint and batch (opening a sealed secret and decoding it once, not per attempt).
   const signers = new Map<string, Signers>();
-  const signersFor = (endpoint: EndpointRow) => {
+  const signersFor = (endpoint: Endpoint) => {
     let found = signers.get(endpoint.id);
     if (!found) signers.set(endpoint.id, (found = signersOf(endpoint, config.secretsKey)));
     return found;
   };
   // DELIVERY_IN_FLIGHT requests at a time. None starts after the start budget (one request
-  // timeout into the run): a slow receiver cannot hold the run past its limit (two timeouts and
-  // the recording); those not started go back to the queue, due now, without counting an attempt.
+  // timeout into the batch): a slow receiver cannot hold the batch past its limit (two timeouts
+  // and the recording); those not started go back to the queue, due now, without counting an attempt.
   const startBy = started + config.webhookTimeoutMs;
   const sent: Sent[] = [];
-  const unsent: DeliverRun[] = [];
+  const unsent: string[] = [];
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(DELIVERY_IN_FLIGHT, due.length) }, async () => {
       while (next < due.length) {
-        const r = due[next++]!;
+        const d = due[next++]!;
         if (performance.now() > startBy) {
-          unsent.push(r);
+          unsent.push(d.id);
           continue;
         }
-        const f = byId.get(r.payload.delivery_id)!;
-        sent.push(await attemptOne(r, f.endpoint, f.event, signersFor, options));
+        sent.push(await attemptOne(d, signersFor, config, signal, options));
       }
     }),
   );
-  await ctx.db.transaction(async (tx) => {
-    const ids = sent.map((s) => s.run.payload.delivery_id);
-    const locked =
-      ids.length === 0
-        ? []
-        : await tx
-            .select()
-            .from(webhookDeliveries)
-            .where(idIn(webhookDeliveries.id, ids))
-            .orderBy(asc(webhookDeliveries.id))
-            .for("update");
-    const current = new Map(locked.map((d) => [d.id, d]));
-    const done: DeliverRun[] = [...idle];
-    /** Per attempt: the attempt's log row and the delivery's state after it, written by one statement. */
-    const recorded: {
-      id: string;
-      attempt_count: number;
-      attempted_at: string;
-      status_code: number | null;
-      response_body: string | null;
-      duration_ms: number;
-      error: string | null;
-      manual: boolean;
-      status: string;
-      next_attempt_at: string | null;
-      completed_at: string | null;
-    }[] = [];
-    const gone = new Map<string, Date>();
-    const retries: { run: DeliverRun; delayMs: number }[] = [];
-    for (const s of sent) {
-      const delivery = current.get(s.run.payload.delivery_id);
-      // Deleted (with its endpoint) while the attempt was made.
-      if (!delivery) {
-        done.push(s.run);
-        continue;
-      }
-      const { outcome, attemptedAt, durationMs, manual, endpoint } = s;
-      const attemptCount = delivery.attemptCount + 1;
-      const status = outcome.statusCode;
-      const succeeded = status !== null && status >= 200 && status < 300 && outcome.error === null;
-      const isGone = status === 410;
-      const delayUnits = manual || !endpoint.enabled ? undefined : RETRY_SCHEDULE_UNITS[attemptCount - 1];
-      // A 410 or a manual attempt that fails is a failure; running out of scheduled retries is giving up.
-      ctx.metrics?.webhookDelivery(succeeded ? "delivered" : isGone || manual ? "failed" : delayUnits === undefined ? "gave_up" : "retry_scheduled");
-      const row = (state: string, next: Date | null, completed: Date | null) =>
-        recorded.push({
-          id: delivery.id,
-          attempt_count: attemptCount,
-          attempted_at: attemptedAt.toISOString(),
-          status_code: status,
-          response_body: outcome.responseBody,
-          duration_ms: durationMs,
-          error: outcome.error,
-          manual,
-          status: state,
-          next_attempt_at: next?.toISOString() ?? null,
-          completed_at: completed?.toISOString() ?? null,
-        });
-      if (succeeded || isGone || delayUnits === undefined) {
-        row(succeeded ? "succeeded" : "failed", null, new Date());
-        if (isGone) gone.set(endpoint.id, attemptedAt);
-        done.push(s.run);
-      } else {
-        const delayMs = delayUnits * config.webhookRetryUnitMs;
-        row("pending", new Date(attemptedAt.getTime() + durationMs + delayMs), null);
-        retries.push({ run: s.run, delayMs });
-      }
-    }
-    if (recorded.length > 0) {
-      // One JSON parameter and one statement text whatever the batch's size: the attempts logged
-      // and the deliveries' states written together.
-      const a = webhookAttempts;
-      const d = webhookDeliveries;
-      const col = (c: { name: string }) => sql.identifier(c.name);
-      await tx.execute(
-        sql`with v as (
-              select * from jsonb_to_recordset(${JSON.stringify(recorded)}::jsonb) as x(id uuid, attempt_count int, attempted_at timestamptz,
-                status_code int, response_body text, duration_ms int, error text, manual boolean, status text, next_attempt_at timestamptz, completed_at timestamptz)
-            ), logged as (
-              insert into ${a} (${col(a.deliveryId)}, ${col(a.attemptedAt)}, ${col(a.statusCode)}, ${col(a.responseBody)}, ${col(a.durationMs)}, ${col(a.error)}, ${col(a.manual)})
-              select id, attempted_at, status_code, response_body, duration_ms, error, manual from v
-            )
-            update ${d} set ${col(d.attemptCount)} = v.attempt_count, ${col(d.lastAttemptAt)} = v.attempted_at, ${col(d.lastStatusCode)} = v.status_code,
-                   ${col(d.status)} = v.status, ${col(d.nextAttemptAt)} = v.next_attempt_at, ${col(d.completedAt)} = v.completed_at
-            from v where ${d.id} = v.id`,
-      );
-    }
-    for (const [endpointId, at] of gone) {
-      await tx
-        .update(webhookEndpoints)
-        .set({ enabled: false, disabledReason: `The receiver answered 410 Gone on ${at.toISOString()}`, updatedAt: new Date() })
-        .where(eq(webhookEndpoints.id, endpointId));
-    }
-    await run.completeAll(tx, done);
-    for (const r of retries) await r.run.reschedule(tx, r.delayMs);
-    for (const r of unsent) await r.reschedule(tx, 0);
-  });
+  /** Per attempt: the attempt's log row and the delivery's state after it. */
+  const recorded: {
+    id: string;
+    attempt_count: number;
+    attempted_at: string;
+    status_code: number | null;
+    response_body: string | null;
+    duration_ms: number;
+    error: string | null;
+    manual: boolean;
+    status: string;
+    next_attempt_at: string | null;
+    completed_at: string | null;
+  }[] = [];
+  const gone = new Map<string, string>();
+  const results: WebhookResult[] = [];
+  for (const s of sent) {
+    const { outcome, attemptedAt, durationMs, delivery } = s;
+    const { endpoint, manual } = delivery;
+    const attemptCount = delivery.attemptCount + 1;
+    const status = outcome.statusCode;
+    const succeeded = status !== null && status >= 200 && status < 300 && outcome.error === null;
+    const isGone = status === 410;
+    const delayUnits = manual || !endpoint.enabled ? undefined : RETRY_SCHEDULE_UNITS[attemptCount - 1];
+    // A 410 or a manual attempt that fails is a failure; running out of scheduled retries is giving up.
+    results.push(succeeded ? "delivered" : isGone || manual ? "failed" : delayUnits === undefined ? "gave_up" : "retry_scheduled");
+    const settled = succeeded || isGone || delayUnits === undefined;
+    if (isGone) gone.set(endpoint.id, `The receiver answered 410 Gone on ${attemptedAt.toISOString()}`);
+    recorded.push({
+      id: delivery.id,
+      attempt_count: attemptCount,
+      attempted_at: attemptedAt.toISOString(),
+      status_code: status,
+      response_body: outcome.responseBody,
+      duration_ms: durationMs,
+      error: outcome.error,
+      manual,
+      status: settled ? (succeeded ? "succeeded" : "failed") : "pending",
+      next_attempt_at: settled ? null : new Date(attemptedAt.getTime() + durationMs + delayUnits! * config.webhookRetryUnitMs).toISOString(),
+      completed_at: settled ? new Date().toISOString() : null,
+    });
+  }
+  // One statement, so it commits whole or not at all, with one statement text and three JSON
+  // parameters whatever the batch's size. Each part touches only deliveries still under this
+  // batch's token.
+  const a = webhookAttempts;
+  const d = webhookDeliveries;
+  const col = (c: { name: string }) => sql.identifier(c.name);
+  await ctx.db.execute(
+    sql`with v as (
+          select * from jsonb_to_recordset(${JSON.stringify(recorded)}::jsonb) as x(id uuid, attempt_count int, attempted_at timestamptz,
+            status_code int, response_body text, duration_ms int, error text, manual boolean, status text, next_attempt_at timestamptz, completed_at timestamptz)
+        ), updated as (
+          update ${d} set ${col(d.attemptCount)} = v.attempt_count, ${col(d.lastAttemptAt)} = v.attempted_at, ${col(d.lastStatusCode)} = v.status_code,
+                 ${col(d.status)} = v.status, ${col(d.nextAttemptAt)} = v.next_attempt_at, ${col(d.completedAt)} = v.completed_at,
+                 ${col(d.claimToken)} = null, ${col(d.claimedUntil)} = null, ${col(d.manualAttempt)} = false
+            from v where ${d.id} = v.id and ${d.claimToken} = ${batch.token}::uuid
+          returning ${d.id}
+        ), logged as (
+          insert into ${a} (${col(a.deliveryId)}, ${col(a.attemptedAt)}, ${col(a.statusCode)}, ${col(a.responseBody)}, ${col(a.durationMs)}, ${col(a.error)}, ${col(a.manual)})
+          select v.id, v.attempted_at, v.status_code, v.response_body, v.duration_ms, v.error, v.manual from v join updated u on u.id = v.id
+        ), disabled as (
+          update ${webhookEndpoints} e set enabled = false, disabled_reason = g.reason, updated_at = now()
+            from jsonb_to_recordset(${JSON.stringify([...gone].map(([id, reason]) => ({ id, reason })))}::jsonb) as g(id uuid, reason text)
+           where e.id = g.id
+        )
+        update ${d} set ${col(d.claimToken)} = null, ${col(d.claimedUntil)} = null
+         where ${d.id} in (select jsonb_array_elements_text(${JSON.stringify(unsent)}::jsonb)::uuid) and ${d.claimToken} = ${batch.token}::uuid`,
+  );
+  for (const r of results) ctx.metrics?.webhookDelivery(r);
 }
 
 /**
