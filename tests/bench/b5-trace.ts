@@ -147,7 +147,10 @@ function report(events: TraceEvent[], lcp: number, v: number) {
     console.log(`    ${e.name} @${at(e.ts)} ${(e.dur! / 1000).toFixed(1)} ms ${stack ? "forced by " + stack.slice(0, 4).map((f: any) => `${f.functionName}@${String(f.url).split("/").pop()}`).join(" < ") : ""}`);
   }
   const others = new Map<number, string>();
-  for (const e of events) if (e.name === "ResourceSendRequest" && e.pid !== main.pid && String(e.args?.data?.url).startsWith("chrome://")) others.set(e.pid, String(e.args.data.url).split("/")[2]!);
+  for (const e of events) if (e.name === "ResourceSendRequest" && e.pid !== main.pid && String(e.args?.data?.url).startsWith("chrome://")) {
+      const host = String(e.args.data.url).split("/")[2]!;
+      if (!others.has(e.pid) || others.get(e.pid) === "resources") others.set(e.pid, host);
+    }
   for (const [pid, host] of others) {
     const cpu = events.filter((e) => e.pid === pid && e.name === "RunTask" && e.ph === "X" && e.ts >= t0 && e.ts < lcpTs).reduce((s, e) => s + ((e as any).tdur ?? 0), 0) / 1000;
     console.log(`  another renderer (${host}) ran ${cpu.toFixed(0)} ms of CPU before the LCP`);
