@@ -9,5 +9,22 @@ export default defineConfig({
     fs: { allow: [".."] },
     proxy: { "/trpc": "http://localhost:3000", "/api": "http://localhost:3000" },
   },
-  build: { target: "es2022", chunkSizeWarningLimit: 400 },
+  build: {
+    target: "es2022",
+    chunkSizeWarningLimit: 400,
+    rolldownOptions: {
+      output: {
+        // Fewer and larger chunks for the first visit (docs/web.md, "First visit"): the framework
+        // every screen needs (Svelte, SvelteKit's client, TanStack Query, the tRPC client) is one
+        // file, and the app's own shared code used by four or more entries (routes, layouts) is
+        // another; what fewer screens use stays with them, so other routes stay lazily loaded.
+        codeSplitting: {
+          groups: [
+            { name: "framework", test: /node_modules[\\/](svelte|@sveltejs[\\/]kit|esm-env|devalue|clsx|@tanstack|@trpc)[\\/]/, priority: 2 },
+            { name: "shell", test: /web[\\/]src[\\/]lib[\\/]/, minShareCount: 4, priority: 1 },
+          ],
+        },
+      },
+    },
+  },
 });

@@ -18,7 +18,7 @@ const OWNER = { email: "bench-owner@orgdesk.example", password: "bench-owner-pas
 const CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "NGN"] as const;
 
 /** 500 organizations (and 1500 agents) for the organizations page, built once per schema. */
-async function webDatabase(log: (s: string) => void): Promise<string> {
+export async function webDatabase(log: (s: string) => void): Promise<string> {
   const name = `orgdesk_bench_web_${migrationsHash()}_v${DATASET_VERSION}`;
   return datasetDatabase(name, "orgdesk_bench_web_", log, async (database) => {
     const ctx = ctxFor(database);
