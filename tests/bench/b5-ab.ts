@@ -9,10 +9,10 @@
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
 import { startProcess } from "../support/server-process";
 import { median } from "./lib/load";
 import { webDatabase } from "./b5-web";
+import { launchBenchChromium } from "./lib/chromium";
 
 const OWNER = { email: "bench-owner@orgdesk.example", password: "bench-owner-password-1" };
 const [dirA, dirB, roundsArg] = process.argv.slice(2);
@@ -28,7 +28,7 @@ const dirs = [dirA, dirB].map((d) => {
   return copy;
 });
 const servers = [await startProcess("server/index.ts", { ...env, WEB_DIR: dirs[0]! }), await startProcess("server/index.ts", { ...env, WEB_DIR: dirs[1]! })];
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
+const browser = await launchBenchChromium();
 try {
   const cookiesFor = async (base: string) => {
     const res = await fetch(`${base}/trpc/auth.signIn`, { method: "POST", headers: { "content-type": "application/json", origin: base }, body: JSON.stringify(OWNER) });

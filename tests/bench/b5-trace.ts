@@ -10,15 +10,14 @@
  * tasks, forced layouts, and sampled self time by script (a 200 µs sampling profiler runs during
  * the visit, which adds to the main thread's time); B5_TRACE_NET=1 adds request timings. It also
  * reports the CPU time of other renderers in the same window: headless Chromium loads its own
- * omnibox popup (a WebUI page) in every new browser context, ≈ 0.4 s after it opens;
- * B5_TRACE_NO_OMNIBOX=1 launches Chromium with the features behind it disabled (added to the
- * features playwright-core disables, read from the browser's own command line).
+ * omnibox popup (a WebUI page) in every new browser context, ≈ 0.4 s after it opens, unless it
+ * is turned off as the bench now does (lib/chromium.ts; B5_CHROMIUM_OMNIBOX=1 leaves it on).
  */
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
 import { ROOT, startProcess } from "../support/server-process";
 import { webDatabase } from "./b5-web";
+import { launchBenchChromium } from "./lib/chromium";
 
 const OWNER = { email: "bench-owner@orgdesk.example", password: "bench-owner-password-1" };
 const visits = Number(process.argv[2] ?? 3);
@@ -31,7 +30,7 @@ const url = await webDatabase(console.log);
 const webDir = process.argv[4] ?? join(ROOT, "web/build");
 if (!existsSync(join(webDir, "index.html"))) throw new Error("run bun run build:web first");
 const server = await startProcess("server/index.ts", { DATABASE_URL: url, WEB_DIR: webDir, ADMIN_EMAIL: OWNER.email, ADMIN_PASSWORD: OWNER.password, ADMIN_API_KEY: "", RATE_LIMIT_PER_KEY: "1000000000", RATE_LIMIT_PER_ADDRESS: "1000000000" });
-const browser = await launch();
+const browser = await launchBenchChromium();
 try {
   const signIn = await fetch(`${server.base}/trpc/auth.signIn`, { method: "POST", headers: { "content-type": "application/json", origin: server.base }, body: JSON.stringify(OWNER) });
   const cookies = signIn.headers.getSetCookie().map((c) => {
@@ -77,24 +76,6 @@ try {
   await server.stop();
 }
 
-/** Headless Chromium as the bench launches it, or (B5_TRACE_NO_OMNIBOX=1) without its omnibox popup. */
-async function launch() {
-  const plain = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox"] });
-  if (!process.env.B5_TRACE_NO_OMNIBOX) return plain;
-  // playwright-core passes one --disable-features; Chromium honours only the last one given.
-  const { readdirSync, readFileSync } = await import("node:fs");
-  let defaults: string | undefined;
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      if (argv.some((a) => a.includes("chromium")) && !argv.some((a) => a.startsWith("--type="))) defaults ??= argv.find((a) => a.startsWith("--disable-features="));
-    } catch {}
-  }
-  await plain.close();
-  if (!defaults) throw new Error("could not read playwright-core's --disable-features");
-  const omnibox = ["WebUIOmniboxPopup", "WebUIOmniboxFullPopup", "WebUIOmniboxAimPopup", "PreloadTopChromeWebUI"];
-  return chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, ignoreDefaultArgs: [defaults], args: ["--no-sandbox", `${defaults},${omnibox.join(",")}`] });
-}
 
 function report(events: TraceEvent[], lcp: number, v: number) {
   const nav = events.find((e) => e.name === "navigationStart" && e.args?.data?.isLoadingMainFrame && e.args?.data?.documentLoaderURL?.includes("/organizations"));

@@ -1,13 +1,14 @@
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { agentCreateInput } from "../../server/modules/agents/schema";
 import * as agentService from "../../server/modules/agents/service";
 import { orgCreateInput } from "../../server/modules/orgs/schema";
 import * as orgService from "../../server/modules/orgs/service";
 import { ctxFor } from "../support/actors";
 import { ROOT, startProcess } from "../support/server-process";
+import { launchBenchChromium } from "./lib/chromium";
 import { datasetDatabase, migrationsHash } from "./lib/databases";
 import { median } from "./lib/load";
 import { ms, NotMeasured, pct, type Row } from "./lib/report";
@@ -127,7 +128,7 @@ export async function runWeb(settings: { rounds: number }, log: (s: string) => v
       const [name, ...value] = pair!.split("=");
       return { name: name!.trim(), value: value.join("="), url: server.base };
     });
-    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ["--no-sandbox"] });
+    browser = await launchBenchChromium(chromiumPath);
     const pageUrl = `${server.base}/organizations`;
     const staticUrl = `${server.base}/b5-static.html`;
     const staticCheck = await fetch(staticUrl);
