@@ -129,6 +129,24 @@ describe("reading organizations", () => {
     expect((await orgs.list({ ctx, input: { q: tag, status: "active", limit: 100 } })).organizations).toHaveLength(4);
   });
 
+  test("a listed organization is exactly the organization read by get: every field, its type and its agent count", async () => {
+    const tag = `fields${Date.now().toString(36)}`;
+    const full = await makeOrg(ctx, { name: `${tag} full`, contact_name: "Ada", contact_email: `ada@${tag}.example`, description: "Both texts set", billing_rate_per_agent: "149.50", currency: "EUR" });
+    await makeAgent(ctx, { org_id: full.id });
+    await makeAgent(ctx, { org_id: full.id });
+    const bare = await makeOrg(ctx, { name: `${tag} bare` });
+    await orgs.toggle({ ctx, input: { id: bare.id, is_active: false } });
+    const listed = (await orgs.list({ ctx, input: { q: tag, limit: 100 } })).organizations;
+    expect(listed.map((o) => o.id)).toEqual([bare.id, full.id]);
+    for (const org of listed) {
+      const { agents: _, ...read } = await orgs.get({ ctx, input: { id: org.id } });
+      expect(org).toEqual(read);
+    }
+    expect(listed[1]).toMatchObject({ billing_rate_per_agent: "149.50", currency: "EUR", contact_name: "Ada", agent_count: 2, is_active: true });
+    expect(listed[0]).toMatchObject({ description: null, contact_email: null, agent_count: 0, is_active: false, is_internal: false });
+    expect(listed[1]!.created_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+  });
+
   test("search treats % and _ literally", async () => {
     await makeOrg(ctx, { name: "Percent 100% Co" });
     const result = await orgs.list({ ctx, input: { q: "100%", limit: 100 } });

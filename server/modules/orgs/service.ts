@@ -1,4 +1,4 @@
-import { and, asc, eq, getTableName, ilike, isNull, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, fillPlaceholders, getTableColumns, getTableName, ilike, isNull, or, type SQL, sql } from "drizzle-orm";
 import type { AnyPgColumn, PgTable } from "drizzle-orm/pg-core";
 import type { Db, DbOrTx, Tx } from "../../../db/client";
 import { agentAssignments, agents, INTERNAL_ORG_ID, organizations } from "../../../db/schema";
@@ -46,10 +46,32 @@ export function toOrg(row: OrgRow, count: number): Org {
 
 type ListShape = { tenant: boolean; status: boolean; q: boolean; cursor: boolean };
 
+/** The organization's columns in the order Drizzle selects them (`orgColumns`: the table's columns, then the agent count). */
+const ORG_FIELDS = Object.entries(getTableColumns(organizations));
+
+/**
+ * One row of the list query as the driver returns it (an array of values, in `ORG_FIELDS` order),
+ * decoded by each column's own Drizzle decoder: what Drizzle's generic row mapping does, without
+ * its per-value type checks and path walking, which cost more CPU than the query itself.
+ */
+function listRow(values: unknown[]): { org: OrgRow; agentCount: number } {
+  const org: Record<string, unknown> = {};
+  for (let i = 0; i < ORG_FIELDS.length; i++) {
+    const [key, column] = ORG_FIELDS[i]!;
+    const value = values[i];
+    org[key] = value === null || value === undefined ? null : column.mapFromDriverValue(value);
+  }
+  return { org: org as OrgRow, agentCount: Number(values[ORG_FIELDS.length]) };
+}
+
+/** The driver under a database handle, for the list query (a transaction handle has none: Drizzle runs it then). */
+type ListClient = { unsafe?: (text: string, params: unknown[], options: { prepare: boolean }) => { values(): Promise<unknown[][]> }; query?: (text: string, params: unknown[], options: { rowMode: "array" }) => Promise<{ rows: unknown[][] }> };
+
 /**
  * The list query for one combination of filters, built once per database handle and shape and run
  * with placeholders: building a Drizzle query costs more CPU than PostgreSQL spends running this
- * one (docs/benchmarks.md, B1).
+ * one (docs/benchmarks.md, B1). Drizzle renders its text once; the driver runs it as a prepared
+ * statement and returns arrays of values, which `listRow` decodes.
  */
 const listQueries = new WeakMap<Db, Map<string, ReturnType<typeof buildListQuery>>>();
 function buildListQuery(db: Db, shape: ListShape, key: string) {
@@ -61,13 +83,22 @@ function buildListQuery(db: Db, shape: ListShape, key: string) {
     conditions.push(or(ilike(organizations.name, pattern), ilike(organizations.slug, pattern), ilike(organizations.contactEmail, pattern)));
   }
   if (shape.cursor) conditions.push(sql`(${organizations.name}, ${organizations.id}) > (${sql.placeholder("afterName")}, ${sql.placeholder("afterId")}::uuid)`);
-  return db
+  const query = db
     .select(orgColumns)
     .from(organizations)
     .where(and(...conditions))
     .orderBy(asc(organizations.name), asc(organizations.id))
-    .limit(sql.placeholder("limit"))
-    .prepare(`orgs_list_${key}`);
+    .limit(sql.placeholder("limit"));
+  const client = (db as { $client?: ListClient }).$client;
+  const { sql: text, params } = query.toSQL();
+  const drizzlePrepared = query.prepare(`orgs_list_${key}`);
+  return async (values: Record<string, unknown>): Promise<{ org: OrgRow; agentCount: number }[]> => {
+    // postgres.js: a named prepared statement, as Drizzle's `.prepare()` runs it; PGlite: its
+    // extended protocol; anything else (a transaction handle): Drizzle's own execution.
+    if (client?.unsafe) return (await client.unsafe(text, fillPlaceholders(params, values), { prepare: true }).values()).map(listRow);
+    if (client?.query) return (await client.query(text, fillPlaceholders(params, values), { rowMode: "array" })).rows.map(listRow);
+    return drizzlePrepared.execute(values);
+  };
 }
 function listQuery(db: Db, shape: ListShape) {
   let byShape = listQueries.get(db);
@@ -84,7 +115,7 @@ export async function list({ ctx, input }: { ctx: Ctx; input: z.infer<typeof org
   const tenant = tenantOrgId(ctx.principal);
   const q = input.q?.trim();
   const [afterName, afterId] = input.cursor ? (decodeCursor(input.cursor, ["text", "uuid"]) as [string, string]) : [];
-  const rows = await listQuery(ctx.db, { tenant: Boolean(tenant), status: Boolean(input.status), q: Boolean(q), cursor: Boolean(input.cursor) }).execute({
+  const rows = await listQuery(ctx.db, { tenant: Boolean(tenant), status: Boolean(input.status), q: Boolean(q), cursor: Boolean(input.cursor) })({
     tenant,
     active: input.status === "active",
     pattern: q ? containsPattern(q) : undefined,

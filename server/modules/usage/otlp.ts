@@ -7,21 +7,19 @@
 import { AppError } from "../../errors";
 import { type TokenCounts, fromInclusiveInput } from "./tokens";
 
-export interface OtlpAttribute {
-  key: string;
-  value: unknown;
-}
+/** A span's or resource's attributes by key, values as read (the last of a repeated key wins). */
+export type OtlpAttributes = Map<string, unknown>;
 export interface OtlpSpan {
   traceId: string;
   spanId: string;
   parentSpanId: string;
   name: string;
-  /** Nanoseconds since the epoch, as a decimal string (an int64 does not fit a double). */
-  endTimeUnixNano: string;
-  attributes: OtlpAttribute[];
+  /** Nanoseconds since the epoch (a 64-bit integer does not fit a double). */
+  endTimeUnixNano: bigint;
+  attributes: OtlpAttributes;
 }
 export interface OtlpRequest {
-  resourceSpans: { resource: OtlpAttribute[]; spans: OtlpSpan[] }[];
+  resourceSpans: { resource: OtlpAttributes; spans: OtlpSpan[] }[];
 }
 
 /** A span as the usage service sees it. */
@@ -67,6 +65,15 @@ const tokenCount = (v: unknown): number | undefined => {
 };
 const text = (v: unknown): string | undefined => (typeof v === "string" && v.trim() !== "" ? v.trim() : typeof v === "number" ? String(v) : undefined);
 
+// The attribute names read, in order of preference (docs/integrations.md).
+const AGENT_KEYS = ["gen_ai.agent.id", "ai.telemetry.metadata.agent_id", "ai.telemetry.metadata.agentId"];
+const INPUT_KEYS = ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt", "ai.usage.inputTokens", "ai.usage.promptTokens"];
+const OUTPUT_KEYS = ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion", "ai.usage.outputTokens", "ai.usage.completionTokens"];
+const CACHE_READ_KEYS = ["gen_ai.usage.cache_read.input_tokens", "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens", "ai.usage.inputTokenDetails.cacheReadTokens"];
+const CACHE_WRITE_KEYS = ["gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens", "llm.token_count.prompt_details.cache_write", "ai.usage.inputTokenDetails.cacheWriteTokens"];
+const MODEL_KEYS = ["gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "ai.response.model", "ai.model.id"];
+const PROVIDER_KEYS = ["gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider"];
+
 /** Whether a span is one model call, by whichever attribute family it carries. */
 function isCall(attrs: Map<string, unknown>): boolean {
   const op = attrs.get("gen_ai.operation.name");
@@ -78,9 +85,9 @@ function isCall(attrs: Map<string, unknown>): boolean {
   return false;
 }
 
-/** Nanoseconds (decimal string) to an ISO instant with milliseconds. */
-function instantOf(nanos: string): string {
-  const ms = /^\d+$/.test(nanos) ? Number(BigInt(nanos) / 1_000_000n) : Number.NaN;
+/** Nanoseconds to an ISO instant with milliseconds; "" for none (zero) or one out of range. */
+function instantOf(nanos: bigint): string {
+  const ms = nanos > 0n ? Number(nanos / 1_000_000n) : 0;
   const d = new Date(ms);
   return Number.isNaN(d.getTime()) || ms === 0 ? "" : d.toISOString();
 }
@@ -91,35 +98,31 @@ function instantOf(nanos: string): string {
  * Input totals of every family include cached tokens: fresh input is derived (docs/billing.md).
  */
 export function mapSpan(span: OtlpSpan, resourceAgentRef: string | null): MappedSpan {
-  const attrs = new Map(span.attributes.map((a) => [a.key, a.value]));
-  const agentRef = text(first(attrs, ["gen_ai.agent.id", "ai.telemetry.metadata.agent_id", "ai.telemetry.metadata.agentId"])) ?? null;
-  const base = { traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId, agentRef, resourceAgentRef };
-  if (!isCall(attrs)) return { ...base, event: null };
-  const input = tokenCount(first(attrs, ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt", "ai.usage.inputTokens", "ai.usage.promptTokens"]));
-  const output = tokenCount(first(attrs, ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion", "ai.usage.outputTokens", "ai.usage.completionTokens"]));
+  const attrs = span.attributes;
+  const agentRef = text(first(attrs, AGENT_KEYS)) ?? null;
+  const mapped: MappedSpan = { traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId, agentRef, resourceAgentRef, event: null };
+  if (!isCall(attrs)) return mapped;
+  const input = tokenCount(first(attrs, INPUT_KEYS));
+  const output = tokenCount(first(attrs, OUTPUT_KEYS));
   // Spans without usage are ignored, not rejected.
-  if (input === undefined && output === undefined) return { ...base, event: null };
-  const cacheRead = tokenCount(first(attrs, ["gen_ai.usage.cache_read.input_tokens", "llm.token_count.prompt_details.cache_read", "ai.usage.cachedInputTokens", "ai.usage.inputTokenDetails.cacheReadTokens"]));
-  const cacheWrite = tokenCount(
-    first(attrs, ["gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens", "llm.token_count.prompt_details.cache_write", "ai.usage.inputTokenDetails.cacheWriteTokens"]),
-  );
-  return {
-    ...base,
-    event: {
-      id: `otel:${span.traceId}:${span.spanId}`,
-      model: text(first(attrs, ["gen_ai.response.model", "gen_ai.request.model", "llm.model_name", "ai.response.model", "ai.model.id"])),
-      provider: text(first(attrs, ["gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system", "ai.model.provider"]))?.toLowerCase() ?? null,
-      ...fromInclusiveInput({ totalInput: input ?? 0, output: output ?? 0, cacheRead, cacheWrite }),
-      occurred_at: instantOf(span.endTimeUnixNano),
-    },
+  if (input === undefined && output === undefined) return mapped;
+  const cacheRead = tokenCount(first(attrs, CACHE_READ_KEYS));
+  const cacheWrite = tokenCount(first(attrs, CACHE_WRITE_KEYS));
+  mapped.event = {
+    id: `otel:${span.traceId}:${span.spanId}`,
+    model: text(first(attrs, MODEL_KEYS)),
+    provider: text(first(attrs, PROVIDER_KEYS))?.toLowerCase() ?? null,
+    ...fromInclusiveInput({ totalInput: input ?? 0, output: output ?? 0, cacheRead, cacheWrite }),
+    occurred_at: instantOf(span.endTimeUnixNano),
   };
+  return mapped;
 }
 
 /** Every span of a request, mapped; ids are checked (a span without a valid trace or span id makes the request malformed). */
 export function mapSpans(request: OtlpRequest): MappedSpan[] {
   const out: MappedSpan[] = [];
   for (const rs of request.resourceSpans) {
-    const resourceAgentRef = text(rs.resource.find((a) => a.key === "orgdesk.agent.id")?.value) ?? null;
+    const resourceAgentRef = text(rs.resource.get("orgdesk.agent.id")) ?? null;
     for (const span of rs.spans) {
       if (!TRACE_ID.test(span.traceId) || /^0+$/.test(span.traceId) || !SPAN_ID.test(span.spanId) || /^0+$/.test(span.spanId)) {
         throw new AppError("BAD_REQUEST", "Every span needs a 16-byte traceId and an 8-byte spanId (hex in OTLP JSON)");
@@ -147,13 +150,15 @@ function jsonValue(v: unknown): unknown {
   return undefined;
 }
 
-function jsonAttributes(list: unknown, where: string): OtlpAttribute[] {
-  if (list === undefined) return [];
+function jsonAttributes(list: unknown, where: string): OtlpAttributes {
+  const map: OtlpAttributes = new Map();
+  if (list === undefined) return map;
   if (!Array.isArray(list)) throw notOtlp(`${where}.attributes must be an array`);
-  return list.map((kv, i) => {
+  list.forEach((kv, i) => {
     if (!isObject(kv) || typeof kv.key !== "string") throw notOtlp(`${where}.attributes[${i}] must be { key, value }`);
-    return { key: kv.key, value: jsonValue(kv.value) };
+    map.set(kv.key, jsonValue(kv.value));
   });
+  return map;
 }
 
 const arrayAt = (v: unknown, where: string): unknown[] => {
@@ -191,7 +196,7 @@ export function parseJsonRequest(text: string): OtlpRequest {
               spanId: id(s.spanId),
               parentSpanId: id(s.parentSpanId),
               name: typeof s.name === "string" ? s.name : "",
-              endTimeUnixNano: typeof end === "string" ? end : typeof end === "number" && Number.isFinite(end) && end >= 0 ? BigInt(Math.trunc(end)).toString() : "0",
+              endTimeUnixNano: typeof end === "string" ? (/^\d+$/.test(end) ? BigInt(end) : 0n) : typeof end === "number" && Number.isFinite(end) && end >= 0 ? BigInt(Math.trunc(end)) : 0n,
               attributes: jsonAttributes(s.attributes, at),
             };
           });
