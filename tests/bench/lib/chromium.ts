@@ -6,7 +6,7 @@ import { chromium, type Browser } from "playwright-core";
  * CPU) while the first page of the context loads: work of the browser, not of the page, which a
  * real first visit does not pay (the browser's UI was loaded when it started) and which only the
  * slower of B5's two pages ever meets. B5 turns it off (docs/scaling.md, B5; tests/bench/fixes.md,
- * 19 and 20). B5_CHROMIUM_OMNIBOX=1 leaves it on, to measure as before.
+ * 19 and 22). B5_CHROMIUM_OMNIBOX=1 leaves it on, to measure as before.
  *
  * Chromium honours only the last `--disable-features` it is given, and playwright-core passes one
  * of its own: the features are added to that list, read from the command line playwright-core
