@@ -3,7 +3,7 @@ import { testDatabase } from "../support/db";
 import { runSoak } from "./workload";
 
 /**
- * The soak in short form (SOAK_SECONDS, default 45, the first 15 s not measured); `bun run soak` runs it for 5 minutes.
+ * The soak in short form (SOAK_SECONDS, default 45, the first 15 s not measured); `bun run soak` runs it for 30 minutes.
  * Multi-process, PostgreSQL only. Asserts errors and memory growth, never speed.
  */
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 45);
