@@ -81,7 +81,7 @@ export async function runApi(settings: ApiSettings, log: (s: string) => void): P
         figure: `${pct(b1)} (${num(med("rest"))} vs ${num(med("base"))} req/s; per-round median ${pct(b1Rounds)})`,
         target: "≥ 85 %",
         status: b1 >= 0.85 ? "pass" : "FAIL",
-        note: `${setup}; ${spread(b1Ratios)}. Both servers run the same SQL, so PostgreSQL's share is equal; the gap is the server's CPU per request (routing, request id and headers, credentials, zod, Drizzle's row mapping) on a machine where the server, PostgreSQL and wrk share two cores.`,
+        note: `${setup}; ${spread(b1Ratios)}. Both servers run the same SQL, so PostgreSQL's share is equal; the gap is the server's CPU per request (routing, request id and headers, credentials, rate limits, zod, the per-request log line and metrics) on a machine where the server, PostgreSQL and wrk share two cores.`,
       },
       {
         id: "B2",
