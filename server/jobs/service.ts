@@ -10,6 +10,9 @@ import type { JobKind } from "./kinds";
  * lost its claim cannot commit.
  */
 
+/** The kind under which the webhook delivery queue (its rows are its own entries: handlers/webhook-deliver.ts) is logged, measured and counted. */
+export const WEBHOOK_DELIVERY_KIND = "webhook.deliver";
+
 /** The NOTIFY channel that wakes idle runners: the `jobs_notify` and `webhook_deliveries_notify` triggers, and a manual webhook retry. */
 export const JOBS_CHANNEL = "orgdesk_jobs";
 
@@ -263,7 +266,7 @@ export async function queueStats(db: DbOrTx): Promise<QueueStats> {
                (extract(epoch from now() - min(run_at) filter (where state = 'queued' and run_at <= now())) * 1000)::bigint as lag_ms
           from ${jobs} group by kind
         union all
-        select 'webhook.deliver' as kind,
+        select ${WEBHOOK_DELIVERY_KIND}::text as kind,
                count(*) filter (where next_attempt_at <= now() and coalesce(claimed_until < now(), true))::int as due,
                count(*) filter (where next_attempt_at > now() and coalesce(claimed_until < now(), true))::int as scheduled,
                count(*) filter (where claimed_until >= now())::int as running,

@@ -1,12 +1,13 @@
 import * as webhooks from "../../modules/webhooks/service";
 import type { RowQueue } from "../kinds";
+import { WEBHOOK_DELIVERY_KIND } from "../service";
 
 /**
  * Webhook deliveries, claimed in batches straight from `webhook_deliveries` (each delivery row is
  * its own queue entry, docs/guardrails.md); each delivery keeps its own retry schedule.
  */
 export const webhookDeliveryQueue: RowQueue<webhooks.DeliveryBatch> = {
-  kind: "webhook.deliver",
+  kind: WEBHOOK_DELIVERY_KIND,
   // A batch starts no request later than one request limit into the run (the start budget, see
   // `webhooks.deliver`), so its last request ends by two limits; plus resolving addresses and recording.
   timeoutMs: (config) => 2 * config.webhookTimeoutMs + 2000,
