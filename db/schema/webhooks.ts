@@ -72,8 +72,13 @@ export const webhookDeliveries = pgTable(
     manualAttempt: boolean("manual_attempt").notNull().default(false),
   },
   (t) => [
-    /** The pending deliveries in the order they come due: what a batch claims from. */
-    index("webhook_deliveries_due_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    /**
+     * The pending deliveries no batch holds, in the order they come due: what a batch claims from.
+     * A claimed delivery leaves it, so the next claim does not walk past the batches in flight.
+     */
+    index("webhook_deliveries_due_idx").on(t.nextAttemptAt).where(sql`${t.status} = 'pending' and ${t.claimToken} is null`),
+    /** The claims in flight, by the end of their lease: where a dead instance's claims are found again. */
+    index("webhook_deliveries_claimed_idx").on(t.claimedUntil).where(sql`${t.status} = 'pending' and ${t.claimToken} is not null`),
     index("webhook_deliveries_endpoint_idx").on(t.endpointId, t.createdAt, t.id),
     index("webhook_deliveries_event_idx").on(t.eventId),
     check("webhook_deliveries_status_check", sql`${t.status} in ('pending', 'succeeded', 'failed')`),

@@ -84,8 +84,12 @@ export interface RowQueue<B = unknown> {
   timeoutMs: (config: Config) => number;
   /** Claims a batch of due rows under `token` until `leaseMs` from now; null when none is due. `full`: it took as many as a batch may (more may be due). */
   claim(ctx: Ctx, claim: { token: string; leaseMs: number }): Promise<{ batch: B; full: boolean } | null>;
-  /** Does the batch's work and records it (on the rows still under its token). */
-  run(ctx: Ctx, batch: B, signal: AbortSignal): Promise<void>;
+  /**
+   * Does the batch's work and records it (on the rows still under its token). It may call `sent`
+   * once its outside work is done (every request answered) and only the recording is left: the
+   * runner then gives its slot to the next batch while this one records.
+   */
+  run(ctx: Ctx, batch: B, signal: AbortSignal, sent: () => void): Promise<void>;
   /** Gives the rows still under `token` back to the queue, due after `delayMs` (a run that threw or was stopped). */
   release(ctx: Ctx, token: string, delayMs: number): Promise<void>;
 }

@@ -70,8 +70,21 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
   const claimable = handlers.map((h) => ({ kind: h.kind.kind, leaseMs: h.kind.timeoutMs(config) + (options.leaseMarginMs ?? LEASE_MARGIN_MS) }));
   const periodic = handlers.filter((h) => h.kind.everyMs !== undefined).map((h) => ({ kind: h.kind.kind, everyMs: h.kind.everyMs! }));
 
-  /** Runs in flight: `job:<id>` for a job, `<kind>:<token>` for a batch of a row queue. */
-  const inflight = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  /**
+   * Runs in flight: `job:<id>` for a job, `<kind>:<token>` for a batch of a row queue. `slot`: it
+   * holds one of the JOB_CONCURRENCY slots — every run does, except a row queue's batch that has
+   * said its outside work is done and is only recording it (RowQueue.run's `sent`).
+   */
+  const inflight = new Map<string, { controller: AbortController; done: Promise<void>; slot: boolean }>();
+  /**
+   * Slots free for new runs: JOB_CONCURRENCY less the runs holding one, and never more runs in
+   * flight than twice JOB_CONCURRENCY (batches still recording count there).
+   */
+  const freeSlots = () => {
+    let holding = 0;
+    for (const r of inflight.values()) if (r.slot) holding++;
+    return Math.max(0, Math.min(config.jobConcurrency - holding, 2 * config.jobConcurrency - inflight.size));
+  };
   let stopping = false;
   let wakePending = false;
   let wakeUp: (() => void) | null = null;
@@ -212,7 +225,7 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
       inflight.delete(`job:${job.id}`);
       wake();
     });
-    inflight.set(`job:${job.id}`, { controller, done });
+    inflight.set(`job:${job.id}`, { controller, done, slot: true });
   }
 
   /**
@@ -229,9 +242,16 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
     const timer = setTimeout(() => controller.abort(new Error(`The run took longer than its ${limit} ms limit`)), limit);
     const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true }));
     aborted.catch(() => {});
-    const done = (async () => {
+    const entry = { controller, done: Promise.resolve(), slot: true };
+    // The batch's outside work is done and it only records it: its slot can take the next batch.
+    const sent = () => {
+      if (!entry.slot) return;
+      entry.slot = false;
+      wake();
+    };
+    entry.done = (async () => {
       try {
-        await Promise.race([queue.run(ctx, batch, controller.signal), aborted]);
+        await Promise.race([queue.run(ctx, batch, controller.signal, sent), aborted]);
         metrics?.jobRun(queue.kind, "succeeded");
       } catch (err) {
         metrics?.jobRun(queue.kind, "failed");
@@ -249,18 +269,27 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
       inflight.delete(key);
       wake();
     });
-    inflight.set(key, { controller, done });
+    inflight.set(key, entry);
   }
 
-  /** Claims batches of the row queues while slots are free: after a full batch, another (more may be due). */
+  /**
+   * Claims batches of the row queues while slots are free, one claim per free slot at once (each
+   * on its own connection; SKIP LOCKED keeps them apart): after full batches, more (more may be due).
+   */
   async function claimBatches() {
     for (const { queue, leaseMs } of queues) {
-      while (!stopping && inflight.size < config.jobConcurrency) {
-        const token = crypto.randomUUID();
-        const claimed = await queue.claim(systemCtx(`${queue.kind}:${token}`), { token, leaseMs });
-        if (!claimed) break;
-        startBatch(queue, token, claimed.batch);
-        if (!claimed.full) break;
+      while (!stopping) {
+        const free = freeSlots();
+        if (free === 0) break;
+        const claims = await Promise.all(
+          Array.from({ length: free }, async () => {
+            const token = crypto.randomUUID();
+            const claimed = await queue.claim(systemCtx(`${queue.kind}:${token}`), { token, leaseMs });
+            if (claimed) startBatch(queue, token, claimed.batch);
+            return claimed;
+          }),
+        );
+        if (claims.some((c) => !c || !c.full)) break;
       }
     }
   }
@@ -293,7 +322,7 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
           nextPeriodicCheck = Date.now() + config.jobPollIntervalMs;
           await jobs.enqueueDuePeriodic(db, periodic.map((p) => p.kind));
         }
-        const free = config.jobConcurrency - inflight.size;
+        const free = freeSlots();
         if (free > 0) {
           const claimed = await jobs.claim(db, { kinds: claimable, limit: free, instanceId });
           for (const job of claimed) start(job);
@@ -308,7 +337,7 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
       if (stopping) break;
       // More may be due when a full batch came back; otherwise wait for the interval, a
       // notification or a free slot.
-      if (full && inflight.size < config.jobConcurrency) continue;
+      if (full && freeSlots() > 0) continue;
       await sleep(failures > 0 ? Math.max(config.jobPollIntervalMs, 1000) : config.jobPollIntervalMs);
     }
   }

@@ -146,6 +146,53 @@ describe("row queues: rows that are their own queue entries", () => {
     ]);
     hang.resolve();
   });
+
+  test("a batch that has sent everything and only records gives its slot to the next one; never more than twice JOB_CONCURRENCY batches at once", async () => {
+    // JOB_CONCURRENCY 2; eight batches due. Each batch says it has sent, then records until released.
+    const recording = new Set<number>();
+    const sending = new Set<number>();
+    let most = { sending: 0, total: 0 };
+    const records: PromiseWithResolvers<void>[] = [];
+    const sends: PromiseWithResolvers<void>[] = [];
+    let claimed = 0;
+    const queue: RowQueue<number> = {
+      kind: "test.rows.record",
+      timeoutMs: () => 5000,
+      claim: async () => (claimed < 8 ? { batch: ++claimed, full: true } : null),
+      run: async (_ctx, n, _signal, sent) => {
+        sending.add(n);
+        most = { sending: Math.max(most.sending, sending.size), total: Math.max(most.total, sending.size + recording.size) };
+        await (sends[n] = Promise.withResolvers<void>()).promise;
+        sending.delete(n);
+        recording.add(n);
+        sent();
+        await (records[n] = Promise.withResolvers<void>()).promise;
+        recording.delete(n);
+      },
+      release: async () => {},
+    };
+    const runner = startJobRunner({ database, config: { ...config, jobConcurrency: 2 }, handlers: [], queues: [queue] });
+    try {
+      await waitFor("two batches sending", () => sending.size === 2, 4000);
+      // Both send, then record: their slots go to batches 3 and 4 while 1 and 2 still record.
+      sends[1]!.resolve();
+      sends[2]!.resolve();
+      await waitFor("batches 3 and 4 sending beside two recording", () => sending.size === 2 && recording.size === 2 && sending.has(3) && sending.has(4), 4000);
+      // Four batches in flight (2 × JOB_CONCURRENCY): 3 and 4 sending done, but no fifth starts until a recording ends.
+      sends[3]!.resolve();
+      sends[4]!.resolve();
+      await waitFor("four recording", () => recording.size === 4, 4000);
+      await Bun.sleep(300);
+      expect(sending.size).toBe(0);
+      expect(claimed).toBe(4);
+      records[1]!.resolve();
+      await waitFor("a fifth batch once a recording ended", () => sending.has(5), 4000);
+      expect(most).toEqual({ sending: 2, total: 4 });
+    } finally {
+      for (const p of [...sends, ...records]) p?.resolve();
+      await runner.stop(1000);
+    }
+  });
 });
 
 describe("enqueue in the caller's transaction", () => {

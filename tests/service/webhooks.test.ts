@@ -12,7 +12,7 @@ import * as orgs from "../../server/modules/orgs/service";
 import { orgToggleInput, orgUpdateInput } from "../../server/modules/orgs/schema";
 import { webhookCreateInput, webhookDeliveriesInput, type WebhookDelivery } from "../../server/modules/webhooks/schema";
 import * as webhooks from "../../server/modules/webhooks/service";
-import { MAX_ATTEMPTS, RETRY_SCHEDULE_UNITS } from "../../server/modules/webhooks/service";
+import { MAX_ATTEMPTS, RESPONSE_PREFIX_BYTES, RETRY_SCHEDULE_UNITS } from "../../server/modules/webhooks/service";
 import { ctxFor, TEST_CONFIG, user } from "../support/actors";
 import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
@@ -262,6 +262,18 @@ describe("deliveries", () => {
     expect(receiver.received.filter((r) => moveIds.includes(r.headers["webhook-id"]!)).length).toBe(2);
     // Another secret does not verify.
     expect(() => verified(moves.secret, receiver.received[0]!)).toThrow();
+  });
+
+  test("a compressed answer is read only up to the logged prefix, however small its Content-Length", async () => {
+    // 1 MB of text in a gzip body of about 1 KB: its Content-Length fits the prefix, what it inflates to does not.
+    const packed = Bun.gzipSync(new TextEncoder().encode("y".repeat(1_000_000)));
+    expect(packed.byteLength).toBeLessThan(RESPONSE_PREFIX_BYTES * 2);
+    const receiver = startReceiver(() => new Response(packed, { status: 200, headers: { "content-encoding": "gzip", "content-length": String(packed.byteLength) } }));
+    const endpoint = await createEndpoint({ url: receiver.url });
+    await makeOrg(owner);
+    const [delivery] = await settled(endpoint.id);
+    expect(delivery!.status).toBe("succeeded");
+    expect(delivery!.attempts.at(-1)!.response_body).toBe("y".repeat(RESPONSE_PREFIX_BYTES));
   });
 
   test("a receiver answering 500 gets every attempt of the schedule with the same webhook-id and body, then the delivery fails", async () => {

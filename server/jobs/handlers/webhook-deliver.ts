@@ -12,6 +12,6 @@ export const webhookDeliveryQueue: RowQueue<webhooks.DeliveryBatch> = {
   // `webhooks.deliver`), so its last request ends by two limits; plus resolving addresses and recording.
   timeoutMs: (config) => 2 * config.webhookTimeoutMs + 2000,
   claim: (ctx, claim) => webhooks.claimDue(ctx.db, claim),
-  run: (ctx, batch, signal) => webhooks.deliver(ctx, batch, signal),
+  run: (ctx, batch, signal, sent) => webhooks.deliver(ctx, batch, signal, { sent }),
   release: (ctx, token, delayMs) => webhooks.release(ctx.db, token, delayMs),
 };

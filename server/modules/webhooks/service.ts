@@ -328,6 +328,10 @@ function signatures(signers: Signers, eventId: string, at: Date, body: string): 
 /** Reads at most `limit` bytes of a response body, then stops reading (a receiver cannot make us download more). */
 async function readPrefix(res: Response, limit: number): Promise<string> {
   if (!res.body) return "";
+  // A plain body that says it fits (Content-Length frames it: no more is read) is read whole, natively.
+  const length = res.headers.get("content-length");
+  const encoding = res.headers.get("content-encoding");
+  if (length !== null && /^\d+$/.test(length) && Number(length) <= limit && (encoding === null || encoding === "identity")) return await res.text();
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -344,11 +348,22 @@ async function readPrefix(res: Response, limit: number): Promise<string> {
   return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, limit));
 }
 
-/** One POST to a checked, pinned address; never throws. */
-async function post(url: string, body: string, headers: Record<string, string>, config: Config, signal: AbortSignal, lookup?: Lookup): Promise<Outcome> {
-  const target = await resolveTarget(url, { allowPrivate: config.webhookAllowPrivate, lookup });
-  if (!target.ok) return { statusCode: null, responseBody: null, error: target.error };
-  const pinned = pinnedRequest(target);
+/** A batch's checked targets whose host is an address written in the URL (see `post`). */
+type KnownTargets = Map<string, ReturnType<typeof pinnedRequest>>;
+
+/**
+ * One POST to a checked, pinned address; never throws. A host name is resolved and checked at every
+ * attempt; an address written in the URL resolves to itself, so its check is made once per batch
+ * (`known`) and reused by the batch's other attempts to the same URL.
+ */
+async function post(url: string, body: string, headers: Record<string, string>, config: Config, signal: AbortSignal, lookup?: Lookup, known?: KnownTargets): Promise<Outcome> {
+  let pinned = known?.get(url);
+  if (!pinned) {
+    const target = await resolveTarget(url, { allowPrivate: config.webhookAllowPrivate, lookup });
+    if (!target.ok) return { statusCode: null, responseBody: null, error: target.error };
+    pinned = pinnedRequest(target);
+    if (known && target.address === target.url.hostname.replace(/^\[(.*)\]$/, "$1")) known.set(url, pinned);
+  }
   const timeout = AbortSignal.timeout(config.webhookTimeoutMs);
   try {
     const res = await fetch(pinned.url, {
@@ -400,8 +415,12 @@ const at = (value: unknown): Date | null => (value === null || value === undefin
  * Claims up to `limit` due deliveries under `token` until `leaseMs` from now, and loads them with
  * their endpoints and events — one statement. A delivery is its own queue entry: due when it is
  * pending, its next attempt's time has come and no live claim holds it (a claim whose lease ran out
- * — its instance died — is due again). `FOR UPDATE SKIP LOCKED`: rows another instance is claiming
- * at the same moment are skipped, never claimed twice. Null when none is due.
+ * — its instance died — is due again, and goes first). `FOR UPDATE SKIP LOCKED`: rows another
+ * instance is claiming at the same moment are skipped, never claimed twice. Null when none is due.
+ *
+ * Unclaimed and claimed deliveries are read from two partial indexes: a claim takes its rows out
+ * of the one the next claim reads, so claims do not slow down with the batches in flight (each
+ * walked past every claimed row before; tests/bench/fixes.md, fix 23).
  */
 export async function claimDue(db: DbOrTx, options: { token: string; leaseMs: number; limit?: number }): Promise<{ batch: DeliveryBatch; full: boolean } | null> {
   const limit = options.limit ?? DELIVERY_BATCH;
@@ -420,12 +439,20 @@ export async function claimDue(db: DbOrTx, options: { token: string; leaseMs: nu
     body: string;
   }>(
     db,
-    sql`with due as (
+    sql`with stale as (
           select id from ${webhookDeliveries}
-           where status = 'pending' and next_attempt_at <= now() and (claimed_until is null or claimed_until < now())
+           where status = 'pending' and claim_token is not null and claimed_until < now()
+           order by claimed_until
+           limit ${limit}
+             for update skip locked
+        ), fresh as (
+          select id from ${webhookDeliveries}
+           where status = 'pending' and claim_token is null and next_attempt_at <= now()
            order by next_attempt_at
            limit ${limit}
              for update skip locked
+        ), due as (
+          (select id from stale) union all (select id from fresh) limit ${limit}
         ), claimed as (
           update ${webhookDeliveries} d
              set claim_token = ${options.token}::uuid, claimed_until = now() + ${Math.round(options.leaseMs)} * interval '1 millisecond'
@@ -474,7 +501,7 @@ interface Sent {
 }
 
 /** Signs and sends one attempt of a delivery; never throws but for the batch's own abort. */
-async function attemptOne(delivery: ClaimedDelivery, signersFor: (endpoint: Endpoint) => Signers, config: Config, signal: AbortSignal, options: { lookup?: Lookup }): Promise<Sent> {
+async function attemptOne(delivery: ClaimedDelivery, signersFor: (endpoint: Endpoint) => Signers, config: Config, signal: AbortSignal, options: { lookup?: Lookup }, known: KnownTargets): Promise<Sent> {
   const { endpoint, event } = delivery;
   const started = performance.now();
   const attemptedAt = new Date();
@@ -492,7 +519,7 @@ async function attemptOne(delivery: ClaimedDelivery, signersFor: (endpoint: Endp
     }
     if (signature !== undefined) {
       const headers = { "webhook-id": event.id, "webhook-timestamp": String(Math.floor(attemptedAt.getTime() / 1000)), "webhook-signature": signature };
-      outcome = await post(endpoint.url, event.body, headers, config, signal, options.lookup);
+      outcome = await post(endpoint.url, event.body, headers, config, signal, options.lookup, known);
     }
   }
   return { delivery, outcome: outcome!, attemptedAt, durationMs: Math.round(performance.now() - started) };
@@ -514,7 +541,7 @@ async function attemptOne(delivery: ClaimedDelivery, signersFor: (endpoint: Endp
  * redirect, no response, a refused address): retried after the next delay of the schedule, and
  * failed after the last; a manual attempt is not retried. `lookup` replaces DNS (tests).
  */
-export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSignal, options: { lookup?: Lookup } = {}): Promise<void> {
+export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSignal, options: { lookup?: Lookup; sent?: () => void } = {}): Promise<void> {
   const config = ctx.config;
   const started = performance.now();
   const due = batch.deliveries;
@@ -529,6 +556,7 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
   // timeout into the batch): a slow receiver cannot hold the batch past its limit (two timeouts
   // and the recording); those not started go back to the queue, due now, without counting an attempt.
   const startBy = started + config.webhookTimeoutMs;
+  const known: KnownTargets = new Map();
   const sent: Sent[] = [];
   const unsent: string[] = [];
   let next = 0;
@@ -540,10 +568,12 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
           unsent.push(d.id);
           continue;
         }
-        sent.push(await attemptOne(d, signersFor, config, signal, options));
+        sent.push(await attemptOne(d, signersFor, config, signal, options, known));
       }
     }),
   );
+  // Every request has ended: the runner may start the next batch's while this one records.
+  options.sent?.();
   /** Per attempt: the attempt's log row and the delivery's state after it. */
   const recorded: {
     id: string;
