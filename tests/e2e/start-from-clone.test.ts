@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { testDatabase } from "../support/db";
 import { captureOutput, listeningPort } from "../support/server-process";
+import { waitFor } from "../support/wait";
 import { axeBlockers, expectNoBlockers } from "./support/axe";
 import { launchBrowser } from "./support/browser";
 import { ROOT } from "./support/web-build";
@@ -68,6 +69,8 @@ describe("bun run start on a fresh clone", () => {
     run(["bun", "install"], clone);
 
     const server = await start();
+    // The lines after "listening on" may arrive in a later chunk of the pipe: wait for the last one.
+    await waitFor("the start-up's last line", () => server.output().includes("No user exists yet"));
     expect(server.output()).toContain("No build of the web console in web/build yet: building it now");
     expect(server.output()).toMatch(/Built the web console into web\/build in [\d.]+ s/);
     expect(server.output()).toContain("Web console: http://localhost:");
