@@ -60,7 +60,10 @@ test("a name is resolved once, every answer is checked, and the request is pinne
   };
   const target = await resolveTarget("https://hooks.example.com:8443/in?x=1", { allowPrivate: false, lookup });
   expect(asked).toBe(1);
-  expect(target).toMatchObject({ ok: true, address: "2606:4700:4700::1111", family: 6 });
+  expect(target).toMatchObject({ ok: true, address: "2606:4700:4700::1111", family: 6, literal: false });
+  // An address written in the URL is its own answer: no lookup, and marked as such.
+  expect(await resolveTarget("http://[::1]:9000/in", { allowPrivate: true, lookup })).toMatchObject({ ok: true, address: "::1", family: 6, literal: true });
+  expect(asked).toBe(1);
   if (!target.ok) throw new Error("unreachable");
   expect(pinnedRequest(target)).toEqual({ url: "https://[2606:4700:4700::1111]:8443/in?x=1", host: "hooks.example.com:8443", serverName: "hooks.example.com" });
 

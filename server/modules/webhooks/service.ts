@@ -362,7 +362,7 @@ async function post(url: string, body: string, headers: Record<string, string>, 
     const target = await resolveTarget(url, { allowPrivate: config.webhookAllowPrivate, lookup });
     if (!target.ok) return { statusCode: null, responseBody: null, error: target.error };
     pinned = pinnedRequest(target);
-    if (known && target.address === target.url.hostname.replace(/^\[(.*)\]$/, "$1")) known.set(url, pinned);
+    if (known && target.literal) known.set(url, pinned);
   }
   const timeout = AbortSignal.timeout(config.webhookTimeoutMs);
   try {

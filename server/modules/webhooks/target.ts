@@ -69,7 +69,8 @@ export function urlProblem(raw: string, allowPrivate: boolean): string | null {
   return null;
 }
 
-export type ResolvedTarget = { ok: true; url: URL; address: string; family: 4 | 6 } | { ok: false; error: string };
+/** `literal`: the host is an address written in the URL, so no DNS answer is involved and the check holds for as long as the URL does. */
+export type ResolvedTarget = { ok: true; url: URL; address: string; family: 4 | 6; literal: boolean } | { ok: false; error: string };
 
 /**
  * Resolves a receiver URL once and checks every address it resolves to: one refused address
@@ -99,7 +100,7 @@ export async function resolveTarget(raw: string, options: { allowPrivate: boolea
     }
   }
   const first = addresses[0]!;
-  return { ok: true, url, address: first.address, family: first.family === 6 ? 6 : 4 };
+  return { ok: true, url, address: first.address, family: first.family === 6 ? 6 : 4, literal: isIP(host) !== 0 };
 }
 
 /**
