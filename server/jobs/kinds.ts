@@ -2,6 +2,7 @@ import { z, type ZodType } from "zod";
 import type { DbOrTx } from "../../db/client";
 import type { Config } from "../config";
 import type { Ctx } from "../context";
+import type { RequestPermits } from "./permits";
 
 /**
  * The registry of background job kinds (docs/architecture.md, "Background jobs"). A kind is
@@ -85,11 +86,17 @@ export interface RowQueue<B = unknown> {
   /** Claims a batch of due rows under `token` until `leaseMs` from now; null when none is due. `full`: it took as many as a batch may (more may be due). */
   claim(ctx: Ctx, claim: { token: string; leaseMs: number }): Promise<{ batch: B; full: boolean } | null>;
   /**
-   * Does the batch's work and records it (on the rows still under its token). It may call `sent`
-   * once its outside work is done (every request answered) and only the recording is left: the
-   * runner then gives its slot to the next batch while this one records.
+   * Outside requests in flight per slot: the runner bounds the requests of all of the queue's
+   * batches on the instance together to JOB_CONCURRENCY × this (`permits`).
    */
-  run(ctx: Ctx, batch: B, signal: AbortSignal, sent: () => void): Promise<void>;
+  inFlight: number;
+  /**
+   * Does the batch's work and records it (on the rows still under its token). Each outside request
+   * holds one of `permits` while it is in flight (an older batch's requests get them first). It may
+   * call `dispatched` once every one of its requests has started (only their answers and the
+   * recording are left): the runner then gives its slot to the next claim.
+   */
+  run(ctx: Ctx, batch: B, signal: AbortSignal, dispatched: () => void, permits: RequestPermits): Promise<void>;
   /** Gives the rows still under `token` back to the queue, due after `delayMs` (a run that threw or was stopped). */
   release(ctx: Ctx, token: string, delayMs: number): Promise<void>;
 }

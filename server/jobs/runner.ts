@@ -7,6 +7,7 @@ import type { Ctx } from "../context";
 import { causes } from "../errors";
 import { JOB_HANDLERS, ROW_QUEUES } from "./handlers";
 import type { JobHandler, JobKind, JobRun, RowQueue } from "./kinds";
+import { Permits } from "./permits";
 import * as jobs from "./service";
 
 /** How much longer than a run's time limit its claim lasts before another instance may take the job. */
@@ -63,7 +64,12 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
   const { database, config, metrics } = options;
   const db = database.db;
   const handlers = options.handlers ?? JOB_HANDLERS;
-  const queues = (options.queues ?? (options.handlers ? [] : ROW_QUEUES)).map((q) => ({ queue: q, leaseMs: q.timeoutMs(config) + (options.leaseMarginMs ?? LEASE_MARGIN_MS) }));
+  // Each queue's batches share one bound on their outside requests: JOB_CONCURRENCY × its `inFlight`.
+  const queues = (options.queues ?? (options.handlers ? [] : ROW_QUEUES)).map((q) => ({
+    queue: q,
+    leaseMs: q.timeoutMs(config) + (options.leaseMarginMs ?? LEASE_MARGIN_MS),
+    permits: new Permits(config.jobConcurrency * q.inFlight),
+  }));
   const byKind = new Map(handlers.map((h) => [h.kind.kind, h]));
   if (byKind.size !== handlers.length) throw new Error("Two job handlers for one kind");
   const instanceId = options.instanceId ?? `${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
@@ -73,7 +79,8 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
   /**
    * Runs in flight: `job:<id>` for a job, `<kind>:<token>` for a batch of a row queue. `slot`: it
    * holds one of the JOB_CONCURRENCY slots — every run does, except a row queue's batch that has
-   * said its outside work is done and is only recording it (RowQueue.run's `sent`).
+   * started all of its outside requests (RowQueue.run's `dispatched`): it waits for their answers
+   * and records them, its requests held to the queue's permits.
    */
   const inflight = new Map<string, { controller: AbortController; done: Promise<void>; slot: boolean }>();
   /**
@@ -85,6 +92,8 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
     for (const r of inflight.values()) if (r.slot) holding++;
     return Math.max(0, Math.min(config.jobConcurrency - holding, 2 * config.jobConcurrency - inflight.size));
   };
+  /** Batches started so far: a batch's rank for its queue's permits (older first). */
+  let batchesStarted = 0;
   let stopping = false;
   let wakePending = false;
   let wakeUp: (() => void) | null = null;
@@ -234,8 +243,9 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
    * again after ROW_QUEUE_RETRY_MS, or at once when the instance stops (another instance takes
    * them). Rows it already recorded are no longer under its token, so they stay recorded.
    */
-  function startBatch(queue: RowQueue<unknown>, token: string, batch: unknown) {
+  function startBatch(queue: RowQueue<unknown>, permits: Permits, token: string, batch: unknown) {
     const key = `${queue.kind}:${token}`;
+    const rank = ++batchesStarted;
     const controller = new AbortController();
     const ctx = systemCtx(key);
     const limit = queue.timeoutMs(config);
@@ -243,15 +253,16 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
     const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true }));
     aborted.catch(() => {});
     const entry = { controller, done: Promise.resolve(), slot: true };
-    // The batch's outside work is done and it only records it: its slot can take the next batch.
-    const sent = () => {
+    // Every request of the batch has started: its slot can take the next batch, whose requests
+    // start as this one's end (the permits bound them together).
+    const dispatched = () => {
       if (!entry.slot) return;
       entry.slot = false;
       wake();
     };
     entry.done = (async () => {
       try {
-        await Promise.race([queue.run(ctx, batch, controller.signal, sent), aborted]);
+        await Promise.race([queue.run(ctx, batch, controller.signal, dispatched, permits.forBatch(rank)), aborted]);
         metrics?.jobRun(queue.kind, "succeeded");
       } catch (err) {
         metrics?.jobRun(queue.kind, "failed");
@@ -277,7 +288,7 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
    * on its own connection; SKIP LOCKED keeps them apart): after full batches, more (more may be due).
    */
   async function claimBatches() {
-    for (const { queue, leaseMs } of queues) {
+    for (const { queue, leaseMs, permits } of queues) {
       while (!stopping) {
         const free = freeSlots();
         if (free === 0) break;
@@ -285,7 +296,7 @@ export function startJobRunner(options: RunnerOptions): JobRunner {
           Array.from({ length: free }, async () => {
             const token = crypto.randomUUID();
             const claimed = await queue.claim(systemCtx(`${queue.kind}:${token}`), { token, leaseMs });
-            if (claimed) startBatch(queue, token, claimed.batch);
+            if (claimed) startBatch(queue, permits, token, claimed.batch);
             return claimed;
           }),
         );

@@ -120,6 +120,7 @@ describe("row queues: rows that are their own queue entries", () => {
     // Three batches to claim: the first full (so the runner claims again at once), the second not.
     const queue: RowQueue<number> = {
       kind: "test.rows",
+      inFlight: 1,
       timeoutMs: () => 5000,
       claim: async (_ctx, { token, leaseMs }) => {
         expect(leaseMs).toBe(5000 + 5000);
@@ -147,8 +148,8 @@ describe("row queues: rows that are their own queue entries", () => {
     hang.resolve();
   });
 
-  test("a batch that has sent everything and only records gives its slot to the next one; never more than twice JOB_CONCURRENCY batches at once", async () => {
-    // JOB_CONCURRENCY 2; eight batches due. Each batch says it has sent, then records until released.
+  test("a batch that has started all of its requests gives its slot to the next one; never more than twice JOB_CONCURRENCY batches at once", async () => {
+    // JOB_CONCURRENCY 2; eight batches due. Each batch says it has started every request, then waits for their answers and records until released.
     const recording = new Set<number>();
     const sending = new Set<number>();
     let most = { sending: 0, total: 0 };
@@ -157,15 +158,16 @@ describe("row queues: rows that are their own queue entries", () => {
     let claimed = 0;
     const queue: RowQueue<number> = {
       kind: "test.rows.record",
+      inFlight: 1,
       timeoutMs: () => 5000,
       claim: async () => (claimed < 8 ? { batch: ++claimed, full: true } : null),
-      run: async (_ctx, n, _signal, sent) => {
+      run: async (_ctx, n, _signal, dispatched) => {
         sending.add(n);
         most = { sending: Math.max(most.sending, sending.size), total: Math.max(most.total, sending.size + recording.size) };
         await (sends[n] = Promise.withResolvers<void>()).promise;
         sending.delete(n);
         recording.add(n);
-        sent();
+        dispatched();
         await (records[n] = Promise.withResolvers<void>()).promise;
         recording.delete(n);
       },
@@ -174,11 +176,11 @@ describe("row queues: rows that are their own queue entries", () => {
     const runner = startJobRunner({ database, config: { ...config, jobConcurrency: 2 }, handlers: [], queues: [queue] });
     try {
       await waitFor("two batches sending", () => sending.size === 2, 4000);
-      // Both send, then record: their slots go to batches 3 and 4 while 1 and 2 still record.
+      // Both have started everything: their slots go to batches 3 and 4 while 1 and 2 still record.
       sends[1]!.resolve();
       sends[2]!.resolve();
       await waitFor("batches 3 and 4 sending beside two recording", () => sending.size === 2 && recording.size === 2 && sending.has(3) && sending.has(4), 4000);
-      // Four batches in flight (2 × JOB_CONCURRENCY): 3 and 4 sending done, but no fifth starts until a recording ends.
+      // Four batches in flight (2 × JOB_CONCURRENCY): 3 and 4 done starting, but no fifth starts until a recording ends.
       sends[3]!.resolve();
       sends[4]!.resolve();
       await waitFor("four recording", () => recording.size === 4, 4000);
@@ -190,6 +192,53 @@ describe("row queues: rows that are their own queue entries", () => {
       expect(most).toEqual({ sending: 2, total: 4 });
     } finally {
       for (const p of [...sends, ...records]) p?.resolve();
+      await runner.stop(1000);
+    }
+  });
+
+  test("a queue's batches share JOB_CONCURRENCY × inFlight permits for their requests, the older batch's first", async () => {
+    // JOB_CONCURRENCY 2, 3 requests per slot: 6 permits. Batch 1 takes all six and starts its
+    // last request; batch 2, claimed into the freed slot, waits for permits until batch 1 gives
+    // them back, though a slot was free for it.
+    const held = new Map<number, number>();
+    const gave = new Map<number, () => void>();
+    const started: number[] = [];
+    let size = 0;
+    let claimed = 0;
+    let secondDue = false;
+    const queue: RowQueue<number> = {
+      kind: "test.rows.permits",
+      inFlight: 3,
+      timeoutMs: () => 5000,
+      claim: async () => (claimed === 0 || (claimed === 1 && secondDue) ? { batch: ++claimed, full: false } : null),
+      run: async (_ctx, n, _signal, dispatched, permits) => {
+        size = permits.size;
+        started.push(n);
+        const wanted = n === 1 ? permits.size : 2;
+        for (let i = 0; i < wanted; i++) {
+          await permits.acquire();
+          held.set(n, (held.get(n) ?? 0) + 1);
+        }
+        if (n === 1) dispatched();
+        await new Promise<void>((resolve) => gave.set(n, resolve));
+        for (let i = 0; i < wanted; i++) permits.release();
+        held.set(n, 0);
+      },
+      release: async () => {},
+    };
+    const runner = startJobRunner({ database, config: { ...config, jobConcurrency: 2 }, handlers: [], queues: [queue] });
+    try {
+      await waitFor("batch 1 holding every permit", () => held.get(1) === 6, 4000);
+      expect(size).toBe(6);
+      secondDue = true;
+      runner.wake();
+      await waitFor("batch 2 started", () => started.includes(2), 4000);
+      await Bun.sleep(200);
+      expect(held.get(2) ?? 0).toBe(0);
+      gave.get(1)!();
+      await waitFor("batch 2 holding its permits", () => held.get(2) === 2, 4000);
+    } finally {
+      for (const resolve of gave.values()) resolve();
       await runner.stop(1000);
     }
   });

@@ -5,6 +5,7 @@ import { rows } from "../../db/client";
 import { webhookEndpoints } from "../../db/schema";
 import type { Config } from "../../server/config";
 import type { Ctx } from "../../server/context";
+import { Permits } from "../../server/jobs/permits";
 import { type JobRunner, startJobRunner } from "../../server/jobs/runner";
 import * as agents from "../../server/modules/agents/service";
 import { agentAssignInput, agentUpdateInput } from "../../server/modules/agents/schema";
@@ -520,6 +521,41 @@ describe("claims: a delivery is its own queue entry", () => {
     await webhooks.release(db, claimed!.batch.token, 0);
     expect(await pending()).toEqual([{ status: "pending", attempt_count: 0, claim_token: null }]);
     expect((await claim(60_000))?.batch.deliveries.map((d) => d.id)).toEqual(claimed!.batch.deliveries.map((d) => d.id));
+  });
+
+  test("batches sharing the runner's permits: never more requests in flight than permits, the older batch's all started before the younger's first, each recording its own", async () => {
+    let inFlight = 0;
+    let most = 0;
+    const receiver = startReceiver(async () => {
+      most = Math.max(most, ++inFlight);
+      await Bun.sleep(15);
+      inFlight--;
+      return new Response("ok");
+    });
+    await createEndpoint({ url: receiver.url, event_types: ["organization.created"] });
+    for (let i = 0; i < 16; i++) await makeOrg(owner);
+    const claimEight = () => webhooks.claimDue(db, { token: crypto.randomUUID(), leaseMs: 60_000, limit: 8 });
+    const older = (await claimEight())!.batch;
+    const younger = (await claimEight())!.batch;
+    const permits = new Permits(3);
+    let dispatched = 0;
+    const signal = new AbortController().signal;
+    await Promise.all([
+      webhooks.deliver(owner, older, signal, { permits: permits.forBatch(1), dispatched: () => dispatched++ }),
+      webhooks.deliver(owner, younger, signal, { permits: permits.forBatch(2), dispatched: () => dispatched++ }),
+    ]);
+    expect(most).toBe(3);
+    expect(dispatched).toBe(2);
+    expect(permits.held).toBe(0);
+    expect(receiver.received).toHaveLength(16);
+    // Each attempt's time is taken as it starts: the older batch's last before the younger's first.
+    const attempts = await rows<{ delivery_id: string; attempted_at: Date | string }>(db, sql`select delivery_id, attempted_at from webhook_attempts`);
+    const startedAt = (batch: webhooks.DeliveryBatch) =>
+      attempts.filter((a) => batch.deliveries.some((d) => d.id === a.delivery_id)).map((a) => new Date(a.attempted_at).getTime());
+    expect(startedAt(older)).toHaveLength(8);
+    expect(startedAt(younger)).toHaveLength(8);
+    expect(Math.max(...startedAt(older))).toBeLessThanOrEqual(Math.min(...startedAt(younger)));
+    expect(await pending()).toEqual(Array.from({ length: 16 }, () => ({ status: "succeeded", attempt_count: 1, claim_token: null })));
   });
 
   test("a manual retry of a settled delivery makes it due, and its one attempt is marked manual and not retried", async () => {

@@ -12,6 +12,7 @@ export const webhookDeliveryQueue: RowQueue<webhooks.DeliveryBatch> = {
   // `webhooks.deliver`), so its last request ends by two limits; plus resolving addresses and recording.
   timeoutMs: (config) => 2 * config.webhookTimeoutMs + 2000,
   claim: (ctx, claim) => webhooks.claimDue(ctx.db, claim),
-  run: (ctx, batch, signal, sent) => webhooks.deliver(ctx, batch, signal, { sent }),
+  inFlight: webhooks.DELIVERY_IN_FLIGHT,
+  run: (ctx, batch, signal, dispatched, permits) => webhooks.deliver(ctx, batch, signal, { dispatched, permits }),
   release: (ctx, token, delayMs) => webhooks.release(ctx.db, token, delayMs),
 };

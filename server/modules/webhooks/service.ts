@@ -9,6 +9,7 @@ import { open, seal } from "../../auth/secret-box";
 import type { Config } from "../../config";
 import type { Ctx } from "../../context";
 import { AppError, invalidField, notFound } from "../../errors";
+import type { RequestPermits } from "../../jobs/permits";
 import { JOBS_CHANNEL } from "../../jobs/service";
 import type { WebhookResult } from "../../observability/metrics";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
@@ -420,7 +421,9 @@ const at = (value: unknown): Date | null => (value === null || value === undefin
  *
  * Unclaimed and claimed deliveries are read from two partial indexes: a claim takes its rows out
  * of the one the next claim reads, so claims do not slow down with the batches in flight (each
- * walked past every claimed row before; tests/bench/fixes.md, fix 23).
+ * walked past every claimed row before; tests/bench/fixes.md, fix 23). The claimed rows are
+ * updated by primary key (`= any(array(…))`), never through a join the planner may make a hash of
+ * the whole table for (fix 24).
  */
 export async function claimDue(db: DbOrTx, options: { token: string; leaseMs: number; limit?: number }): Promise<{ batch: DeliveryBatch; full: boolean } | null> {
   const limit = options.limit ?? DELIVERY_BATCH;
@@ -456,7 +459,7 @@ export async function claimDue(db: DbOrTx, options: { token: string; leaseMs: nu
         ), claimed as (
           update ${webhookDeliveries} d
              set claim_token = ${options.token}::uuid, claimed_until = now() + ${Math.round(options.leaseMs)} * interval '1 millisecond'
-            from due where d.id = due.id
+           where d.id = any(array(select id from due))
           returning d.id, d.attempt_count, d.manual_attempt, d.endpoint_id, d.event_id
         )
         select c.id, c.attempt_count, c.manual_attempt, c.endpoint_id, e.url, e.enabled, e.secret_sealed, e.previous_secret_sealed,
@@ -541,7 +544,7 @@ async function attemptOne(delivery: ClaimedDelivery, signersFor: (endpoint: Endp
  * redirect, no response, a refused address): retried after the next delay of the schedule, and
  * failed after the last; a manual attempt is not retried. `lookup` replaces DNS (tests).
  */
-export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSignal, options: { lookup?: Lookup; sent?: () => void } = {}): Promise<void> {
+export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSignal, options: { lookup?: Lookup; dispatched?: () => void; permits?: RequestPermits } = {}): Promise<void> {
   const config = ctx.config;
   const started = performance.now();
   const due = batch.deliveries;
@@ -552,31 +555,40 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
     if (!found) signers.set(endpoint.id, (found = signersOf(endpoint, config.secretsKey)));
     return found;
   };
-  // DELIVERY_IN_FLIGHT requests at a time. None starts after the start budget (one request
-  // timeout into the batch): a slow receiver cannot hold the batch past its limit (two timeouts
-  // and the recording); those not started go back to the queue, due now, without counting an attempt.
+  // Each worker holds one of the runner's permits (JOB_CONCURRENCY × DELIVERY_IN_FLIGHT, shared by
+  // the instance's batches; without them, DELIVERY_IN_FLIGHT workers) while it sends, one request
+  // at a time, and gives it back when the batch has nothing left to start: a younger batch's
+  // workers take the permits as this one's finish, so the requests in flight stay within the bound
+  // and an older batch is never slowed by a younger one. None starts after the start budget (one
+  // request timeout into the batch): a slow receiver cannot hold the batch past its limit (two
+  // timeouts and the recording); those not started go back to the queue, due now, without
+  // counting an attempt.
   const startBy = started + config.webhookTimeoutMs;
   const known: KnownTargets = new Map();
   const sent: Sent[] = [];
   const unsent: string[] = [];
+  const permits = options.permits;
   let next = 0;
   await Promise.all(
-    Array.from({ length: Math.min(DELIVERY_IN_FLIGHT, due.length) }, async () => {
-      while (next < due.length) {
-        const d = due[next++]!;
-        if (performance.now() > startBy) {
-          unsent.push(d.id);
-          continue;
+    Array.from({ length: Math.min(permits?.size ?? DELIVERY_IN_FLIGHT, due.length) }, async () => {
+      await permits?.acquire();
+      try {
+        while (next < due.length) {
+          const d = due[next++]!;
+          // Every request has started (or is left unsent): the runner may claim the next batch.
+          if (next === due.length) options.dispatched?.();
+          if (performance.now() > startBy) unsent.push(d.id);
+          else sent.push(await attemptOne(d, signersFor, config, signal, options, known));
         }
-        sent.push(await attemptOne(d, signersFor, config, signal, options, known));
+      } finally {
+        permits?.release();
       }
     }),
   );
-  // Every request has ended: the runner may start the next batch's while this one records.
-  options.sent?.();
   /** Per attempt: the attempt's log row and the delivery's state after it. */
   const recorded: {
     id: string;
+    token: string;
     attempt_count: number;
     attempted_at: string;
     status_code: number | null;
@@ -604,6 +616,7 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
     if (isGone) gone.set(endpoint.id, `The receiver answered 410 Gone on ${attemptedAt.toISOString()}`);
     recorded.push({
       id: delivery.id,
+      token: batch.token,
       attempt_count: attemptCount,
       attempted_at: attemptedAt.toISOString(),
       status_code: status,
@@ -618,30 +631,33 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
   }
   // One statement, so it commits whole or not at all, with one statement text and three JSON
   // parameters whatever the batch's size. Each part touches only deliveries still under this
-  // batch's token.
+  // batch's token. Every part reaches its deliveries by primary key, from the batch's rows: the
+  // token is compared in the join, never as a filter on the table, whose selectivity the planner
+  // cannot know (it took the batch's 500 rows for one, and joined them in a nested loop over the
+  // batch: 500 × 500 comparisons, tests/bench/fixes.md, fix 24).
   const a = webhookAttempts;
   const d = webhookDeliveries;
   const col = (c: { name: string }) => sql.identifier(c.name);
   await ctx.db.execute(
     sql`with v as (
-          select * from jsonb_to_recordset(${JSON.stringify(recorded)}::jsonb) as x(id uuid, attempt_count int, attempted_at timestamptz,
+          select * from jsonb_to_recordset(${JSON.stringify(recorded)}::jsonb) as x(id uuid, token uuid, attempt_count int, attempted_at timestamptz,
             status_code int, response_body text, duration_ms int, error text, manual boolean, status text, next_attempt_at timestamptz, completed_at timestamptz)
         ), updated as (
           update ${d} set ${col(d.attemptCount)} = v.attempt_count, ${col(d.lastAttemptAt)} = v.attempted_at, ${col(d.lastStatusCode)} = v.status_code,
                  ${col(d.status)} = v.status, ${col(d.nextAttemptAt)} = v.next_attempt_at, ${col(d.completedAt)} = v.completed_at,
                  ${col(d.claimToken)} = null, ${col(d.claimedUntil)} = null, ${col(d.manualAttempt)} = false
-            from v where ${d.id} = v.id and ${d.claimToken} = ${batch.token}::uuid
-          returning ${d.id}
+            from v where ${d.id} = v.id and ${d.claimToken} = v.token
+          returning v.id, v.attempted_at, v.status_code, v.response_body, v.duration_ms, v.error, v.manual
         ), logged as (
           insert into ${a} (${col(a.deliveryId)}, ${col(a.attemptedAt)}, ${col(a.statusCode)}, ${col(a.responseBody)}, ${col(a.durationMs)}, ${col(a.error)}, ${col(a.manual)})
-          select v.id, v.attempted_at, v.status_code, v.response_body, v.duration_ms, v.error, v.manual from v join updated u on u.id = v.id
+          select id, attempted_at, status_code, response_body, duration_ms, error, manual from updated
         ), disabled as (
           update ${webhookEndpoints} e set enabled = false, disabled_reason = g.reason, updated_at = now()
             from jsonb_to_recordset(${JSON.stringify([...gone].map(([id, reason]) => ({ id, reason })))}::jsonb) as g(id uuid, reason text)
            where e.id = g.id
         )
         update ${d} set ${col(d.claimToken)} = null, ${col(d.claimedUntil)} = null
-         where ${d.id} in (select jsonb_array_elements_text(${JSON.stringify(unsent)}::jsonb)::uuid) and ${d.claimToken} = ${batch.token}::uuid`,
+         where ${d.id} = any(array(select jsonb_array_elements_text(${JSON.stringify(unsent)}::jsonb)::uuid)) and ${d.claimToken} = ${batch.token}::uuid`,
   );
   for (const r of results) ctx.metrics?.webhookDelivery(r);
 }
