@@ -528,9 +528,62 @@ async function attemptOne(delivery: ClaimedDelivery, signersFor: (endpoint: Endp
   return { delivery, outcome: outcome!, attemptedAt, durationMs: Math.round(performance.now() - started) };
 }
 
+/** One attempt as the recording statement writes it: its log row and the delivery's state after it. */
+export interface RecordedAttempt {
+  id: string;
+  /** The claim token of the batch that made the attempt. */
+  token: string;
+  attempt_count: number;
+  attempted_at: string;
+  status_code: number | null;
+  response_body: string | null;
+  duration_ms: number;
+  error: string | null;
+  manual: boolean;
+  status: string;
+  next_attempt_at: string | null;
+  completed_at: string | null;
+}
+
 /**
- * Attempts a claimed batch of deliveries (claimDue), DELIVERY_IN_FLIGHT at a time within a start
- * budget, then records them with one statement: every attempt logged, every delivery's next state
+ * The statement that records a batch under `token` (see `deliver`): its attempts, the endpoints
+ * that answered 410 (`gone`), and the deliveries it did not start (`unsent`).
+ */
+export function recordStatement(token: string, recorded: RecordedAttempt[], gone: { id: string; reason: string }[], unsent: string[]): SQL {
+  // One statement, so it commits whole or not at all, with one statement text and three JSON
+  // parameters whatever the batch's size. Each part touches only deliveries still under this
+  // batch's token. Every part reaches its deliveries by primary key, from the batch's rows: the
+  // token is compared in the join, never as a filter on the table, whose selectivity the planner
+  // cannot know (it took the batch's 500 rows for one, and joined them in a nested loop over the
+  // batch: 500 × 500 comparisons, tests/bench/fixes.md, fix 24).
+  const a = webhookAttempts;
+  const d = webhookDeliveries;
+  const col = (c: { name: string }) => sql.identifier(c.name);
+  return sql`with v as (
+          select * from jsonb_to_recordset(${JSON.stringify(recorded)}::jsonb) as x(id uuid, token uuid, attempt_count int, attempted_at timestamptz,
+            status_code int, response_body text, duration_ms int, error text, manual boolean, status text, next_attempt_at timestamptz, completed_at timestamptz)
+        ), updated as (
+          update ${d} set ${col(d.attemptCount)} = v.attempt_count, ${col(d.lastAttemptAt)} = v.attempted_at, ${col(d.lastStatusCode)} = v.status_code,
+                 ${col(d.status)} = v.status, ${col(d.nextAttemptAt)} = v.next_attempt_at, ${col(d.completedAt)} = v.completed_at,
+                 ${col(d.claimToken)} = null, ${col(d.claimedUntil)} = null, ${col(d.manualAttempt)} = false
+            from v where ${d.id} = v.id and ${d.claimToken} = v.token
+          returning v.id, v.attempted_at, v.status_code, v.response_body, v.duration_ms, v.error, v.manual
+        ), logged as (
+          insert into ${a} (${col(a.deliveryId)}, ${col(a.attemptedAt)}, ${col(a.statusCode)}, ${col(a.responseBody)}, ${col(a.durationMs)}, ${col(a.error)}, ${col(a.manual)})
+          select id, attempted_at, status_code, response_body, duration_ms, error, manual from updated
+        ), disabled as (
+          update ${webhookEndpoints} e set enabled = false, disabled_reason = g.reason, updated_at = now()
+            from jsonb_to_recordset(${JSON.stringify(gone)}::jsonb) as g(id uuid, reason text)
+           where e.id = g.id
+        )
+        update ${d} set ${col(d.claimToken)} = null, ${col(d.claimedUntil)} = null
+         where ${d.id} = any(array(select jsonb_array_elements_text(${JSON.stringify(unsent)}::jsonb)::uuid)) and ${d.claimToken} = ${token}::uuid`;
+}
+
+/**
+ * Attempts a claimed batch of deliveries (claimDue) within a start budget, each request holding
+ * one of the runner's `permits` (DELIVERY_IN_FLIGHT at a time without them), then records them with
+ * one statement (`recordStatement`): every attempt logged, every delivery's next state
  * (succeeded, failed, or pending with its next time on the retry schedule) and its claim cleared,
  * endpoints that answered 410 disabled, and the deliveries not started given back. Only the
  * deliveries still under the batch's token are recorded: one whose lease ran out and was claimed
@@ -586,20 +639,7 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
     }),
   );
   /** Per attempt: the attempt's log row and the delivery's state after it. */
-  const recorded: {
-    id: string;
-    token: string;
-    attempt_count: number;
-    attempted_at: string;
-    status_code: number | null;
-    response_body: string | null;
-    duration_ms: number;
-    error: string | null;
-    manual: boolean;
-    status: string;
-    next_attempt_at: string | null;
-    completed_at: string | null;
-  }[] = [];
+  const recorded: RecordedAttempt[] = [];
   const gone = new Map<string, string>();
   const results: WebhookResult[] = [];
   for (const s of sent) {
@@ -629,36 +669,7 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
       completed_at: settled ? new Date().toISOString() : null,
     });
   }
-  // One statement, so it commits whole or not at all, with one statement text and three JSON
-  // parameters whatever the batch's size. Each part touches only deliveries still under this
-  // batch's token. Every part reaches its deliveries by primary key, from the batch's rows: the
-  // token is compared in the join, never as a filter on the table, whose selectivity the planner
-  // cannot know (it took the batch's 500 rows for one, and joined them in a nested loop over the
-  // batch: 500 × 500 comparisons, tests/bench/fixes.md, fix 24).
-  const a = webhookAttempts;
-  const d = webhookDeliveries;
-  const col = (c: { name: string }) => sql.identifier(c.name);
-  await ctx.db.execute(
-    sql`with v as (
-          select * from jsonb_to_recordset(${JSON.stringify(recorded)}::jsonb) as x(id uuid, token uuid, attempt_count int, attempted_at timestamptz,
-            status_code int, response_body text, duration_ms int, error text, manual boolean, status text, next_attempt_at timestamptz, completed_at timestamptz)
-        ), updated as (
-          update ${d} set ${col(d.attemptCount)} = v.attempt_count, ${col(d.lastAttemptAt)} = v.attempted_at, ${col(d.lastStatusCode)} = v.status_code,
-                 ${col(d.status)} = v.status, ${col(d.nextAttemptAt)} = v.next_attempt_at, ${col(d.completedAt)} = v.completed_at,
-                 ${col(d.claimToken)} = null, ${col(d.claimedUntil)} = null, ${col(d.manualAttempt)} = false
-            from v where ${d.id} = v.id and ${d.claimToken} = v.token
-          returning v.id, v.attempted_at, v.status_code, v.response_body, v.duration_ms, v.error, v.manual
-        ), logged as (
-          insert into ${a} (${col(a.deliveryId)}, ${col(a.attemptedAt)}, ${col(a.statusCode)}, ${col(a.responseBody)}, ${col(a.durationMs)}, ${col(a.error)}, ${col(a.manual)})
-          select id, attempted_at, status_code, response_body, duration_ms, error, manual from updated
-        ), disabled as (
-          update ${webhookEndpoints} e set enabled = false, disabled_reason = g.reason, updated_at = now()
-            from jsonb_to_recordset(${JSON.stringify([...gone].map(([id, reason]) => ({ id, reason })))}::jsonb) as g(id uuid, reason text)
-           where e.id = g.id
-        )
-        update ${d} set ${col(d.claimToken)} = null, ${col(d.claimedUntil)} = null
-         where ${d.id} = any(array(select jsonb_array_elements_text(${JSON.stringify(unsent)}::jsonb)::uuid)) and ${d.claimToken} = ${batch.token}::uuid`,
-  );
+  await ctx.db.execute(recordStatement(batch.token, recorded, [...gone].map(([id, reason]) => ({ id, reason })), unsent));
   for (const r of results) ctx.metrics?.webhookDelivery(r);
 }
 
