@@ -574,7 +574,6 @@ describe("claims: a delivery is its own queue entry", () => {
     const at = new Date().toISOString();
     const recorded = claimed.deliveries.map((d) => ({
       id: d.id,
-      token,
       attempt_count: 1,
       attempted_at: at,
       status_code: 200,

@@ -531,8 +531,6 @@ async function attemptOne(delivery: ClaimedDelivery, signersFor: (endpoint: Endp
 /** One attempt as the recording statement writes it: its log row and the delivery's state after it. */
 export interface RecordedAttempt {
   id: string;
-  /** The claim token of the batch that made the attempt. */
-  token: string;
   attempt_count: number;
   attempted_at: string;
   status_code: number | null;
@@ -553,14 +551,14 @@ export function recordStatement(token: string, recorded: RecordedAttempt[], gone
   // One statement, so it commits whole or not at all, with one statement text and three JSON
   // parameters whatever the batch's size. Each part touches only deliveries still under this
   // batch's token. Every part reaches its deliveries by primary key, from the batch's rows: the
-  // token is compared in the join, never as a filter on the table, whose selectivity the planner
+  // token goes into each of them and is compared in the join, never as a filter on the table, whose selectivity the planner
   // cannot know (it took the batch's 500 rows for one, and joined them in a nested loop over the
   // batch: 500 × 500 comparisons, tests/bench/fixes.md, fix 24).
   const a = webhookAttempts;
   const d = webhookDeliveries;
   const col = (c: { name: string }) => sql.identifier(c.name);
   return sql`with v as (
-          select * from jsonb_to_recordset(${JSON.stringify(recorded)}::jsonb) as x(id uuid, token uuid, attempt_count int, attempted_at timestamptz,
+          select * from jsonb_to_recordset(${JSON.stringify(recorded.map((r) => ({ ...r, token })))}::jsonb) as x(id uuid, token uuid, attempt_count int, attempted_at timestamptz,
             status_code int, response_body text, duration_ms int, error text, manual boolean, status text, next_attempt_at timestamptz, completed_at timestamptz)
         ), updated as (
           update ${d} set ${col(d.attemptCount)} = v.attempt_count, ${col(d.lastAttemptAt)} = v.attempted_at, ${col(d.lastStatusCode)} = v.status_code,
@@ -656,7 +654,6 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
     if (isGone) gone.set(endpoint.id, `The receiver answered 410 Gone on ${attemptedAt.toISOString()}`);
     recorded.push({
       id: delivery.id,
-      token: batch.token,
       attempt_count: attemptCount,
       attempted_at: attemptedAt.toISOString(),
       status_code: status,
