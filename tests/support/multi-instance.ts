@@ -202,13 +202,16 @@ export function multiInstanceScenarios(setup: () => Promise<Instances>) {
 
   test("webhook deliveries claimed by both instances' runners: each attempt made once, never by both, each recorded once", async () => {
     const [ca] = api();
-    // More due deliveries than one instance's runner claims at once (JOB_CONCURRENCY 4 × 500), and
-    // a receiver that answers after 400 ms, so the other instance claims the rest while the first
-    // is still sending.
+    // More due deliveries than one instance's runner holds while none of its batches can finish
+    // starting its requests: JOB_CONCURRENCY 4 batches of 500, with 4 × 100 request permits. The
+    // receiver holds every answer until no due delivery is left unclaimed, so the other instance
+    // must have claimed the rest — whichever instance polled first — and both send at once.
     const n = 2500;
     const seen = new Map<string, number>();
     let inFlight = new Map<string, number>();
     let overlapping = 0;
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
     const receiver = Bun.serve({
       port: 0,
       hostname: "127.0.0.1",
@@ -219,7 +222,8 @@ export function multiInstanceScenarios(setup: () => Promise<Instances>) {
         seen.set(id, (seen.get(id) ?? 0) + 1);
         if (inFlight.has(id)) overlapping++;
         inFlight.set(id, 1);
-        await Bun.sleep(400);
+        await gate;
+        await Bun.sleep(20);
         inFlight.delete(id);
         return new Response("ok");
       },
@@ -239,6 +243,13 @@ export function multiInstanceScenarios(setup: () => Promise<Instances>) {
             from generate_series(1, ${n}) g`);
         await tx.execute(sql`insert into webhook_deliveries (event_id, endpoint_id) select 'msg_mi_' || g, ${hook.body.id}::uuid from generate_series(1, ${n}) g`);
       });
+      // Open the gate once every delivery is claimed (by a batch of one instance or the other).
+      const unclaimed = async () =>
+        (await rows<{ n: number }>(db, sql`select count(*)::int as n from webhook_deliveries where endpoint_id = ${hook.body.id}::uuid and status = 'pending' and claim_token is null`))[0]!.n;
+      const claimDeadline = Date.now() + 30_000;
+      while ((await unclaimed()) > 0 && Date.now() < claimDeadline) await Bun.sleep(50);
+      expect(await unclaimed()).toBe(0);
+      open();
       const settled = async () => (await rows<{ n: number }>(db, sql`select count(*)::int as n from webhook_deliveries where endpoint_id = ${hook.body.id}::uuid and status = 'succeeded'`))[0]!.n;
       const deadline = Date.now() + 60_000;
       while ((await settled()) < n && Date.now() < deadline) await Bun.sleep(100);
@@ -261,6 +272,7 @@ export function multiInstanceScenarios(setup: () => Promise<Instances>) {
       expect(Math.min(...byInstance)).toBeGreaterThan(0);
       expect((await ca.delete(`/api/webhooks/${hook.body.id}`)).status).toBe(200);
     } finally {
+      open();
       inFlight = new Map();
       receiver.stop(true);
     }
