@@ -189,6 +189,26 @@ describe("attribution", () => {
     expect(res.body.partialSuccess.errorMessage).toContain("no gen_ai.agent.id");
     expect((await billed(agent.id)).events).toBe("1");
   });
+  test("an agent id with a NUL character (PostgreSQL text cannot hold one) is an unknown agent: its span is rejected, the rest of the request stored", async () => {
+    const agent = await makeAgent(ctx, { org_id: org.id, external_id: uid("beside-nul") });
+    const usageOf = { "gen_ai.operation.name": "chat", "gen_ai.request.model": MODEL, "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 1 };
+    const before = await storedCounts();
+    const res = await postJson(
+      otlpJson([
+        { traceId: hex(16), spanId: hex(8), name: "chat", attributes: { ...usageOf, "gen_ai.agent.id": `${agent.external_id!}\u0000` } },
+        { traceId: hex(16), spanId: hex(8), name: "chat", attributes: { ...usageOf, "gen_ai.agent.id": agent.external_id! } },
+      ]),
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.partialSuccess.rejectedSpans).toBe("1");
+    expect(res.body.partialSuccess.errorMessage).toContain("agent_external_id: must not contain spaces or control characters");
+    expect(await billed(agent.id)).toMatchObject({ events: "1", input: "10", output: "1" });
+    // So is one on the resource.
+    const fromResource = await postJson(otlpJson([{ traceId: hex(16), spanId: hex(8), name: "chat", attributes: usageOf }], { "service.name": "fixture", "orgdesk.agent.id": "a\u0000b" }));
+    expect(fromResource.status).toBe(200);
+    expect(fromResource.body.partialSuccess.rejectedSpans).toBe("1");
+    expect(await storedCounts()).toMatchObject({ events: String(Number(before.events) + 1) });
+  });
 });
 
 describe("attribute families", () => {

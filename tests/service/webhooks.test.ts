@@ -6,7 +6,7 @@ import { webhookEndpoints } from "../../db/schema";
 import type { Config } from "../../server/config";
 import type { Ctx } from "../../server/context";
 import { Permits } from "../../server/jobs/permits";
-import { type JobRunner, startJobRunner } from "../../server/jobs/runner";
+import { type JobRunner, ROW_QUEUE_RETRY_MS, startJobRunner } from "../../server/jobs/runner";
 import * as agents from "../../server/modules/agents/service";
 import { agentAssignInput, agentUpdateInput } from "../../server/modules/agents/schema";
 import * as orgs from "../../server/modules/orgs/service";
@@ -275,6 +275,24 @@ describe("deliveries", () => {
     const [delivery] = await settled(endpoint.id);
     expect(delivery!.status).toBe("succeeded");
     expect(delivery!.attempts.at(-1)!.response_body).toBe("y".repeat(RESPONSE_PREFIX_BYTES));
+  });
+
+  test("an answer with NUL characters (PostgreSQL text cannot hold them) is logged without them; the delivery succeeds once and its batch's other deliveries too", async () => {
+    const nul = startReceiver(() => new Response("ok\u0000then\u0000more", { status: 200 }));
+    const plain = startReceiver();
+    const first = await createEndpoint({ url: nul.url });
+    const second = await createEndpoint({ url: plain.url });
+    await makeOrg(owner);
+    const [delivery] = await settled(first.id);
+    const [other] = await settled(second.id);
+    expect(delivery!.status).toBe("succeeded");
+    expect(delivery!.attempts).toHaveLength(1);
+    expect(delivery!.attempts[0]!.response_body).toBe("ok\uFFFDthen\uFFFDmore");
+    expect(other!.status).toBe("succeeded");
+    // Sent once each: the batch was recorded, not given back and sent again.
+    await Bun.sleep(ROW_QUEUE_RETRY_MS + 500);
+    expect(nul.received).toHaveLength(1);
+    expect(plain.received).toHaveLength(1);
   });
 
   test("a receiver answering 500 gets every attempt of the schedule with the same webhook-id and body, then the delivery fails", async () => {

@@ -64,6 +64,16 @@ const tokenCount = (v: unknown): number | undefined => {
   return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 };
 const text = (v: unknown): string | undefined => (typeof v === "string" && v.trim() !== "" ? v.trim() : typeof v === "number" ? String(v) : undefined);
+/**
+ * An agent id as sent, with each NUL character (valid in a protobuf or JSON string, but not in
+ * PostgreSQL's text) replaced by SUB (U+001A, the substitute character): like the NUL, a control
+ * character no external id may contain, so the span is stored and its agent stays unknown (its
+ * calls are rejected spans), where the NUL made the whole request fail.
+ */
+const agentRefOf = (v: unknown): string | null => {
+  const ref = text(v);
+  return ref === undefined ? null : ref.includes("\u0000") ? ref.replaceAll("\u0000", "\u001a") : ref;
+};
 
 // The attribute names read, in order of preference (docs/integrations.md).
 const AGENT_KEYS = ["gen_ai.agent.id", "ai.telemetry.metadata.agent_id", "ai.telemetry.metadata.agentId"];
@@ -99,7 +109,7 @@ function instantOf(nanos: bigint): string {
  */
 export function mapSpan(span: OtlpSpan, resourceAgentRef: string | null): MappedSpan {
   const attrs = span.attributes;
-  const agentRef = text(first(attrs, AGENT_KEYS)) ?? null;
+  const agentRef = agentRefOf(first(attrs, AGENT_KEYS));
   const mapped: MappedSpan = { traceId: span.traceId, spanId: span.spanId, parentSpanId: span.parentSpanId, agentRef, resourceAgentRef, event: null };
   if (!isCall(attrs)) return mapped;
   const input = tokenCount(first(attrs, INPUT_KEYS));
@@ -122,7 +132,7 @@ export function mapSpan(span: OtlpSpan, resourceAgentRef: string | null): Mapped
 export function mapSpans(request: OtlpRequest): MappedSpan[] {
   const out: MappedSpan[] = [];
   for (const rs of request.resourceSpans) {
-    const resourceAgentRef = text(rs.resource.get("orgdesk.agent.id")) ?? null;
+    const resourceAgentRef = agentRefOf(rs.resource.get("orgdesk.agent.id"));
     for (const span of rs.spans) {
       if (!TRACE_ID.test(span.traceId) || /^0+$/.test(span.traceId) || !SPAN_ID.test(span.spanId) || /^0+$/.test(span.spanId)) {
         throw new AppError("BAD_REQUEST", "Every span needs a 16-byte traceId and an 8-byte spanId (hex in OTLP JSON)");

@@ -349,6 +349,15 @@ async function readPrefix(res: Response, limit: number): Promise<string> {
   return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, limit));
 }
 
+/**
+ * Text a receiver sent, as PostgreSQL can store it: NUL characters, which its text cannot hold
+ * (and which would make the batch's whole recording fail, so that every delivery in it was sent
+ * again), become U+FFFD, as undecodable bytes already are.
+ */
+function storable(text: string | null): string | null {
+  return text !== null && text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text;
+}
+
 /** A batch's checked targets whose host is an address written in the URL (see `post`). */
 type KnownTargets = Map<string, ReturnType<typeof pinnedRequest>>;
 
@@ -657,9 +666,9 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
       attempt_count: attemptCount,
       attempted_at: attemptedAt.toISOString(),
       status_code: status,
-      response_body: outcome.responseBody,
+      response_body: storable(outcome.responseBody),
       duration_ms: durationMs,
-      error: outcome.error,
+      error: storable(outcome.error),
       manual,
       status: settled ? (succeeded ? "succeeded" : "failed") : "pending",
       next_attempt_at: settled ? null : new Date(attemptedAt.getTime() + durationMs + delayUnits! * config.webhookRetryUnitMs).toISOString(),
