@@ -347,6 +347,19 @@ export async function rows<T = Record<string, unknown>>(db: DbOrTx, query: SQL):
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
 
+/**
+ * Runs a statement whose text is the same at every run (its values are parameters) as a named
+ * prepared statement where the driver allows one — postgres.js with prepared statements on (not
+ * behind a transaction pooler): PostgreSQL then parses it once per connection and, once its plan
+ * does not depend on the values, plans it once. Elsewhere (PGlite, a transaction handle) as `rows`.
+ */
+export async function preparedRows<T = Record<string, unknown>>(db: DbOrTx, query: SQL): Promise<T[]> {
+  const client = (db as { $client?: { unsafe?: (text: string, params: unknown[], options: { prepare: boolean }) => Promise<unknown> } }).$client;
+  if (!client?.unsafe) return rows<T>(db, query);
+  const { sql: text, params } = dialect.sqlToQuery(query);
+  return (await client.unsafe(text, params, { prepare: true })) as T[];
+}
+
 /** True when the database answers a trivial query. */
 export async function ping(db: Db): Promise<boolean> {
   try {

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, inArray, isNull, lt, or, type SQL, sql } from "driz
 import { randomBytes } from "node:crypto";
 import { Webhook as StandardWebhook } from "standardwebhooks";
 import type { z } from "zod";
-import { type Db, type DbOrTx, rows } from "../../../db/client";
+import { type Db, type DbOrTx, preparedRows, rows } from "../../../db/client";
 import { agents, organizations, webhookAttempts, webhookDeliveries, webhookEndpoints, webhookEvents } from "../../../db/schema";
 import { authorize } from "../../auth/policy";
 import { open, seal } from "../../auth/secret-box";
@@ -436,7 +436,7 @@ const at = (value: unknown): Date | null => (value === null || value === undefin
  */
 export async function claimDue(db: DbOrTx, options: { token: string; leaseMs: number; limit?: number }): Promise<{ batch: DeliveryBatch; full: boolean } | null> {
   const limit = options.limit ?? DELIVERY_BATCH;
-  const found = await rows<{
+  const found = await preparedRows<{
     id: string;
     attempt_count: number;
     manual_attempt: boolean;
@@ -675,7 +675,7 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
       completed_at: settled ? new Date().toISOString() : null,
     });
   }
-  await ctx.db.execute(recordStatement(batch.token, recorded, [...gone].map(([id, reason]) => ({ id, reason })), unsent));
+  await preparedRows(ctx.db, recordStatement(batch.token, recorded, [...gone].map(([id, reason]) => ({ id, reason })), unsent));
   for (const r of results) ctx.metrics?.webhookDelivery(r);
 }
 

@@ -1,0 +1,45 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { sql } from "drizzle-orm";
+import { openPostgres, preparedRows, rows } from "../../db/client";
+import * as webhooks from "../../server/modules/webhooks/service";
+import { TEST_DB_KIND, testDatabase } from "../support/db";
+
+// One connection, so that the session whose prepared statements are listed is the one that ran them.
+const database = await testDatabase({ max: 1 });
+const db = database.db;
+const onPostgres = TEST_DB_KIND === "postgres";
+
+const sum = (a: number, b: number) => sql`select ${a}::int + ${b}::int as n, 'prepared-probe' as probe`;
+/** The session's named prepared statements whose text contains `fragment`. */
+const preparedWith = async (fragment: string) =>
+  (await rows<{ n: number }>(db, sql`select count(*)::int as n from pg_prepared_statements where statement like ${`%${fragment}%`}`))[0]!.n;
+
+describe("preparedRows", () => {
+  test("gives the same rows as a plain statement, on every driver and inside a transaction", async () => {
+    expect(await preparedRows<{ n: number }>(db, sum(2, 3))).toEqual(await rows<{ n: number }>(db, sum(2, 3)));
+    expect((await preparedRows<{ n: number }>(db, sum(40, 2)))[0]!.n).toBe(42);
+    await db.transaction(async (tx) => {
+      expect((await preparedRows<{ n: number }>(tx, sum(1, 1)))[0]!.n).toBe(2);
+    });
+  });
+
+  test.skipIf(!onPostgres)("on postgres.js runs one named prepared statement per text, whatever its values", async () => {
+    for (let i = 0; i < 3; i++) await preparedRows(db, sum(i, i));
+    expect(await preparedWith("prepared-probe")).toBe(1);
+    // The webhook claim and recording statements run that way too.
+    for (let i = 0; i < 2; i++) {
+      await webhooks.claimDue(db, { token: crypto.randomUUID(), leaseMs: 1000 });
+      await preparedRows(db, webhooks.recordStatement(crypto.randomUUID(), [], [], []));
+    }
+    expect(await preparedWith("for update skip locked")).toBe(1);
+    expect(await preparedWith("jsonb_to_recordset")).toBe(1);
+  });
+
+  test.skipIf(!onPostgres)("behind a transaction pooler (prepared statements off) it runs unnamed", async () => {
+    const pooled = openPostgres(database.url!, { max: 1, prepare: false });
+    afterAll(() => pooled.close());
+    expect((await preparedRows<{ n: number }>(pooled.db, sum(5, 5)))[0]!.n).toBe(10);
+    const [listed] = await rows<{ n: number }>(pooled.db, sql`select count(*)::int as n from pg_prepared_statements`);
+    expect(listed!.n).toBe(0);
+  });
+});
