@@ -168,10 +168,19 @@ export async function readBodyBytes(c: Context<AppEnv>, maxBytes: number): Promi
 /** How deep a JSON body may nest; our bodies need 4 levels, so this is generous. */
 export const MAX_JSON_DEPTH = 32;
 
+/** The UTF-16 code unit a `\uXXXX` escape at `at` (its backslash) names, or -1 when there is none. */
+function escapedUnit(text: string, at: number): number {
+  if (text.charCodeAt(at) !== 0x5c || text.charCodeAt(at + 1) !== 0x75) return -1;
+  const hex = text.slice(at + 2, at + 6);
+  return /^[0-9a-fA-F]{4}$/.test(hex) ? Number.parseInt(hex, 16) : -1;
+}
+
 /**
  * Why a JSON text is ambiguous or hostile though it may parse: a key repeated in one object
- * (parsers disagree on which value wins, so it is refused rather than guessed) or nesting deeper
- * than `maxDepth`. One iterative pass, no recursion; malformed text is left to JSON.parse.
+ * (parsers disagree on which value wins, so it is refused rather than guessed), nesting deeper
+ * than `maxDepth`, or a `\u` escape of half a surrogate pair — not a character, as bytes that are
+ * not UTF-8 are not (a body of those is refused too), and text PostgreSQL's JSON refuses.
+ * One iterative pass, no recursion; malformed text is left to JSON.parse.
  */
 export function jsonStructureProblem(text: string, maxDepth = MAX_JSON_DEPTH): string | null {
   const stack: (Set<string> | null)[] = [];
@@ -182,8 +191,16 @@ export function jsonStructureProblem(text: string, maxDepth = MAX_JSON_DEPTH): s
       let j = i + 1;
       while (j < text.length) {
         const c = text.charCodeAt(j);
-        if (c === 0x5c) j += 2;
-        else if (c === 0x22) break;
+        if (c === 0x5c) {
+          const unit = escapedUnit(text, j);
+          if (unit >= 0xd800 && unit <= 0xdbff) {
+            const low = escapedUnit(text, j + 6);
+            if (low < 0xdc00 || low > 0xdfff) return `The body holds half a surrogate pair (\\u${text.slice(j + 2, j + 6)} without its low half): not a Unicode character`;
+            j += 12;
+          } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+            return `The body holds half a surrogate pair (\\u${text.slice(j + 2, j + 6)} without its high half): not a Unicode character`;
+          } else j += 2;
+        } else if (c === 0x22) break;
         else j++;
       }
       const top = stack[stack.length - 1];

@@ -43,6 +43,30 @@ describe("hostile request bodies", () => {
     expect(await databaseChecksum(database.db)).toBe(before);
   });
 
+  test("half a surrogate pair in a \\u escape is a 400 on every JSON endpoint, as bytes that are not UTF-8 are, and stores nothing; in an NDJSON import only its line is refused", async () => {
+    // Before, /api/usage, OTLP JSON and LiteLLM failed in PostgreSQL's JSON parser (a 400 naming no
+    // cause, the whole request) and names were stored with U+FFFD.
+    const now = new Date().toISOString();
+    const event = (id: string) => `{"id":"${id}","agent_id":"${agent.id}","model":"m","occurred_at":"${now}","input_tokens":1,"output_tokens":1}`;
+    const before = await databaseChecksum(database.db);
+    for (const [path, body] of [
+      ["/api/organizations", '{"name":"Half \\ud800"}'],
+      ["/api/usage", `{"events":[${event("half-\\udc00")}]}`],
+      ["/api/otel/v1/traces", '{"resourceSpans":[{"resource":{"attributes":[{"key":"orgdesk.agent.id","value":{"stringValue":"a\\ud83d"}}]},"scopeSpans":[]}]}'],
+      ["/api/integrations/litellm", '[{"id":"x\\ud800","status":"success","model":"m"}]'],
+    ] as const) {
+      const res = await raw("POST", path, body);
+      expect({ path, status: res.status }).toEqual({ path, status: 400 });
+      expect(res.type).toStartWith("application/problem+json");
+      expect(res.body.detail).toMatch(/^The body holds half a surrogate pair \(\\u(d800|dc00|d83d) without its (low|high) half\): not a Unicode character$/);
+    }
+    expect(await databaseChecksum(database.db)).toBe(before);
+    const imported = await raw("POST", "/api/usage/import", `${event("whole-\\ud83d\\ude00")}\n${event("half-\\ud800")}\n`, { "content-type": "application/x-ndjson" });
+    expect(imported.status).toBe(200);
+    expect(imported.body).toMatchObject({ accepted: 1, rejected: 1 });
+    expect(imported.body.errors).toEqual([{ line: 2, id: null, code: "invalid", message: "The body holds half a surrogate pair (\\ud800 without its low half): not a Unicode character" }]);
+  });
+
   test("JSON nested 10 000 levels deep is a 400 before it is parsed", async () => {
     const res = await raw("POST", "/api/organizations", `{"name":${"[".repeat(10_000)}${"]".repeat(10_000)}}`);
     expect(res.status).toBe(400);

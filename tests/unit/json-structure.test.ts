@@ -24,4 +24,15 @@ describe("JSON structure checks before parsing", () => {
   test("brackets inside strings do not count", () => {
     expect(jsonStructureProblem(`{"a":"${"[".repeat(1000)}"}`)).toBeNull();
   });
+
+  test("half a surrogate pair in an escape is refused, in a value or a key; whole pairs, other escapes and escaped backslashes are fine", () => {
+    expect(jsonStructureProblem('{"model":"m\\ud800"}')).toBe("The body holds half a surrogate pair (\\ud800 without its low half): not a Unicode character");
+    expect(jsonStructureProblem('{"model":"m\\ud800\\u0041"}')).toContain("without its low half");
+    expect(jsonStructureProblem('{"model":"\\uDC00x"}')).toBe("The body holds half a surrogate pair (\\uDC00 without its high half): not a Unicode character");
+    expect(jsonStructureProblem('{"a\\ud83d":1}')).toContain("without its low half");
+    expect(jsonStructureProblem('["x\\ud83d"]')).toContain("without its low half");
+    // A whole pair (😀), BMP escapes, and a backslash followed by the letters "ud800" are characters.
+    expect(jsonStructureProblem('{"model":"\\ud83d\\ude00 \\u00e9 \\\\ud800 \\"q\\""}')).toBeNull();
+    expect(JSON.parse('"\\ud83d\\ude00"')).toBe("😀");
+  });
 });
