@@ -12,7 +12,7 @@ import { ANONYMOUS } from "./auth/principal";
 import type { Ctx, Deps } from "./context";
 import { AppError, causes, ERRORS, toAppError, toProblem } from "./errors";
 import { mountRest } from "./rest/mount";
-import { type AppEnv, readBodyText } from "./rest/route";
+import { type AppEnv, jsonStructureProblem, readBodyText } from "./rest/route";
 import { restRoutes } from "./rest/routes";
 import { appRouter } from "./trpc/router";
 import * as reads from "./modules/reads/service";
@@ -178,11 +178,13 @@ function requestCtx({ database, config }: Deps, metrics: Metrics) {
 
 /** tRPC for the web app, with the same body limit as REST and Retry-After on 429 and 503. */
 function mountTrpc(app: Hono<AppEnv>, { config }: Deps, ctxOf: ReturnType<typeof requestCtx>) {
-  // Also for bodies that do not declare their length (chunked): read within the limit, then hand
-  // tRPC the text.
+  // Also for bodies that do not declare their length (chunked): read within the limit, checked as
+  // every JSON body is (repeated keys, nesting, half surrogate pairs: docs/api.md), then hand tRPC the text.
   app.use("/trpc/*", async (c, next) => {
     if (c.req.method !== "GET" && c.req.method !== "HEAD") {
       const text = await readBodyText(c, config.maxBodyBytes);
+      const problem = jsonStructureProblem(text);
+      if (problem) throw new AppError("BAD_REQUEST", problem);
       c.req.raw = new Request(c.req.raw.url, { method: c.req.method, headers: c.req.raw.headers, body: text, signal: c.req.raw.signal });
     }
     await next();

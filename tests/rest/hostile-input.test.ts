@@ -60,6 +60,10 @@ describe("hostile request bodies", () => {
       expect(res.type).toStartWith("application/problem+json");
       expect(res.body.detail).toMatch(/^The body holds half a surrogate pair \(\\u(d800|dc00|d83d) without its (low|high) half\): not a Unicode character$/);
     }
+    // The web app's procedures too.
+    const trpc = await raw("POST", "/trpc/orgs.create", '{"name":"Half \\ud800"}');
+    expect(trpc.status).toBe(400);
+    expect(trpc.body.detail).toBe("The body holds half a surrogate pair (\\ud800 without its low half): not a Unicode character");
     expect(await databaseChecksum(database.db)).toBe(before);
     const imported = await raw("POST", "/api/usage/import", `${event("whole-\\ud83d\\ude00")}\n${event("half-\\ud800")}\n`, { "content-type": "application/x-ndjson" });
     expect(imported.status).toBe(200);
