@@ -152,7 +152,12 @@ export function multiInstanceScenarios(setup: () => Promise<Instances>) {
       if (b % 8 === 0) work.push((b % 16 ? ca : cb).post(`/api/agents/${agentIds[b % agentIds.length]}/assign-org`, { orgId: orgIds[(b / 8 + 1) % 3] }).then((res) => ({ kind: "move", res })));
     });
     const results = await Promise.all(work);
-    for (const { res } of results) expect(res.status).toBe(200);
+    // A failed request shows its answer and what the instances logged at error level.
+    const failed = results.filter(({ res }) => res.status !== 200);
+    if (failed.length > 0) {
+      const errors = [a, b].flatMap((p) => p.output().split("\n").filter((line) => /"level":"(error|warn)"/.test(line)));
+      expect({ failed: failed.map(({ kind, res }) => ({ kind, status: res.status, body: res.body })), errors: errors.slice(-10) }).toEqual({ failed: [], errors: [] });
+    }
 
     const ingestions = results.filter((r) => r.kind !== "move").map((r) => r.res.body);
     const accepted = ingestions.reduce((s, b) => s + b.accepted, 0);
