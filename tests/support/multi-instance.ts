@@ -152,7 +152,7 @@ export function multiInstanceScenarios(setup: () => Promise<Instances>) {
       if (b % 8 === 0) work.push((b % 16 ? ca : cb).post(`/api/agents/${agentIds[b % agentIds.length]}/assign-org`, { orgId: orgIds[(b / 8 + 1) % 3] }).then((res) => ({ kind: "move", res })));
     });
     const results = await Promise.all(work);
-    // A failed request shows its answer and what the instances logged at error level.
+    // A failed request shows its answer and what the instances logged as errors and warnings.
     const failed = results.filter(({ res }) => res.status !== 200);
     if (failed.length > 0) {
       const errors = [a, b].flatMap((p) => p.output().split("\n").filter((line) => /"level":"(error|warn)"/.test(line)));
