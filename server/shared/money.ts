@@ -1,6 +1,10 @@
 /**
  * Exact decimal arithmetic for money. Amounts are rationals of BigInts, never binary floats; the only
  * rounding is `round()` (half-even), applied once per displayed line (docs/billing.md).
+ *
+ * A ratio need not be in lowest terms: a parsed decimal keeps its power-of-ten denominator, so
+ * adding decimals of the same (or a dividing) scale is one BigInt addition, without a gcd. Every
+ * result is exact either way; only `mul`, `div` and sums of unrelated denominators reduce.
  */
 export interface Ratio {
   n: bigint;
@@ -21,12 +25,17 @@ export function dec(value: string | bigint | number): Ratio {
   const m = DECIMAL.exec(value.trim());
   if (!m) throw new Error(`not a decimal: ${value}`);
   const frac = m[3] ?? "";
-  const n = BigInt((m[2] ?? "0") + frac) * (m[1] === "-" ? -1n : 1n);
-  return normalize({ n, d: 10n ** BigInt(frac.length) });
+  const n = BigInt((m[2] ?? "0") + frac);
+  return { n: m[1] === "-" ? -n : n, d: pow10(frac.length) };
 }
 
+const POW10: bigint[] = Array.from({ length: 40 }, (_, i) => 10n ** BigInt(i));
+const pow10 = (places: number) => POW10[places] ?? 10n ** BigInt(places);
+
+/** Greatest common divisor, never negative (whatever the signs of a and b). */
 function gcd(a: bigint, b: bigint): bigint {
   a = a < 0n ? -a : a;
+  b = b < 0n ? -b : b;
   while (b) [a, b] = [b, a % b];
   return a;
 }
@@ -38,8 +47,16 @@ function normalize(r: Ratio): Ratio {
   return { n: (sign * r.n) / g, d: (sign * r.d) / g };
 }
 
-export const add = (a: Ratio, b: Ratio): Ratio => normalize({ n: a.n * b.d + b.n * a.d, d: a.d * b.d });
-export const sub = (a: Ratio, b: Ratio): Ratio => normalize({ n: a.n * b.d - b.n * a.d, d: a.d * b.d });
+/** a + sign × b: over the larger denominator when one divides the other, else reduced. */
+function addSigned(a: Ratio, b: Ratio, sign: 1n | -1n): Ratio {
+  if (a.d === b.d) return { n: a.n + sign * b.n, d: a.d };
+  if (a.d > b.d && a.d % b.d === 0n) return { n: a.n + sign * b.n * (a.d / b.d), d: a.d };
+  if (b.d > a.d && b.d % a.d === 0n) return { n: a.n * (b.d / a.d) + sign * b.n, d: b.d };
+  return normalize({ n: a.n * b.d + sign * b.n * a.d, d: a.d * b.d });
+}
+
+export const add = (a: Ratio, b: Ratio): Ratio => addSigned(a, b, 1n);
+export const sub = (a: Ratio, b: Ratio): Ratio => addSigned(a, b, -1n);
 export const mul = (a: Ratio, b: Ratio): Ratio => normalize({ n: a.n * b.n, d: a.d * b.d });
 export const div = (a: Ratio, b: Ratio): Ratio => normalize({ n: a.n * b.d, d: a.d * b.n });
 export const sum = (xs: Iterable<Ratio>): Ratio => {
@@ -55,8 +72,8 @@ export const compare = (a: Ratio, b: Ratio): number => {
 
 /** Rounds half-to-even to `places` decimals and renders a fixed-point string ("96.00"). */
 export function round(r: Ratio, places: number): string {
-  const scale = 10n ** BigInt(places);
-  const scaled = r.n * scale;
+  if (r.d === 1n || r.d === pow10(places)) return formatScaled(r.d === 1n ? r.n * pow10(places) : r.n, places);
+  const scaled = r.n * pow10(places);
   const negative = scaled < 0n;
   const abs = negative ? -scaled : scaled;
   let q = abs / r.d;

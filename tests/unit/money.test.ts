@@ -31,6 +31,72 @@ describe("exact money arithmetic", () => {
   });
 });
 
+describe("ratios kept over their decimal scale (no gcd per addition)", () => {
+  // The reference: every operation reduced to lowest terms, as the arithmetic did before.
+  type R = { n: bigint; d: bigint };
+  const gcd = (a: bigint, b: bigint): bigint => {
+    a = a < 0n ? -a : a;
+    b = b < 0n ? -b : b;
+    while (b) [a, b] = [b, a % b];
+    return a;
+  };
+  const reduce = (r: R): R => {
+    const s = r.d < 0n ? -1n : 1n;
+    const g = gcd(r.n, r.d) || 1n;
+    return { n: (s * r.n) / g, d: (s * r.d) / g };
+  };
+  const ref = {
+    add: (a: R, b: R) => reduce({ n: a.n * b.d + b.n * a.d, d: a.d * b.d }),
+    sub: (a: R, b: R) => reduce({ n: a.n * b.d - b.n * a.d, d: a.d * b.d }),
+    mul: (a: R, b: R) => reduce({ n: a.n * b.n, d: a.d * b.d }),
+    div: (a: R, b: R) => reduce({ n: a.n * b.d, d: a.d * b.n }),
+  };
+  const same = (a: R, b: R) => a.n * b.d === b.n * a.d;
+
+  test("random chains of the four operations equal the always-reduced reference, value and rounding", () => {
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const decimal = () => {
+      const places = Math.floor(rand() * 7);
+      const digits = String(Math.floor(rand() * 10 ** (places + 4)));
+      const text = places ? `${digits.slice(0, -places) || "0"}.${digits.slice(-places).padStart(places, "0")}` : digits;
+      return rand() < 0.2 ? `-${text}` : text;
+    };
+    const ops = ["add", "sub", "mul", "div"] as const;
+    const fns = { add, sub, mul, div };
+    for (let run = 0; run < 300; run++) {
+      const first = decimal();
+      let mine = dec(first);
+      let theirs = reduce(dec(first));
+      for (let step = 0; step < 12; step++) {
+        const op = ops[Math.floor(rand() * (rand() < 0.8 ? 2 : 4))]!;
+        const text = decimal();
+        if (op === "div" && /^-?[0.]+$/.test(text)) continue;
+        mine = fns[op](mine, dec(text));
+        theirs = ref[op](theirs, reduce(dec(text)));
+        expect(same(mine, theirs)).toBe(true);
+        expect(mine.d > 0n).toBe(true);
+      }
+      for (const places of [0, 1, 2, 4, 18]) expect(round(mine, places)).toBe(round(theirs, places));
+    }
+  });
+
+  test("dividing by a negative amount keeps the denominator positive and rounds correctly", () => {
+    // Before: the gcd of a negative denominator could be negative, leaving d < 0, and 2 ÷ −3 rounded to −0.65.
+    const r = div(dec("2"), dec("-3"));
+    expect(r.d > 0n).toBe(true);
+    expect(round(r, 2)).toBe("-0.67");
+    expect(round(div(dec("-2"), dec("-3")), 2)).toBe("0.67");
+    expect(round(div(dec("10"), dec("-4")), 1)).toBe("-2.5");
+  });
+
+  test("a long sum of 2- and 4-decimal amounts keeps a power-of-ten denominator", () => {
+    const total = sum(Array.from({ length: 1000 }, (_, i) => dec(i % 2 ? `${i}.25` : `0.${String(i).padStart(4, "0")}`)));
+    expect(total.d).toBe(10000n);
+    expect(round(total, 4)).toBe("250149.9500");
+  });
+});
+
 describe("scaled integers (the database's numeric(38, 18) costs summed exactly)", () => {
   test("reads a decimal as a count of 10^-places units and renders it back", () => {
     expect(parseScaled("1.5", 3)).toBe(1500n);
