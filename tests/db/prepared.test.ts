@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { openPostgres, preparedRows, rows } from "../../db/client";
+import { linesOf } from "../../server/modules/billing/service";
 import * as webhooks from "../../server/modules/webhooks/service";
 import { TEST_DB_KIND, testDatabase } from "../support/db";
 
@@ -33,6 +34,19 @@ describe("preparedRows", () => {
     }
     expect(await preparedWith("for update skip locked")).toBe(1);
     expect(await preparedWith("jsonb_to_recordset")).toBe(1);
+  });
+
+  test.skipIf(!onPostgres)("the billing figures' reads run as prepared statements, one per text, whatever the organization and range", async () => {
+    const org = (id: string) => ({ id, name: "Probe", slug: "probe", currency: "USD", is_active: true, is_internal: false, is_deleted: false });
+    const ranges = [
+      { from: "2026-01", to: "2026-03", months: ["2026-01", "2026-02", "2026-03"] },
+      { from: "2026-05", to: "2026-05", months: ["2026-05"] },
+    ];
+    for (const range of ranges) for (let i = 0; i < 2; i++) await linesOf(db, org(crypto.randomUUID()), range);
+    expect(await preparedWith("::text as cr,")).toBe(1);
+    expect(await preparedWith("from \"agent_rate_periods\"")).toBe(1);
+    expect(await preparedWith("\"invoice_lines\"")).toBe(1);
+    expect(await preparedWith("from \"org_status_periods\"")).toBe(1);
   });
 
   test.skipIf(!onPostgres)("behind a transaction pooler (prepared statements off) it runs unnamed", async () => {

@@ -1,6 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import type { AnyPgColumn, PgTable } from "drizzle-orm/pg-core";
-import { type DbOrTx, prerendered, rows } from "../../../db/client";
+import { type DbOrTx, preparedRows, prerendered, rows } from "../../../db/client";
 import { agentAssignments, agentRatePeriods, agents, agentStatusPeriods, fxRates, invoiceLines, invoices, organizations, orgInvoicing, orgRatePeriods, orgStatusPeriods, usageMonthTotals } from "../../../db/schema";
 import { authorize, seesCosts, tenantOrgId } from "../../auth/policy";
 import type { Ctx } from "../../context";
@@ -123,14 +123,14 @@ function boundsOf(range: Range): Bounds {
 const overlapping = (startsAt: AnyPgColumn, endsAt: AnyPgColumn, b: Bounds) =>
   sql`${startsAt} < ${b.endIso}::timestamptz and (${endsAt} is null or ${endsAt} > ${b.startIso}::timestamptz)`;
 
-/** `select … from <history> where <owner> in`, rendered once per history (see `prerendered`). */
+/** `select … from <history> where <owner>`, rendered once per history (see `prerendered`). */
 const periodsSelect = (h: History) =>
-  prerendered(sql`select ${h.owner}::text as owner, ${h.value} as v, ${epoch(h.startsAt)} as s, ${epoch(h.endsAt)} as e from ${h.table} where ${h.owner} in`);
+  prerendered(sql`select ${h.owner}::text as owner, ${h.value} as v, ${epoch(h.startsAt)} as s, ${epoch(h.endsAt)} as e from ${h.table} where ${h.owner}`);
 const PERIODS_SELECT = new Map<History, SQL>(Object.values(HISTORIES).map((h) => [h, periodsSelect(h)]));
 
 /** The periods of `h` whose owner matches `owners` and that overlap the range, oldest first. */
 function periodsOf<T>(db: DbOrTx, h: History, owners: SQL, b: Bounds) {
-  return rows<PeriodRow & { v: T }>(db, sql`${PERIODS_SELECT.get(h)!} ${owners} and ${overlapping(h.startsAt, h.endsAt, b)} order by ${h.startsAt}`);
+  return preparedRows<PeriodRow & { v: T }>(db, sql`${PERIODS_SELECT.get(h)!} ${owners} and ${overlapping(h.startsAt, h.endsAt, b)} order by ${h.startsAt}`);
 }
 
 function group<T>(list: (PeriodRow & { v: T })[]): Map<string, Period<T>[]> {
@@ -173,9 +173,9 @@ const asg = agentAssignments;
 const rollups = usageMonthTotals;
 /** The static parts of the statements below, rendered once (see `prerendered`). */
 const LOAD = {
-  agentsAssigned: prerendered(sql`select ${asg.agentId} from ${asg} where ${asg.orgId} in`),
-  agentsWithUsage: prerendered(sql`select ${rollups.agentId} from ${rollups} where ${rollups.orgId} in`),
-  assignments: prerendered(sql`select ${asg.orgId}::text as owner, ${asg.agentId}::text as agent, ${epoch(asg.startsAt)} as s, ${epoch(asg.endsAt)} as e from ${asg} where ${asg.orgId} in`),
+  agentsAssigned: prerendered(sql`select ${asg.agentId} from ${asg} where ${asg.orgId}`),
+  agentsWithUsage: prerendered(sql`select ${rollups.agentId} from ${rollups} where ${rollups.orgId}`),
+  assignments: prerendered(sql`select ${asg.orgId}::text as owner, ${asg.agentId}::text as agent, ${epoch(asg.startsAt)} as s, ${epoch(asg.endsAt)} as e from ${asg} where ${asg.orgId}`),
   // One row per key of the view (organization, agent, model, month): the agent-month totals and
   // the costs per model are both summed from these rows, so the view is read once.
   usage: prerendered(
@@ -183,20 +183,20 @@ const LOAD = {
                ${rollups.events}::text as events, ${rollups.unpricedEvents}::text as unpriced,
                ${rollups.inputTokens}::text as input, ${rollups.outputTokens}::text as output,
                ${rollups.cacheReadTokens}::text as cr, ${rollups.cacheWriteTokens}::text as cw, ${rollups.costUsd}::text as cost
-        from ${rollups} where ${rollups.orgId} in`,
+        from ${rollups} where ${rollups.orgId}`,
   ),
   fx: prerendered(
     sql`select ${fxRates.currency} as currency, ${fxRates.effectiveFrom}::text as effective_from, ${fxRates.rate}::text as rate
         from ${fxRates} order by ${fxRates.currency}, ${fxRates.effectiveFrom}`,
   ),
-  names: prerendered(sql`select ${agents.id}::text as id, ${agents.name} as name from ${agents} where ${agents.id} in`),
-  markups: prerendered(sql`select ${orgInvoicing.orgId}::text as org, ${orgInvoicing.usageMarkupPct}::text as pct from ${orgInvoicing} where ${orgInvoicing.orgId} in`),
+  names: prerendered(sql`select ${agents.id}::text as id, ${agents.name} as name from ${agents} where ${agents.id}`),
+  markups: prerendered(sql`select ${orgInvoicing.orgId}::text as org, ${orgInvoicing.usageMarkupPct}::text as pct from ${orgInvoicing} where ${orgInvoicing.orgId}`),
   closed: prerendered(
     sql`select ${invoices.orgId}::text as org, to_char(${invoices.month}, 'YYYY-MM') as month, ${invoices.number} as number,
                coalesce(sum(${invoiceLines.amount}) filter (where ${invoiceLines.kind} = 'seat'), 0)::text as seat,
                coalesce(sum(${invoiceLines.amount}) filter (where ${invoiceLines.kind} = 'usage'), 0)::text as usage
         from ${invoices} left join ${invoiceLines} on ${invoiceLines.invoiceId} = ${invoices.id}
-        where ${invoices.status} = 'finalized' and ${invoices.orgId} in`,
+        where ${invoices.status} = 'finalized' and ${invoices.orgId}`,
   ),
 };
 
@@ -206,22 +206,22 @@ const LOAD = {
  * one of the organizations in the range, or with usage there), so nothing waits for an earlier answer.
  */
 async function loadRows(db: DbOrTx, orgIds: string[], b: Bounds) {
-  const orgs = sql`(${idList(orgIds)})`;
+  const orgs = sql`in (${idList(orgIds)})`;
   const assigned = sql`${orgs} and ${overlapping(asg.startsAt, asg.endsAt, b)}`;
   const inRange = sql`${orgs} and ${rollups.month} >= ${b.firstMonth}::date and ${rollups.month} < ${b.endMonth}::date`;
-  const agentSet = sql`(${LOAD.agentsAssigned} ${assigned} union ${LOAD.agentsWithUsage} ${inRange})`;
+  const agentSet = sql`in (${LOAD.agentsAssigned} ${assigned} union ${LOAD.agentsWithUsage} ${inRange})`;
   const closedInRange = sql`${orgs} and ${invoices.month} >= ${b.firstMonth}::date and ${invoices.month} < ${b.endMonth}::date`;
   const [status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names, markups, closed] = await Promise.all([
     periodsOf<boolean>(db, HISTORIES.orgStatus, orgs, b),
     periodsOf<string>(db, HISTORIES.orgRate, orgs, b),
-    rows<PeriodRow & { agent: string }>(db, sql`${LOAD.assignments} ${assigned} order by ${asg.startsAt}`),
-    rows<UsageRow>(db, sql`${LOAD.usage} ${inRange}`),
-    rows<{ currency: string; effective_from: string; rate: string }>(db, LOAD.fx),
+    preparedRows<PeriodRow & { agent: string }>(db, sql`${LOAD.assignments} ${assigned} order by ${asg.startsAt}`),
+    preparedRows<UsageRow>(db, sql`${LOAD.usage} ${inRange}`),
+    preparedRows<{ currency: string; effective_from: string; rate: string }>(db, LOAD.fx),
     periodsOf<string | null>(db, HISTORIES.agentRate, agentSet, b),
     periodsOf<string>(db, HISTORIES.agentStatus, agentSet, b),
-    rows<{ id: string; name: string }>(db, sql`${LOAD.names} ${agentSet}`),
-    rows<{ org: string; pct: string | null }>(db, sql`${LOAD.markups} ${orgs}`),
-    rows<{ org: string; month: string; number: string; seat: string; usage: string }>(db, sql`${LOAD.closed} ${closedInRange} group by 1, 2, 3`),
+    preparedRows<{ id: string; name: string }>(db, sql`${LOAD.names} ${agentSet}`),
+    preparedRows<{ org: string; pct: string | null }>(db, sql`${LOAD.markups} ${orgs}`),
+    preparedRows<{ org: string; month: string; number: string; seat: string; usage: string }>(db, sql`${LOAD.closed} ${closedInRange} group by 1, 2, 3`),
   ]);
   return { status, orgRates, assignments, usage, fx, agentRates, agentStatuses, names, markups, closed };
 }
