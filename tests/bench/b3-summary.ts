@@ -92,8 +92,11 @@ export async function runSummary(big: { url: string; events: number }, small: { 
     const apiInput = body.summary.reduce((s: number, m: { total_input_tokens: number | string }) => s + Number(m.total_input_tokens), 0);
     if (rawInput !== apiInput) throw new Error(`billing-summary input tokens ${apiInput} differ from raw events ${rawInput}`);
 
-    // Warm-up: JIT, pools, prepared statements, the OS page cache.
-    for (let i = 0; i < 3; i++) {
+    // Warm-up: JIT, pools, the OS page cache, and prepared statements to their steady state: each
+    // of the pool's connections prepares a statement on first use and PostgreSQL plans it for each
+    // of its first five runs there, so a summary's nine prepared reads over a pool of ten
+    // connections reach generic plans after some 50 summaries (tests/bench/fixes.md, fix 26).
+    for (let i = 0; i < 60; i++) {
       await summaryOf(t10);
       await summaryOf(t1);
       await rollupSql(t10);
