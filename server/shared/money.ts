@@ -3,8 +3,9 @@
  * rounding is `round()` (half-even), applied once per displayed line (docs/billing.md).
  *
  * A ratio need not be in lowest terms: a parsed decimal keeps its power-of-ten denominator, so
- * adding decimals of the same (or a dividing) scale is one BigInt addition, without a gcd. Every
- * result is exact either way; only `mul`, `div` and sums of unrelated denominators reduce.
+ * adding decimals of the same (or a dividing) scale is one BigInt addition, and a product or
+ * quotient is two multiplications, without a gcd. Every result is exact either way; a ratio is
+ * reduced only once its denominator passes 2^128, which the short chains of billing never reach.
  */
 export interface Ratio {
   n: bigint;
@@ -40,6 +41,18 @@ function gcd(a: bigint, b: bigint): bigint {
   return a;
 }
 
+const REDUCE_ABOVE = 1n << 128n;
+
+/** A ratio with a positive denominator, reduced only when the denominator has grown large. */
+function tidy(n: bigint, d: bigint): Ratio {
+  if (d === 0n) throw new Error("division by zero");
+  if (d < 0n) {
+    n = -n;
+    d = -d;
+  }
+  return d > REDUCE_ABOVE ? normalize({ n, d }) : { n, d };
+}
+
 function normalize(r: Ratio): Ratio {
   if (r.d === 0n) throw new Error("division by zero");
   const sign = r.d < 0n ? -1n : 1n;
@@ -52,13 +65,13 @@ function addSigned(a: Ratio, b: Ratio, sign: 1n | -1n): Ratio {
   if (a.d === b.d) return { n: a.n + sign * b.n, d: a.d };
   if (a.d > b.d && a.d % b.d === 0n) return { n: a.n + sign * b.n * (a.d / b.d), d: a.d };
   if (b.d > a.d && b.d % a.d === 0n) return { n: a.n * (b.d / a.d) + sign * b.n, d: b.d };
-  return normalize({ n: a.n * b.d + sign * b.n * a.d, d: a.d * b.d });
+  return tidy(a.n * b.d + sign * b.n * a.d, a.d * b.d);
 }
 
 export const add = (a: Ratio, b: Ratio): Ratio => addSigned(a, b, 1n);
 export const sub = (a: Ratio, b: Ratio): Ratio => addSigned(a, b, -1n);
-export const mul = (a: Ratio, b: Ratio): Ratio => normalize({ n: a.n * b.n, d: a.d * b.d });
-export const div = (a: Ratio, b: Ratio): Ratio => normalize({ n: a.n * b.d, d: a.d * b.n });
+export const mul = (a: Ratio, b: Ratio): Ratio => tidy(a.n * b.n, a.d * b.d);
+export const div = (a: Ratio, b: Ratio): Ratio => tidy(a.n * b.d, a.d * b.n);
 export const sum = (xs: Iterable<Ratio>): Ratio => {
   let total = ZERO;
   for (const x of xs) total = add(total, x);
