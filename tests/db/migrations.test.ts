@@ -191,3 +191,22 @@ describe("webhook deliveries as their own queue entries (0024)", () => {
     expect(claimed!.batch.deliveries.map((d) => d.id).sort()).toEqual([due, manual, gaveUp].sort());
   }, 120_000);
 });
+
+describe("request counters unlogged (0026)", () => {
+  test("the counters keep their rows, the table is unlogged, and counting still works", async () => {
+    const database = await emptyDatabase("counters_unlogged");
+    const db = database.db;
+    await migrate(database, migrationsUpTo("0025_webhook-due-unclaimed"));
+    await db.execute(sql`insert into request_counters (key, window_start, hits) values ('api-key:abc', now(), 7)`);
+    const persistence = async () => (await rows<{ p: string }>(db, sql`select relpersistence as p from pg_class where relname = 'request_counters' and relkind = 'r'`))[0]!.p;
+    expect(await persistence()).toBe("p");
+
+    await migrate(database);
+
+    expect(await persistence()).toBe("u");
+    expect(await rows(db, sql`select key, hits from request_counters`)).toEqual([{ key: "api-key:abc", hits: 7 }]);
+    await db.execute(sql`insert into request_counters (key, window_start, hits) values ('api-key:abc', now(), 1)
+                         on conflict (key) do update set hits = request_counters.hits + excluded.hits`);
+    expect(await rows(db, sql`select hits from request_counters`)).toEqual([{ hits: 8 }]);
+  }, 120_000);
+});
