@@ -43,21 +43,16 @@ function gcd(a: bigint, b: bigint): bigint {
 
 const REDUCE_ABOVE = 1n << 128n;
 
-/** A ratio with a positive denominator, reduced only when the denominator has grown large. */
+/** n/d with a positive denominator, reduced to lowest terms only once the denominator has grown large. */
 function tidy(n: bigint, d: bigint): Ratio {
   if (d === 0n) throw new Error("division by zero");
   if (d < 0n) {
     n = -n;
     d = -d;
   }
-  return d > REDUCE_ABOVE ? normalize({ n, d }) : { n, d };
-}
-
-function normalize(r: Ratio): Ratio {
-  if (r.d === 0n) throw new Error("division by zero");
-  const sign = r.d < 0n ? -1n : 1n;
-  const g = gcd(r.n, r.d) || 1n;
-  return { n: (sign * r.n) / g, d: (sign * r.d) / g };
+  if (d <= REDUCE_ABOVE) return { n, d };
+  const g = gcd(n, d);
+  return { n: n / g, d: d / g };
 }
 
 /** a + sign × b: over the larger denominator when one divides the other, else reduced. */
