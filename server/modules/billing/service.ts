@@ -143,12 +143,12 @@ function group<T>(list: (PeriodRow & { v: T })[]): Map<string, Period<T>[]> {
   return out;
 }
 
-/** One key of `usage_month_totals` (organization, agent, model, month) with its sums. */
+/** An agent's usage in one organization and month: its sums over models, and each model's cost when the organization bills usage. */
 interface UsageRow {
   org: string;
   agent: string;
   month: string;
-  model: string;
+  models: [model: string, cost: string][] | null;
   events: string;
   unpriced: string;
   input: string;
@@ -160,9 +160,6 @@ interface UsageRow {
 
 /** USD costs are numeric(38, 18): summed exactly as integers of 10^-18 USD. */
 const COST_PLACES = 18;
-
-/** An agent-month's usage being summed over its models: its totals, the cost as an exact integer. */
-type UsageSum = Omit<UsageTotals, "costUsd"> & { cost: bigint };
 
 /**
  * Every row the organizations' figures over the range are computed from, in one wave of queries:
@@ -176,14 +173,17 @@ const LOAD = {
   agentsAssigned: prerendered(sql`select ${asg.agentId} from ${asg} where ${asg.orgId}`),
   agentsWithUsage: prerendered(sql`select ${rollups.agentId} from ${rollups} where ${rollups.orgId}`),
   assignments: prerendered(sql`select ${asg.orgId}::text as owner, ${asg.agentId}::text as agent, ${epoch(asg.startsAt)} as s, ${epoch(asg.endsAt)} as e from ${asg} where ${asg.orgId}`),
-  // One row per key of the view (organization, agent, model, month): the agent-month totals and
-  // the costs per model are both summed from these rows, so the view is read once.
+  // One row per agent and month (the view's keys summed over their models in PostgreSQL, exactly),
+  // with the month's cost per model only for an organization that bills usage (`models`: pairs of
+  // model and cost), the one thing the usage charges need them for.
   usage: prerendered(
-    sql`select ${rollups.orgId}::text as org, ${rollups.agentId}::text as agent, to_char(${rollups.month}, 'YYYY-MM') as month, ${rollups.model} as model,
-               ${rollups.events}::text as events, ${rollups.unpricedEvents}::text as unpriced,
-               ${rollups.inputTokens}::text as input, ${rollups.outputTokens}::text as output,
-               ${rollups.cacheReadTokens}::text as cr, ${rollups.cacheWriteTokens}::text as cw, ${rollups.costUsd}::text as cost
-        from ${rollups} where ${rollups.orgId}`,
+    sql`select ${rollups.orgId}::text as org, ${rollups.agentId}::text as agent, to_char(${rollups.month}, 'YYYY-MM') as month,
+               sum(${rollups.events})::text as events, sum(${rollups.unpricedEvents})::text as unpriced,
+               sum(${rollups.inputTokens})::text as input, sum(${rollups.outputTokens})::text as output,
+               sum(${rollups.cacheReadTokens})::text as cr, sum(${rollups.cacheWriteTokens})::text as cw, sum(${rollups.costUsd})::text as cost,
+               json_agg(json_build_array(${rollups.model}, ${rollups.costUsd}::text)) filter (where ${orgInvoicing.orgId} is not null) as models
+        from ${rollups} left join ${orgInvoicing} on ${orgInvoicing.orgId} = ${rollups.orgId} and ${orgInvoicing.usageMarkupPct} is not null
+        where ${rollups.orgId}`,
   ),
   fx: prerendered(
     sql`select ${fxRates.currency} as currency, ${fxRates.effectiveFrom}::text as effective_from, ${fxRates.rate}::text as rate
@@ -215,7 +215,7 @@ async function loadRows(db: DbOrTx, orgIds: string[], b: Bounds) {
     periodsOf<boolean>(db, HISTORIES.orgStatus, orgs, b),
     periodsOf<string>(db, HISTORIES.orgRate, orgs, b),
     preparedRows<PeriodRow & { agent: string }>(db, sql`${LOAD.assignments} ${assigned} order by ${asg.startsAt}`),
-    preparedRows<UsageRow>(db, sql`${LOAD.usage} ${inRange}`),
+    preparedRows<UsageRow>(db, sql`${LOAD.usage} ${inRange} group by 1, 2, 3`),
     preparedRows<{ currency: string; effective_from: string; rate: string }>(db, LOAD.fx),
     periodsOf<string | null>(db, HISTORIES.agentRate, agentSet, b),
     periodsOf<string>(db, HISTORIES.agentStatus, agentSet, b),
@@ -252,45 +252,30 @@ function assemble(org: OrgInfo, loaded: LoadedRows, by: ByOwner): OrgData {
     return entry;
   };
   for (const a of loaded.assignments) if (a.owner === org.id) ensure(a.agent).history.assignments.push({ start: Number(a.s), end: toSec(a.e), value: true });
-  // Exact sums (integers of 10^-18 USD, no float): an agent-month's usage is its models' added,
-  // the organization's cost per model and month its agents'.
-  const sums = new Map<string, UsageSum>();
+  // An agent-month's usage is summed over its models in PostgreSQL; the organization's cost per
+  // model and month (for its usage charges) is its agents' added, exactly, in integers of 10^-18 USD.
+  const usage = new Map<string, UsageTotals>();
   const monthModelCosts = new Map<string, Map<string, bigint>>();
   const agentModelCosts = new Map<string, Map<string, string>>();
   for (const u of loaded.usage) {
     if (u.org !== org.id) continue;
     ensure(u.agent);
     const key = `${u.agent}|${u.month}`;
-    const cost = parseScaled(u.cost, COST_PLACES);
-    const s = sums.get(key);
-    if (s) {
-      s.events += Number(u.events);
-      s.unpriced += Number(u.unpriced);
-      s.inputTokens += Number(u.input);
-      s.outputTokens += Number(u.output);
-      s.cacheReadTokens += Number(u.cr);
-      s.cacheWriteTokens += Number(u.cw);
-      s.cost += cost;
-    } else {
-      sums.set(key, {
-        events: Number(u.events),
-        unpriced: Number(u.unpriced),
-        inputTokens: Number(u.input),
-        outputTokens: Number(u.output),
-        cacheReadTokens: Number(u.cr),
-        cacheWriteTokens: Number(u.cw),
-        cost,
-      });
-    }
-    const m = monthModelCosts.get(u.month) ?? new Map<string, bigint>();
-    m.set(u.model, (m.get(u.model) ?? 0n) + cost);
-    monthModelCosts.set(u.month, m);
-    const a = agentModelCosts.get(key) ?? new Map<string, string>();
-    a.set(u.model, u.cost);
-    agentModelCosts.set(key, a);
+    usage.set(key, {
+      events: Number(u.events),
+      unpriced: Number(u.unpriced),
+      inputTokens: Number(u.input),
+      outputTokens: Number(u.output),
+      cacheReadTokens: Number(u.cr),
+      cacheWriteTokens: Number(u.cw),
+      costUsd: u.cost,
+    });
+    if (!u.models) continue;
+    const byModel = monthModelCosts.get(u.month) ?? new Map<string, bigint>();
+    monthModelCosts.set(u.month, byModel);
+    for (const [model, cost] of u.models) byModel.set(model, (byModel.get(model) ?? 0n) + parseScaled(cost, COST_PLACES));
+    agentModelCosts.set(key, new Map(u.models));
   }
-  const usage = new Map<string, UsageTotals>();
-  for (const [key, { cost, ...counts }] of sums) usage.set(key, { ...counts, costUsd: formatScaled(cost, COST_PLACES) });
   const modelCosts = new Map<string, Map<string, string>>();
   for (const [month, byModel] of monthModelCosts) {
     modelCosts.set(month, new Map([...byModel].map(([model, cost]) => [model, trimDecimal(formatScaled(cost, COST_PLACES))])));
