@@ -148,6 +148,8 @@ interface UsageRow {
   org: string;
   agent: string;
   month: string;
+  /** The organization's usage markup as this statement read it; null when it does not bill usage. */
+  markup: string | null;
   models: [model: string, cost: string][] | null;
   events: string;
   unpriced: string;
@@ -175,12 +177,14 @@ const LOAD = {
   assignments: prerendered(sql`select ${asg.orgId}::text as owner, ${asg.agentId}::text as agent, ${epoch(asg.startsAt)} as s, ${epoch(asg.endsAt)} as e from ${asg} where ${asg.orgId}`),
   // One row per agent and month (the view's keys summed over their models in PostgreSQL, exactly),
   // with the month's cost per model only for an organization that bills usage (`models`: pairs of
-  // model and cost), the one thing the usage charges need them for.
+  // model and cost), the one thing the usage charges need them for, and the markup they were
+  // chosen by (read in the same statement, so the two always agree).
   usage: prerendered(
     sql`select ${rollups.orgId}::text as org, ${rollups.agentId}::text as agent, to_char(${rollups.month}, 'YYYY-MM') as month,
                sum(${rollups.events})::text as events, sum(${rollups.unpricedEvents})::text as unpriced,
                sum(${rollups.inputTokens})::text as input, sum(${rollups.outputTokens})::text as output,
                sum(${rollups.cacheReadTokens})::text as cr, sum(${rollups.cacheWriteTokens})::text as cw, sum(${rollups.costUsd})::text as cost,
+               max(${orgInvoicing.usageMarkupPct})::text as markup,
                json_agg(json_build_array(${rollups.model}, ${rollups.costUsd}::text)) filter (where ${orgInvoicing.orgId} is not null) as models
         from ${rollups} left join ${orgInvoicing} on ${orgInvoicing.orgId} = ${rollups.orgId} and ${orgInvoicing.usageMarkupPct} is not null
         where ${rollups.orgId}`,
@@ -257,8 +261,16 @@ function assemble(org: OrgInfo, loaded: LoadedRows, by: ByOwner): OrgData {
   const usage = new Map<string, UsageTotals>();
   const monthModelCosts = new Map<string, Map<string, bigint>>();
   const agentModelCosts = new Map<string, Map<string, string>>();
+  // The markup the usage rows' costs per model were read with; the markups statement's for an
+  // organization without usage in the range.
+  let markup: string | null = loaded.markups.find((m) => m.org === org.id)?.pct ?? null;
+  let usageSeen = false;
   for (const u of loaded.usage) {
     if (u.org !== org.id) continue;
+    if (!usageSeen) {
+      markup = u.markup;
+      usageSeen = true;
+    }
     ensure(u.agent);
     const key = `${u.agent}|${u.month}`;
     usage.set(key, {
@@ -288,7 +300,7 @@ function assemble(org: OrgInfo, loaded: LoadedRows, by: ByOwner): OrgData {
     fx: loaded.fx.filter((f) => f.currency === org.currency).map((f) => ({ effectiveFrom: f.effective_from, rate: f.rate })),
     modelCosts,
     agentModelCosts,
-    markup: loaded.markups.find((m) => m.org === org.id)?.pct ?? null,
+    markup,
     closed: new Map(loaded.closed.filter((c) => c.org === org.id).map((c) => [c.month, { number: c.number, seat: c.seat, usage: c.usage }])),
   };
 }
