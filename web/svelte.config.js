@@ -7,7 +7,8 @@ const spa = adapter({ pages: "build", assets: "build", fallback: "index.html", s
 /**
  * The staff web app: a static single-page app (no SSR, no prerendering) that the Bun server
  * serves from web/build, with index.html as the fallback for client-side routes. The fallback
- * also preloads the modules of the route being opened (`preload-routes.js`).
+ * also preloads the modules of the route being opened (`preload-routes.js`), and every file has
+ * a compressed copy beside it (`.br`, `.gz`).
  */
 /** @type {import('@sveltejs/kit').Config} */
 const config = {
@@ -18,6 +19,9 @@ const config = {
       async adapt(builder) {
         await spa.adapt(builder);
         await addRoutePreloads(builder, "build/index.html");
+        // Brotli and gzip copies of every file, written after the fallback page is final; the
+        // server sends one when the browser accepts it (docs/web.md, "First visit").
+        await builder.compress("build");
       },
     },
     version: { pollInterval: 0 },

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { formatMoney } from "../../web/src/lib/format";
+import { formatCount, formatDate, formatDateTime, formatMoney, formatPct } from "../../web/src/lib/format";
 
 // Bun formats in en-US, like the browser tests' Chromium.
 describe("money on screen (web/src/lib/format.ts)", () => {
@@ -35,5 +35,41 @@ describe("money on screen (web/src/lib/format.ts)", () => {
     expect(formatMoney(null, "USD")).toBe("—");
     expect(formatMoney(undefined, "USD")).toBe("—");
     expect(formatMoney("", "USD")).toBe("—");
+  });
+});
+
+describe("counts, percentages and dates on screen (web/src/lib/format.ts)", () => {
+  test("each formatter gives the same text on its first and later uses", () => {
+    for (let i = 0; i < 2; i++) {
+      expect(formatCount(1234567)).toBe("1,234,567");
+      expect(formatCount("1234567", { compact: true })).toBe("1.2M");
+      expect(formatCount(null)).toBe("—");
+      expect(formatPct("97.04")).toBe("97.0%");
+      expect(formatPct("-3.25")).toBe("-3.3%");
+      expect(formatPct(undefined)).toBe("—");
+      expect(formatDate("2026-03-15T12:00:00Z")).toBe("Mar 15, 2026");
+      expect(formatDateTime(null)).toBe("—");
+      expect(formatDateTime("2026-03-15T12:00:00Z")).toMatch(/^Mar 15, 2026, \d{1,2}:\d{2}\s?[AP]M$/);
+    }
+  });
+
+  test("loading the module builds no Intl formatter: the first screen is drawn before any figure (docs/web.md)", async () => {
+    const built: string[] = [];
+    const { NumberFormat, DateTimeFormat } = Intl;
+    const counting = <T extends new (...args: any[]) => object>(C: T, name: string) =>
+      new Proxy(C, { construct: (target, args) => (built.push(name), Reflect.construct(target, args)) });
+    Intl.NumberFormat = counting(NumberFormat, "NumberFormat");
+    Intl.DateTimeFormat = counting(DateTimeFormat, "DateTimeFormat");
+    try {
+      // A fresh copy of the module (the query string makes it a new module instance).
+      const fresh = await import(`../../web/src/lib/format.ts?fresh=${Date.now()}`);
+      expect(built).toEqual([]);
+      fresh.formatCount(1);
+      fresh.formatCount(2);
+      expect(built).toEqual(["NumberFormat"]);
+    } finally {
+      Intl.NumberFormat = NumberFormat;
+      Intl.DateTimeFormat = DateTimeFormat;
+    }
   });
 });

@@ -8,6 +8,16 @@
  */
 const moneyFormats = new Map<string, Intl.NumberFormat>();
 
+/**
+ * A formatter made on first use, not when the module loads: building an Intl formatter loads the
+ * locale's data, and the app's first screen is drawn before any figure is (docs/web.md, "First
+ * visit").
+ */
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
+}
+
 type MoneyStyle = "standard" | "compact" | "precise";
 
 function moneyFormat(currency: string, style: MoneyStyle): Intl.NumberFormat {
@@ -39,15 +49,16 @@ export function formatMoney(amount: Numeric | null | undefined, currency: string
 /** Margin % as sent by the server ("97.0"), or a dash when it is undefined (no revenue). */
 export function formatPct(pct: Numeric | null | undefined): string {
   if (pct === null || pct === undefined || pct === "") return "—";
-  return new Intl.NumberFormat(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(pct as Intl.StringNumericLiteral) + "%";
+  return percent().format(pct as Intl.StringNumericLiteral) + "%";
 }
 
-const integer = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
-const compactInteger = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+const percent = once(() => new Intl.NumberFormat(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 }));
+const integer = once(() => new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 }));
+const compactInteger = once(() => new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 }));
 
 export function formatCount(n: number | string | null | undefined, options: { compact?: boolean } = {}): string {
   if (n === null || n === undefined || n === "") return "—";
-  return (options.compact ? compactInteger : integer).format(n as Intl.StringNumericLiteral);
+  return (options.compact ? compactInteger() : integer()).format(n as Intl.StringNumericLiteral);
 }
 
 /** Whether a decimal string is below zero, without parsing it as a float. */
@@ -63,13 +74,13 @@ export function formatMonth(month: string, style: "long" | "short" = "long"): st
   return `${name} ${y}`;
 }
 
-const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+const dateTime = once(() => new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }));
+const dateOnly = once(() => new Intl.DateTimeFormat(undefined, { dateStyle: "medium" }));
 
 export function formatDateTime(iso: string | null | undefined): string {
-  return iso ? dateTime.format(new Date(iso)) : "—";
+  return iso ? dateTime().format(new Date(iso)) : "—";
 }
 
 export function formatDate(iso: string | null | undefined): string {
-  return iso ? dateOnly.format(new Date(iso)) : "—";
+  return iso ? dateOnly().format(new Date(iso)) : "—";
 }
