@@ -138,7 +138,7 @@ if (wanted("B8")) {
 
 if (wanted("B5")) {
   try {
-    rows.push(...(await phase("B5", () => runWeb(quick ? { rounds: 2 } : { rounds: 5 }, log))));
+    rows.push(...(await phase("B5", () => runWeb(quick ? { rounds: 2 } : { rounds: 15 }, log))));
   } catch (err) {
     failed([B5], err);
   }
