@@ -8,6 +8,14 @@ import { spawnServer } from "../support/process";
  * a success. Every 2 s the server runs a full garbage collection (SIGUSR2, collect-on-signal.ts)
  * and its resident memory and live JavaScript heap are sampled: without the collection, RSS is a
  * sawtooth whose phase, in a short run, decides the figure more than any leak does.
+ *
+ * The reports read data of a steady size (`history: "steady"`, the default): the organizations
+ * whose billing is summarized keep their agents, rates and status, while moves, rate changes and
+ * toggles go to the other half of the organizations and agents. Every such write appends a period
+ * to a history, and a summary reads its organization's periods over the month, so with the writes
+ * on the summarized organizations (`history: "growing"`) each summary reads more rows than the
+ * last, and the memory a request needs grows with them: the soak would measure the data's growth,
+ * not a leak (docs/reliability.md, "Memory").
  */
 export interface SoakResult {
   seconds: number;
@@ -40,6 +48,11 @@ export interface SoakResult {
   skippedOperations: number;
   /** Least-squares slope of the sampled RSS after warm-up, in MB per minute: about 0 once memory levels off. */
   rssSlopeMbPerMin: number;
+  /**
+   * Median milliseconds per request kind in the same two windows: a kind whose time grows reads
+   * more data as the run goes on.
+   */
+  latencyMs: Record<string, [number, number]>;
   /** `seconds:rss/heap/heap capacity` per sample, MB, for the log. */
   samples: string;
 }
@@ -64,6 +77,7 @@ export async function runSoak({
   perSecond = 50,
   warmupSeconds = Math.min(60, Math.round(seconds / 3)),
   kinds,
+  history = "steady",
   log = () => {},
 }: {
   seconds: number;
@@ -75,6 +89,8 @@ export async function runSoak({
   warmupSeconds?: number;
   /** Only these request kinds (names as in byKind): to find which kind moves memory. */
   kinds?: string[];
+  /** Whether the writes go to the organizations the reports read (see above). */
+  history?: "steady" | "growing";
   log?: (line: string) => void;
 }): Promise<SoakResult> {
   const server = await spawnServer(
@@ -92,7 +108,15 @@ export async function runSoak({
   const orgs: string[] = [];
   const agents: string[] = [];
   for (let i = 0; i < 6; i++) orgs.push((await api.post("/api/organizations", { name: `Soak Org ${i}`, billing_rate_per_agent: "49.00" })).body.id);
-  for (let i = 0; i < 24; i++) agents.push((await api.post("/api/agents", { name: `Soak Agent ${i}`, org_id: orgs[i % orgs.length] })).body.id);
+  // Steady: organizations 0–2 and agents 0–11 are summarized and never changed; 3–5 and 12–23 take the writes.
+  const steady = history === "steady";
+  const reported = steady ? orgs.slice(0, 3) : orgs;
+  const changed = steady ? orgs.slice(3) : orgs;
+  for (let i = 0; i < 24; i++) {
+    const home = steady ? (i < 12 ? reported : changed) : orgs;
+    agents.push((await api.post("/api/agents", { name: `Soak Agent ${i}`, org_id: home[i % home.length] })).body.id);
+  }
+  const moving = steady ? agents.slice(12) : agents;
   const month = new Date().toISOString().slice(0, 7);
 
   let seed = 20260301;
@@ -109,7 +133,7 @@ export async function runSoak({
     { kind: "list organizations", weight: 25, ok: [200], run: async () => [await api.get("/api/organizations?limit=50")] },
     { kind: "list agents", weight: 15, ok: [200], run: async () => [await api.get("/api/agents?limit=100")] },
     { kind: "get organization", weight: 10, ok: [200], run: async () => [await api.get(`/api/organizations/${pick(orgs)}`)] },
-    { kind: "billing summary", weight: 12, ok: [200], run: async () => [await api.get(`/api/organizations/${pick(orgs)}/billing-summary?from=${month}&to=${month}`)] },
+    { kind: "billing summary", weight: 12, ok: [200], run: async () => [await api.get(`/api/organizations/${pick(reported)}/billing-summary?from=${month}&to=${month}`)] },
     {
       kind: "usage batch",
       weight: 15,
@@ -126,9 +150,9 @@ export async function runSoak({
         return [await api.post("/api/usage", { events })];
       },
     },
-    { kind: "move agent", weight: 10, ok: [200], run: async () => [await api.post(`/api/agents/${pick(agents)}/assign-org`, { orgId: pick(orgs) })] },
-    { kind: "change rate", weight: 5, ok: [200], run: async () => [await api.patch(`/api/organizations/${pick(orgs)}`, { billing_rate_per_agent: pick(["49.00", "99.00", "10.50"]) })] },
-    { kind: "toggle", weight: 4, ok: [200], run: async () => [await api.post(`/api/organizations/${pick(orgs)}/toggle`, { is_active: rand() < 0.7 })] },
+    { kind: "move agent", weight: 10, ok: [200], run: async () => [await api.post(`/api/agents/${pick(moving)}/assign-org`, { orgId: pick(changed) })] },
+    { kind: "change rate", weight: 5, ok: [200], run: async () => [await api.patch(`/api/organizations/${pick(changed)}`, { billing_rate_per_agent: pick(["49.00", "99.00", "10.50"]) })] },
+    { kind: "toggle", weight: 4, ok: [200], run: async () => [await api.post(`/api/organizations/${pick(changed)}/toggle`, { is_active: rand() < 0.7 })] },
     {
       kind: "create and delete",
       weight: 4,
@@ -150,6 +174,7 @@ export async function runSoak({
 
   const errors: string[] = [];
   const byKind: Record<string, number> = {};
+  const timings: { t: number; kind: string; ms: number }[] = [];
   let requests = 0;
   const samples: { t: number; rss: number; heap: number; capacity: number; extra: number; allocatorSmallPages: number; requests: number }[] = [];
   const started = Date.now();
@@ -201,6 +226,7 @@ export async function runSoak({
       const due = started + (operations++ * 1000) / perSecond;
       if (due > now) await Bun.sleep(due - now);
       const step = choose();
+      const began = performance.now();
       try {
         for (const res of await step.run()) {
           requests++;
@@ -210,6 +236,7 @@ export async function runSoak({
         errors.push(`${step.kind}: ${String(err)}`);
       }
       byKind[step.kind] = (byKind[step.kind] ?? 0) + 1;
+      timings.push({ t: (Date.now() - started) / 1000, kind: step.kind, ms: performance.now() - began });
       if (Date.now() - lastLog > 30_000) {
         lastLog = Date.now();
         log(`${Math.round((Date.now() - started) / 1000)} s: ${requests} requests, ${errors.length} errors, RSS ${(samples.at(-1)?.rss ?? rssMb(server.proc.pid)).toFixed(1)} MB${samples.length ? "" : " (warm-up, not collected)"}`);
@@ -243,6 +270,10 @@ export async function runSoak({
   const mr = mean(measured.map((s) => s.rss));
   const sxx = measured.reduce((n, s) => n + (s.t - mt) ** 2, 0);
   const slopePerSecond = sxx > 0 ? measured.reduce((n, s) => n + (s.t - mt) * (s.rss - mr), 0) / sxx : 0;
+  const timed = (from: number, to: number, kind: string) => timings.filter((x) => x.kind === kind && x.t >= from && x.t < to).map((x) => x.ms);
+  const latencyMs = Object.fromEntries(
+    steps.map((st) => [st.kind, [round1(median(timed(warmupSeconds, warmupSeconds + fifth, st.kind))), round1(median(timed(seconds - fifth, seconds, st.kind)))] as [number, number]]),
+  );
   return {
     seconds,
     requests,
@@ -259,6 +290,7 @@ export async function runSoak({
     throughputPerSecond: [rate(early), rate(late)],
     skippedOperations: skipped,
     rssSlopeMbPerMin: Math.round(slopePerSecond * 60 * 100) / 100,
+    latencyMs,
     samples: samples.map((s) => `${Math.round(s.t)}:${s.rss.toFixed(0)}/${s.heap.toFixed(1)}/${s.capacity.toFixed(0)}`).join(" "),
   };
 }
