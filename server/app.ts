@@ -244,13 +244,13 @@ const PRECOMPRESSED = [
  */
 async function webFile(path: string, acceptEncoding: string | undefined, headers: Record<string, string>): Promise<Response> {
   const file = Bun.file(path);
-  const vary = { ...headers, "content-type": headers["content-type"] ?? file.type, vary: "accept-encoding" };
+  const common = { ...headers, "content-type": headers["content-type"] ?? file.type, vary: "accept-encoding" };
   for (const { coding, suffix } of PRECOMPRESSED) {
     if (!acceptsEncoding(acceptEncoding, coding)) continue;
     const copy = Bun.file(path + suffix);
-    if (await copy.exists()) return new Response(copy, { headers: { ...vary, "content-encoding": coding } });
+    if (await copy.exists()) return new Response(copy, { headers: { ...common, "content-encoding": coding } });
   }
-  return new Response(file, { headers: vary });
+  return new Response(file, { headers: common });
 }
 
 /** The built web app (when `webDir` holds one), with the SPA fallback for client-side routes only. */
