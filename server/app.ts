@@ -3,7 +3,7 @@ import { TRPCError } from "@trpc/server";
 import { Hono, type Context, type MiddlewareHandler } from "hono";
 import { ZodError } from "zod";
 import { getConnInfo } from "hono/bun";
-import { existsSync } from "node:fs";
+import { type Dirent, existsSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ownOrigin, presentedKey, resolvePrincipal } from "./auth/resolve";
 import { readCookie, SESSION_COOKIE } from "./auth/secrets";
@@ -237,26 +237,49 @@ const PRECOMPRESSED = [
   { coding: "gzip", suffix: ".gz" },
 ] as const;
 
+/** A file of the built web app, with the compressed copies the build wrote for it. */
+interface WebFile {
+  path: string;
+  copies: { coding: string; path: string }[];
+}
+
+/**
+ * Every file of the built web app, by its absolute path, listed once at start: a request then
+ * looks its file up in memory instead of asking the disk whether it and each copy exist. The
+ * build is replaced only by a deploy, which restarts the server.
+ */
+function listWebFiles(webDir: string): Map<string, WebFile> {
+  const paths = new Set(
+    (readdirSync(webDir, { recursive: true, withFileTypes: true }) as Dirent[])
+      .filter((entry) => entry.isFile())
+      .map((entry) => join(entry.parentPath, entry.name)),
+  );
+  const files = new Map<string, WebFile>();
+  for (const path of paths) {
+    const copies = PRECOMPRESSED.filter(({ suffix }) => paths.has(path + suffix)).map(({ coding, suffix }) => ({ coding, path: path + suffix }));
+    files.set(path, { path, copies });
+  }
+  return files;
+}
+
 /**
  * A file of the built web app as a response: its brotli or gzip copy when the build wrote one and
  * the request accepts that coding (a first visit downloads about a third of the bytes), else the
  * file itself. Either way with the file's own content type.
  */
-async function webFile(path: string, acceptEncoding: string | undefined, headers: Record<string, string>): Promise<Response> {
-  const file = Bun.file(path);
-  const common = { ...headers, "content-type": headers["content-type"] ?? file.type, vary: "accept-encoding" };
-  for (const { coding, suffix } of PRECOMPRESSED) {
-    if (!acceptsEncoding(acceptEncoding, coding)) continue;
-    const copy = Bun.file(path + suffix);
-    if (await copy.exists()) return new Response(copy, { headers: { ...common, "content-encoding": coding } });
-  }
-  return new Response(file, { headers: common });
+function webFile(file: WebFile, acceptEncoding: string | undefined, headers: Record<string, string>): Response {
+  const body = Bun.file(file.path);
+  const common = { ...headers, "content-type": headers["content-type"] ?? body.type, vary: "accept-encoding" };
+  const copy = file.copies.find(({ coding }) => acceptsEncoding(acceptEncoding, coding));
+  if (copy) return new Response(Bun.file(copy.path), { headers: { ...common, "content-encoding": copy.coding } });
+  return new Response(body, { headers: common });
 }
 
 /** The built web app (when `webDir` holds one), with the SPA fallback for client-side routes only. */
 function serveWebApp(app: Hono<AppEnv>, webDir: string) {
   if (!existsSync(join(webDir, "index.html"))) return;
-  const indexHtml = join(webDir, "index.html");
+  const files = listWebFiles(webDir);
+  const indexHtml = files.get(join(webDir, "index.html"))!;
   app.get("*", async (c) => {
     let path: string;
     try {
@@ -265,13 +288,11 @@ function serveWebApp(app: Hono<AppEnv>, webDir: string) {
       throw new AppError("BAD_REQUEST", "The path is not valid URL encoding");
     }
     if (path.startsWith("/trpc")) throw new AppError("NOT_FOUND", "No such procedure");
-    const file = resolve(webDir, "." + path);
     const acceptEncoding = c.req.header("accept-encoding");
-    if (file.startsWith(webDir + "/") && !path.endsWith("/")) {
-      if (await Bun.file(file).exists()) {
-        const immutable = path.startsWith("/_app/immutable/");
-        return webFile(file, acceptEncoding, { "cache-control": immutable ? "public, max-age=31536000, immutable" : "no-cache" });
-      }
+    const file = path.endsWith("/") ? undefined : files.get(resolve(webDir, "." + path));
+    if (file) {
+      const immutable = path.startsWith("/_app/immutable/");
+      return webFile(file, acceptEncoding, { "cache-control": immutable ? "public, max-age=31536000, immutable" : "no-cache" });
     }
     // A path that names a file (has an extension) and is missing is a 404, not the app shell.
     if (/\.[a-z0-9]+$/i.test(path)) return c.text("Not found", 404);

@@ -1,6 +1,7 @@
 import { sveltekit } from "@sveltejs/kit/vite";
 import tailwindcss from "@tailwindcss/vite";
 import { defineConfig } from "vite";
+import { chunkGroups } from "./chunk-groups";
 
 export default defineConfig({
   plugins: [tailwindcss(), sveltekit()],
@@ -16,19 +17,8 @@ export default defineConfig({
     chunkSizeWarningLimit: 400,
     rolldownOptions: {
       output: {
-        // Fewer and larger chunks for the first visit (docs/web.md, "First visit"): the framework
-        // every screen needs (Svelte, SvelteKit's client, TanStack Query, the tRPC client) is one
-        // file, and the app's own shared code used by four or more entries (routes, layouts) is
-        // another; what fewer screens use stays with them, so other routes stay lazily loaded. Small
-        // shared modules (under 1 KB: a few constants, a helper class) join the app's chunk once
-        // two entries use them, rather than costing the first visit a request each.
-        codeSplitting: {
-          groups: [
-            { name: "framework", test: /node_modules[\\/](svelte|@sveltejs[\\/]kit|esm-env|devalue|clsx|@tanstack|@trpc)[\\/]/, priority: 2 },
-            { name: "shell", test: /web[\\/]src[\\/]lib[\\/]/, minShareCount: 4, priority: 1 },
-            { name: "shell", test: /web[\\/]src[\\/]lib[\\/]|server[\\/]/, maxModuleSize: 1024, minShareCount: 2, priority: 1 },
-          ],
-        },
+        // Fewer and larger chunks for the first visit (docs/web.md, "First visit").
+        codeSplitting: { groups: chunkGroups },
       },
     },
   },

@@ -84,6 +84,12 @@ describe("the web app's files, compressed when the browser accepts it", () => {
     expect((await raw("/_app/immutable/missing.js", "br")).status).toBe(404);
     expect((await raw("/api/nothing-here", "br")).headers.get("content-type")).toContain("application/problem+json");
   });
+
+  test("the files are listed when the server starts: one written later is not served until a restart", async () => {
+    writeFileSync(join(webDir, "_app/immutable/late.js"), PLAIN);
+    expect((await raw("/_app/immutable/late.js")).status).toBe(404);
+    expect((await raw("/_app/immutable/plain.js")).status).toBe(200);
+  });
 });
 
 describe("Accept-Encoding", () => {
