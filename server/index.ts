@@ -5,6 +5,7 @@ import { createApp } from "./app";
 import { embeddedSecretsKey } from "./auth/secret-box";
 import { loadConfig } from "./config";
 import { startJobRunner } from "./jobs/runner";
+import { whyNoAutovacuum } from "./modules/maintenance/service";
 import { queueStats } from "./jobs/service";
 import { ensureFirstOwner } from "./modules/auth/service";
 import * as reads from "./modules/reads/service";
@@ -71,6 +72,14 @@ export async function main() {
   const where = database.driver === "pglite" ? `embedded PGlite in ${config.dataDir}` : `PostgreSQL${database.replica ? " with a read replica" : ""}`;
   log.lifecycle(`Orgdesk listening on ${url} (database: ${where})`);
   log.lifecycle(web ? `Web console: ${url}/ (from ${relative(process.cwd(), web) || "."})` : "No web console: serving the API only (`bun run start` builds it; WEB_DIR names a built one)");
+  const noAutovacuum = await whyNoAutovacuum(database.db).catch(() => null);
+  if (noAutovacuum) {
+    log.lifecycle(
+      config.jobsEnabled
+        ? `Vacuum: ${noAutovacuum}; Orgdesk vacuums its tables itself every minute where due (docs/operations.md, "Vacuum")`
+        : `Vacuum: ${noAutovacuum}, and this instance runs no background jobs; another instance must, or run vacuum from cron (docs/operations.md, "Vacuum")`,
+    );
+  }
   if (firstOwner === "created") log.lifecycle(`Created the first owner ${config.adminEmail} from ADMIN_EMAIL`);
   if (firstOwner === "not-configured") {
     log.lifecycle(

@@ -218,5 +218,18 @@ export const usagePrune = jobKind({
   everyMs: HOUR,
 });
 
+/**
+ * Vacuums and analyzes the tables autovacuum would have, when the database runs no autovacuum
+ * (embedded PGlite, or PostgreSQL with it off; docs/operations.md, "Vacuum"). Otherwise a run
+ * only asks the database and returns.
+ */
+export const dbVacuum = jobKind({
+  kind: "db.vacuum",
+  payload: z.object({}),
+  retryDelaysMs: [MINUTE],
+  timeoutMs: () => 30 * MINUTE,
+  everyMs: MINUTE,
+});
+
 /** Every declared kind; `handlers/index.ts` must have exactly one handler for each (tests/db/jobs.test.ts). */
-export const JOB_KINDS: JobKind<any>[] = [webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep, invoicesAutoClose, usagePartitions, usageRetention, usagePrune, usageFold];
+export const JOB_KINDS: JobKind<any>[] = [webhookPrune, jobsPrune, budgetsEvaluate, budgetsSweep, invoicesAutoClose, usagePartitions, usageRetention, usagePrune, usageFold, dbVacuum];
