@@ -163,3 +163,18 @@ export function pgConstraint(err: unknown): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * An error's message and its causes' (the driver's error is the cause of Drizzle's), without the
+ * SQL and bound parameters Drizzle puts in its own message (parameters can hold personal data).
+ */
+export function errorText(err: unknown): string {
+  if (err === null || typeof err !== "object") return String(err).slice(0, 2000);
+  const parts: string[] = [];
+  for (const e of causes(err)) {
+    if (parts.length === 4) break;
+    const message = String(e.message ?? e);
+    parts.push(message.startsWith("Failed query:") ? "query failed" : message.split(/\nparams:/)[0]!);
+  }
+  return parts.join(": ").slice(0, 2000);
+}

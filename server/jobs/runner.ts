@@ -4,7 +4,7 @@ import type { Metrics } from "../observability/metrics";
 import { ANONYMOUS } from "../auth/principal";
 import type { Config } from "../config";
 import type { Ctx } from "../context";
-import { causes } from "../errors";
+import { errorText } from "../errors";
 import { JOB_HANDLERS, ROW_QUEUES } from "./handlers";
 import type { JobHandler, JobKind, JobRun, RowQueue } from "./kinds";
 import { Permits } from "./permits";
@@ -40,20 +40,6 @@ export interface RunnerOptions {
 
 const maxAttempts = (kind: JobKind<unknown>) => kind.retryDelaysMs.length + 1;
 
-/**
- * An error's message and its causes' (the driver's error is the cause of Drizzle's), without the
- * SQL and bound parameters Drizzle puts in its own message (parameters can hold personal data).
- */
-function errorText(err: unknown): string {
-  if (err === null || typeof err !== "object") return String(err).slice(0, 2000);
-  const parts: string[] = [];
-  for (const e of causes(err)) {
-    if (parts.length === 4) break;
-    const message = String(e.message ?? e);
-    parts.push(message.startsWith("Failed query:") ? "query failed" : message.split(/\nparams:/)[0]!);
-  }
-  return parts.join(": ").slice(0, 2000);
-}
 
 /**
  * Starts the poll loop of one instance: it claims due jobs of its kinds (up to JOB_CONCURRENCY at

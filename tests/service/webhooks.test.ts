@@ -13,7 +13,7 @@ import * as orgs from "../../server/modules/orgs/service";
 import { orgToggleInput, orgUpdateInput } from "../../server/modules/orgs/schema";
 import { webhookCreateInput, webhookDeliveriesInput, type WebhookDelivery } from "../../server/modules/webhooks/schema";
 import * as webhooks from "../../server/modules/webhooks/service";
-import { MAX_ATTEMPTS, RESPONSE_PREFIX_BYTES, RETRY_SCHEDULE_UNITS } from "../../server/modules/webhooks/service";
+import { MAX_ATTEMPTS, RESPONSE_PREFIX_BYTES, RETRY_SCHEDULE_UNITS, UNLOGGABLE_ANSWER } from "../../server/modules/webhooks/service";
 import { ctxFor, TEST_CONFIG, user } from "../support/actors";
 import { testDatabase } from "../support/db";
 import { makeAgent, makeOrg } from "../support/factories";
@@ -293,6 +293,32 @@ describe("deliveries", () => {
     await Bun.sleep(ROW_QUEUE_RETRY_MS + 500);
     expect(nul.received).toHaveLength(1);
     expect(plain.received).toHaveLength(1);
+  });
+
+  test("an answer the database refuses to store does not make the delivery be sent again without end: its attempts are counted on the schedule, logged without the answer", async () => {
+    // Stands in for any answer PostgreSQL will not take: the attempt log refuses this one.
+    await db.execute(sql`create function refuse_poison() returns trigger language plpgsql as $$
+      begin
+        if new.response_body like '%poison answer%' then raise exception 'this answer cannot be stored'; end if;
+        return new;
+      end $$`);
+    await db.execute(sql`create trigger refuse_poison before insert on webhook_attempts for each row execute function refuse_poison()`);
+    try {
+      const receiver = startReceiver(() => new Response("a poison answer", { status: 500 }));
+      const endpoint = await createEndpoint({ url: receiver.url });
+      await makeOrg(owner);
+      const [delivery] = await settled(endpoint.id);
+      expect(delivery!.status).toBe("failed");
+      expect(delivery!.attempt_count).toBe(MAX_ATTEMPTS);
+      expect(delivery!.attempts).toHaveLength(MAX_ATTEMPTS);
+      for (const a of delivery!.attempts) expect(a).toMatchObject({ status_code: 500, response_body: null, error: UNLOGGABLE_ANSWER });
+      // Sent once per attempt of the schedule, never again after it.
+      await Bun.sleep(ROW_QUEUE_RETRY_MS + 500);
+      expect(receiver.received).toHaveLength(MAX_ATTEMPTS);
+    } finally {
+      await db.execute(sql`drop trigger refuse_poison on webhook_attempts`);
+      await db.execute(sql`drop function refuse_poison()`);
+    }
   });
 
   test("a receiver answering 500 gets every attempt of the schedule with the same webhook-id and body, then the delivery fails", async () => {

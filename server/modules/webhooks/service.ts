@@ -8,9 +8,10 @@ import { authorize } from "../../auth/policy";
 import { open, seal } from "../../auth/secret-box";
 import type { Config } from "../../config";
 import type { Ctx } from "../../context";
-import { AppError, invalidField, notFound } from "../../errors";
+import { AppError, errorText, invalidField, notFound } from "../../errors";
 import type { RequestPermits } from "../../jobs/permits";
 import { JOBS_CHANNEL } from "../../jobs/service";
+import { log } from "../../observability/log";
 import type { WebhookResult } from "../../observability/metrics";
 import { decodeCursor, encodeCursor } from "../../shared/cursor";
 import { isUuid } from "../../shared/uuid";
@@ -358,6 +359,9 @@ function storable(text: string | null): string | null {
   return text !== null && text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text;
 }
 
+/** An attempt's error when the receiver's answer could not be stored (see `deliver`). */
+export const UNLOGGABLE_ANSWER = "The attempt was made, but the receiver's answer could not be stored";
+
 /** A batch's checked targets whose host is an address written in the URL (see `post`). */
 type KnownTargets = Map<string, ReturnType<typeof pinnedRequest>>;
 
@@ -675,7 +679,19 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
       completed_at: settled ? new Date().toISOString() : null,
     });
   }
-  await preparedRows(ctx.db, recordStatement(batch.token, recorded, [...gone].map(([id, reason]) => ({ id, reason })), unsent));
+  const goneList = [...gone].map(([id, reason]) => ({ id, reason }));
+  try {
+    await preparedRows(ctx.db, recordStatement(batch.token, recorded, goneList, unsent));
+  } catch (err) {
+    // The requests were sent. Giving the deliveries back uncounted would send them again, and
+    // again without end if what the receivers answered is what the database refuses. So they are
+    // recorded once more without the answers' text: every attempt counted and its schedule kept.
+    // Only if that fails too (the database itself is failing) does the batch throw, and its
+    // deliveries go back to the queue.
+    log.error(`[webhooks] batch ${batch.token}: its attempts could not be logged with the receivers' answers; logging them without: ${errorText(err)}`);
+    const bare = recorded.map((r) => ({ ...r, response_body: null, error: UNLOGGABLE_ANSWER }));
+    await preparedRows(ctx.db, recordStatement(batch.token, bare, goneList, unsent));
+  }
   for (const r of results) ctx.metrics?.webhookDelivery(r);
 }
 
