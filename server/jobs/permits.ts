@@ -7,10 +7,12 @@
  * finishes starting its requests first, so its slot goes to the next claim while the younger
  * batches keep the permits busy (docs/architecture.md, "Row queues").
  */
+type Waiter = () => void;
+
 export class Permits {
   private free: number;
   /** Waiters by rank, lowest first; each rank's in arrival order (few ranks wait at once: one per batch). */
-  private readonly waiting: { rank: number; queue: (() => void)[]; head: number }[] = [];
+  private readonly waiting: { rank: number; queue: Waiter[]; head: number }[] = [];
   private waiters = 0;
 
   constructor(readonly size: number) {
@@ -18,18 +20,31 @@ export class Permits {
     this.free = size;
   }
 
-  /** Resolves once a permit is the caller's; release it exactly once. */
-  acquire(rank = 0): Promise<void> {
+  /**
+   * Resolves once a permit is the caller's; release it exactly once. With `signal`: rejects with
+   * its reason, holding nothing, when it is aborted first (a stopped batch's workers leave the
+   * queue instead of taking permits the batches still running wait for).
+   */
+  acquire(rank = 0, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.free > 0 && this.waiters === 0) {
       this.free--;
       return Promise.resolve();
     }
-    return new Promise<void>((resolve) => {
+    return new Promise<void>((resolve, reject) => {
       let i = 0;
       while (i < this.waiting.length && this.waiting[i]!.rank < rank) i++;
       let bucket = this.waiting[i];
       if (!bucket || bucket.rank !== rank) this.waiting.splice(i, 0, (bucket = { rank, queue: [], head: 0 }));
-      bucket.queue.push(resolve);
+      const waiter: Waiter = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        if (this.leave(waiter)) reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      bucket.queue.push(waiter);
       this.waiters++;
     });
   }
@@ -45,9 +60,23 @@ export class Permits {
     else throw new Error("A permit was released that was not held");
   }
 
+  /** Takes a waiter out of its queue; false when it was already served. */
+  private leave(waiter: Waiter): boolean {
+    for (let b = 0; b < this.waiting.length; b++) {
+      const bucket = this.waiting[b]!;
+      const at = bucket.queue.indexOf(waiter, bucket.head);
+      if (at === -1) continue;
+      bucket.queue.splice(at, 1);
+      if (bucket.head === bucket.queue.length) this.waiting.splice(b, 1);
+      this.waiters--;
+      return true;
+    }
+    return false;
+  }
+
   /** The permits of one batch: its requests wait behind those of batches of a lower rank. */
   forBatch(rank: number): RequestPermits {
-    return { size: this.size, acquire: () => this.acquire(rank), release: () => this.release() };
+    return { size: this.size, acquire: (signal) => this.acquire(rank, signal), release: () => this.release() };
   }
 
   /** Permits held now. */
@@ -64,6 +93,7 @@ export class Permits {
 /** What a batch sees of its queue's permits: how many there are, and taking and giving back one. */
 export interface RequestPermits {
   readonly size: number;
-  acquire(): Promise<void>;
+  /** Rejects, holding nothing, if `signal` is aborted before a permit is free. */
+  acquire(signal?: AbortSignal): Promise<void>;
   release(): void;
 }

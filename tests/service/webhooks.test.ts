@@ -602,6 +602,32 @@ describe("claims: a delivery is its own queue entry", () => {
     expect(await pending()).toEqual(Array.from({ length: 16 }, () => ({ status: "succeeded", attempt_count: 1, claim_token: null })));
   });
 
+  test("a batch stopped while its workers wait for permits leaves the queue at once: it takes no permit and sends nothing", async () => {
+    const receiver = startReceiver();
+    await createEndpoint({ url: receiver.url, event_types: ["organization.created"] });
+    for (let i = 0; i < 4; i++) await makeOrg(owner);
+    const stopped = (await webhooks.claimDue(db, { token: crypto.randomUUID(), leaseMs: 60_000, limit: 4 }))!.batch;
+    const permits = new Permits(2);
+    // An older batch holds every permit.
+    await permits.acquire(0);
+    await permits.acquire(0);
+    const controller = new AbortController();
+    const run = webhooks.deliver(owner, stopped, controller.signal, { permits: permits.forBatch(1) });
+    await Bun.sleep(20);
+    expect(permits.queued).toBe(2);
+    controller.abort(new Error("stopped"));
+    // It ends while the permits are still held: its workers left the queue.
+    await run;
+    expect(permits.queued).toBe(0);
+    expect(permits.held).toBe(2);
+    permits.release();
+    permits.release();
+    expect(permits.held).toBe(0);
+    expect(receiver.received).toHaveLength(0);
+    await webhooks.release(db, stopped.token, 0);
+    expect(await pending()).toEqual(Array.from({ length: 4 }, () => ({ status: "pending", attempt_count: 0, claim_token: null })));
+  });
+
   test("recording a batch of 500 reaches each delivery by key: no loop over the batch for each delivery, whatever the planner makes of the token", async () => {
     // Statistics as a busy table has them: most of its 4,000 deliveries hold no token, so a filter
     // on one token looks like one row to the planner (it made a 500 × 500 nested loop of that).

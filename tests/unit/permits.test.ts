@@ -80,4 +80,38 @@ describe("permits", () => {
     expect(got).toBe(true);
     expect(() => new Permits(0)).toThrow();
   });
+  test("a waiter whose signal is aborted leaves the queue holding nothing; the next waiter is served in its place", async () => {
+    const permits = new Permits(1);
+    await permits.acquire(0);
+    const controller = new AbortController();
+    const order: string[] = [];
+    const leaving = permits.acquire(1, controller.signal).then(
+      () => order.push("leaving served"),
+      (err: Error) => order.push(`leaving: ${err.message}`),
+    );
+    void permits.acquire(2).then(() => order.push("next"));
+    expect(permits.queued).toBe(2);
+    controller.abort(new Error("stopped"));
+    await leaving;
+    expect(permits.queued).toBe(1);
+    permits.release();
+    await settle();
+    expect(order).toEqual(["leaving: stopped", "next"]);
+    expect(permits.held).toBe(1);
+    permits.release();
+    expect(permits.held).toBe(0);
+  });
+
+  test("an already aborted signal is refused at once, even with a permit free; an abort after the permit was given changes nothing", async () => {
+    const permits = new Permits(1);
+    const aborted = AbortSignal.abort(new Error("already"));
+    await expect(permits.acquire(0, aborted)).rejects.toThrow("already");
+    expect(permits.held).toBe(0);
+    const controller = new AbortController();
+    await permits.acquire(0, controller.signal);
+    controller.abort();
+    expect(permits.held).toBe(1);
+    permits.release();
+    expect(permits.held).toBe(0);
+  });
 });

@@ -635,7 +635,13 @@ export async function deliver(ctx: Ctx, batch: DeliveryBatch, signal: AbortSigna
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(permits?.size ?? DELIVERY_IN_FLIGHT, due.length) }, async () => {
-      await permits?.acquire();
+      try {
+        await permits?.acquire(signal);
+      } catch {
+        // The batch was stopped while this worker waited: it takes no permit (the runner gives
+        // the batch's deliveries back).
+        return;
+      }
       try {
         while (next < due.length) {
           const d = due[next++]!;
