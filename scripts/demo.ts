@@ -30,7 +30,9 @@ if (webBuildState() !== "fresh" && existsSync(join(root, "web", "src"))) {
   }
 }
 
-const { url, database, config, stop } = await startServer();
+// Background jobs start once the history is seeded: the automatic month close would otherwise
+// finalize past months while the seeding still backdates moves, rates and usage into them.
+const { url, database, config, stop, startJobs } = await startServer({}, { deferJobs: true });
 const ctx = { db: database.db, database, config, principal: platformKeyPrincipal, requestId: "demo-seed", ip: "127.0.0.1" };
 if (!(await isSeeded(ctx))) {
   console.log("Seeding demo data (organizations, agents, a year of history)…");
@@ -39,6 +41,7 @@ if (!(await isSeeded(ctx))) {
   const usage = await seedDemoUsage(ctx);
   console.log(`  ${usage.events} usage events`);
 }
+startJobs();
 
 console.log(`
 Orgdesk demo is running on the embedded database (${config.dataDir}).

@@ -16,7 +16,7 @@ import { createMetrics } from "./observability/metrics";
  * Entry point: read the environment, open and migrate the database, serve HTTP. Exported so the
  * demo script and tests start the very same server.
  */
-export async function startServer(overrides: Partial<ReturnType<typeof loadConfig>> = {}) {
+export async function startServer(overrides: Partial<ReturnType<typeof loadConfig>> = {}, options: { deferJobs?: boolean } = {}) {
   const config = { ...loadConfig(), ...overrides };
   configureLogging({ level: config.logLevel, secrets: [config.adminApiKey, config.metricsToken, config.adminPassword] });
   const database = await openDatabase(config);
@@ -41,8 +41,15 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
     // length), not by Bun's default cap of 128 MB on every request.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
   });
-  // Background work (webhook deliveries, periodic jobs): any instance may claim any job.
-  const jobs = config.jobsEnabled ? startJobRunner({ database, config, metrics }) : null;
+  // Background work (webhook deliveries, periodic jobs): any instance may claim any job. With
+  // `deferJobs` it starts only when `startJobs` is called (the demo seeds its history first: the
+  // automatic month close would otherwise close months the seeding still writes to).
+  let jobs: ReturnType<typeof startJobRunner> | null = null;
+  const startJobs = () => {
+    if (config.jobsEnabled && !jobs) jobs = startJobRunner({ database, config, metrics });
+    return jobs;
+  };
+  if (!options.deferJobs) startJobs();
   /**
    * Graceful stop: refuse new connections, let in-flight requests finish (up to the grace period,
    * then close what is left), and only then close the database pool they use.
@@ -59,7 +66,21 @@ export async function startServer(overrides: Partial<ReturnType<typeof loadConfi
     await jobsStopped;
     await database.close();
   };
-  return { server, database, config, app, jobs, metrics, stop, firstOwner, url: `http://localhost:${server.port}` };
+  return {
+    server,
+    database,
+    config,
+    app,
+    /** The job runner, once started (null with JOBS_ENABLED=0, or until `startJobs` when deferred). */
+    get jobs() {
+      return jobs;
+    },
+    startJobs,
+    metrics,
+    stop,
+    firstOwner,
+    url: `http://localhost:${server.port}`,
+  };
 }
 
 /**
