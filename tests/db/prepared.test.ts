@@ -1,9 +1,11 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { sql } from "drizzle-orm";
 import { openPostgres, preparedRows, rows } from "../../db/client";
-import { linesOf } from "../../server/modules/billing/service";
+import { linesOf, monthRevenue } from "../../server/modules/billing/service";
 import * as webhooks from "../../server/modules/webhooks/service";
+import { ctxFor } from "../support/actors";
 import { TEST_DB_KIND, testDatabase } from "../support/db";
+import { makeOrg } from "../support/factories";
 
 // One connection, so that the session whose prepared statements are listed is the one that ran them.
 const database = await testDatabase({ max: 1 });
@@ -47,6 +49,20 @@ describe("preparedRows", () => {
     expect(await preparedWith("from \"agent_rate_periods\"")).toBe(1);
     expect(await preparedWith("\"invoice_lines\"")).toBe(1);
     expect(await preparedWith("from \"org_status_periods\"")).toBe(1);
+  });
+
+  test.skipIf(!onPostgres)("the figures of several organizations read with the same statements whatever their number (no statement per count)", async () => {
+    const owner = ctxFor(database);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await makeOrg(owner)).id);
+    const before = await preparedWith("::text as cr,");
+    for (const n of [2, 3, 5]) {
+      const figures = await monthRevenue(db, ids.slice(0, n), "2026-05");
+      expect(figures.map((f) => f.orgId).sort()).toEqual(ids.slice(0, n).sort());
+    }
+    // One usage read for several organizations (the single-organization one is another text).
+    expect((await preparedWith("::text as cr,")) - before).toBe(1);
+    expect(await preparedWith("as is_deleted")).toBeLessThanOrEqual(2);
   });
 
   test.skipIf(!onPostgres)("behind a transaction pooler (prepared statements off) it runs unnamed", async () => {

@@ -31,7 +31,8 @@ test("bun run demo seeds a year of history and usage on a fresh embedded databas
   for (const stream of [child.stdout, child.stderr]) {
     void (async () => {
       const decoder = new TextDecoder();
-      for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+      const reader = stream.getReader();
+      for (let r = await reader.read(); !r.done; r = await reader.read()) text += decoder.decode(r.value, { stream: true });
     })();
   }
   try {

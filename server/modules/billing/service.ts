@@ -9,6 +9,7 @@ import { dec, formatScaled, parseScaled, round, sub, sum, trimDecimal } from "..
 import { addMonths, monthEnd, monthOf, monthsBetween, monthStart } from "../../shared/time";
 import { forReports } from "../reads/service";
 import { findOrg } from "../tenancy/service";
+import { isUuid } from "../../shared/uuid";
 import { agentUsageCharge, buildLine, chargedMonth, type ClosedMonth, fxForMonth, type Line, marginPct, type MonthFigures, sumLines, sumMonths, toCsv, toUsd, type UsageTotals, usageCharges } from "./lines";
 import { type AgentHistory, agentRevenue, type OrgHistory, type Period, secondsOf } from "./proration";
 import type { AgentMonthOutput, BillingRange } from "./schema";
@@ -54,7 +55,17 @@ export function resolveRange(input: BillingRange, now = new Date()): Range {
 // the type check, not a report.
 
 const epoch = (column: AnyPgColumn) => sql`floor(extract(epoch from ${column}))::bigint::text`;
-const idList = (ids: string[]) => sql.join(ids.map((id) => sql`${id}::uuid`), sql`, `);
+/**
+ * "is one of these organizations", written so that the statement's text does not change with how
+ * many there are: `= $1` for one, `= any($1::uuid[])` for several. Each text is a named prepared
+ * statement on every connection (`preparedRows`), so a list of parameters, one per organization,
+ * made a new one for every count the overview met, kept until the connection closed.
+ */
+function oneOf(ids: string[]): SQL {
+  if (ids.length === 1) return sql`= ${ids[0]}::uuid`;
+  for (const id of ids) if (!isUuid(id)) throw new Error(`Not an organization id: ${JSON.stringify(id)}`);
+  return sql`= any(${`{${ids.join(",")}}`}::uuid[])`;
+}
 const toSec = (v: string | null) => (v === null ? null : Number(v));
 
 interface PeriodRow {
@@ -210,7 +221,7 @@ const LOAD = {
  * one of the organizations in the range, or with usage there), so nothing waits for an earlier answer.
  */
 async function loadRows(db: DbOrTx, orgIds: string[], b: Bounds) {
-  const orgs = sql`in (${idList(orgIds)})`;
+  const orgs = oneOf(orgIds);
   const assigned = sql`${orgs} and ${overlapping(asg.startsAt, asg.endsAt, b)}`;
   const inRange = sql`${orgs} and ${rollups.month} >= ${b.firstMonth}::date and ${rollups.month} < ${b.endMonth}::date`;
   const agentSet = sql`in (${LOAD.agentsAssigned} ${assigned} union ${LOAD.agentsWithUsage} ${inRange})`;
@@ -482,7 +493,7 @@ async function orgsById(db: DbOrTx, ids: string[]): Promise<OrgInfo[]> {
     db,
     sql`select ${organizations.id}::text as id, ${organizations.name} as name, ${organizations.slug} as slug, ${organizations.currency} as currency,
                ${organizations.isActive} as is_active, ${organizations.isInternal} as is_internal, (${organizations.deletedAt} is not null) as is_deleted
-        from ${organizations} where ${organizations.id} in (${idList(ids)})`,
+        from ${organizations} where ${organizations.id} ${oneOf(ids)}`,
   );
 }
 
