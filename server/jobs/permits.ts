@@ -1,3 +1,6 @@
+/** A caller waiting for a permit: called when one is theirs. */
+type Waiter = () => void;
+
 /**
  * A counting semaphore whose waiters are served oldest batch first: at most `size` permits held at
  * once; a waiter of an earlier batch (a lower `rank`) goes before one of a later batch, in arrival
@@ -7,8 +10,6 @@
  * finishes starting its requests first, so its slot goes to the next claim while the younger
  * batches keep the permits busy (docs/architecture.md, "Row queues").
  */
-type Waiter = () => void;
-
 export class Permits {
   private free: number;
   /** Waiters by rank, lowest first; each rank's in arrival order (few ranks wait at once: one per batch). */

@@ -40,7 +40,6 @@ export interface RunnerOptions {
 
 const maxAttempts = (kind: JobKind<unknown>) => kind.retryDelaysMs.length + 1;
 
-
 /**
  * Starts the poll loop of one instance: it claims due jobs of its kinds (up to JOB_CONCURRENCY at
  * a time), enqueues periodic jobs whose period has come, and sleeps for JOB_POLL_INTERVAL_MS when

@@ -26,13 +26,7 @@ export async function whyNoAutovacuum(db: Db): Promise<string | null> {
   return null;
 }
 
-/**
- * PostgreSQL's default autovacuum thresholds (autovacuum_vacuum_threshold and _scale_factor, the
- * insert and analyze ones): a table is vacuumed once its dead rows pass 50 + 20 % of its live
- * ones, or rows inserted since the last vacuum pass 1000 + 20 % (so insert-only tables get their
- * visibility map, which index-only scans read), and analyzed once rows changed since the last
- * analyze pass 50 + 10 %.
- */
+/** What a table's statistics say of it since its last vacuum and analyze. */
 export interface TableActivity {
   live: number;
   dead: number;
@@ -41,6 +35,13 @@ export interface TableActivity {
 }
 export type TableWork = "vacuum" | "analyze" | null;
 
+/**
+ * PostgreSQL's default autovacuum thresholds (autovacuum_vacuum_threshold and _scale_factor, the
+ * insert and analyze ones): a table is vacuumed once its dead rows pass 50 + 20 % of its live
+ * ones, or rows inserted since the last vacuum pass 1000 + 20 % (so insert-only tables get their
+ * visibility map, which index-only scans read), and analyzed once rows changed since the last
+ * analyze pass 50 + 10 %.
+ */
 export function workFor(t: TableActivity): TableWork {
   if (t.dead > 50 + 0.2 * t.live || t.insertedSinceVacuum > 1000 + 0.2 * t.live) return "vacuum";
   if (t.modifiedSinceAnalyze > 50 + 0.1 * t.live) return "analyze";
