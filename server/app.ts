@@ -296,6 +296,8 @@ function serveWebApp(app: Hono<AppEnv>, webDir: string) {
     }
     // A path that names a file (has an extension) and is missing is a 404, not the app shell.
     if (/\.[a-z0-9]+$/i.test(path)) return c.text("Not found", 404);
-    return webFile(indexHtml, acceptEncoding, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
+    // A route the build rendered ahead (`<route>.html`, docs/web.md "First visit"), else the app shell.
+    const page = path.endsWith("/") ? undefined : files.get(resolve(webDir, "." + path + ".html"));
+    return webFile(page ?? indexHtml, acceptEncoding, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
   });
 }

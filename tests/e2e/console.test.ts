@@ -36,6 +36,10 @@ describe("staff console", () => {
   test("signing out ends the session; a wrong password is refused; the right one signs in", async () => {
     await page.click("text=Sign out");
     await page.waitForURL("**/login");
+    // The organizations page, drawn at build time before anyone is known, sends a visitor to sign in too.
+    await page.goto(app.base + "/organizations");
+    await page.waitForURL(/\/login\?next=%2Forganizations/);
+    expect(await page.locator("[data-testid=org-card]").count()).toBe(0);
     await page.goto(app.base + "/agents");
     await page.waitForURL(/\/login\?next=%2Fagents/);
     await page.fill("#email", OWNER.email);

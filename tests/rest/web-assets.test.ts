@@ -16,11 +16,13 @@ afterAll(() => rmSync(webDir, { recursive: true, force: true }));
 const INDEX = "<!doctype html><title>Orgdesk</title><p>the app shell</p>";
 const SCRIPT = `export const greeting = ${JSON.stringify("hello ".repeat(200))};`;
 const PLAIN = "console.log('no compressed copy')";
+const REPORTS = "<!doctype html><title>Reports</title><p>drawn at build time</p>";
 mkdirSync(join(webDir, "_app/immutable"), { recursive: true });
 for (const [path, text, copies] of [
   ["index.html", INDEX, true],
   ["_app/immutable/app.js", SCRIPT, true],
   ["_app/immutable/plain.js", PLAIN, false],
+  ["reports.html", REPORTS, true],
 ] as const) {
   writeFileSync(join(webDir, path), text);
   if (copies) {
@@ -83,6 +85,15 @@ describe("the web app's files, compressed when the browser accepts it", () => {
   test("a missing file is still a 404, whatever the coding", async () => {
     expect((await raw("/_app/immutable/missing.js", "br")).status).toBe(404);
     expect((await raw("/api/nothing-here", "br")).headers.get("content-type")).toContain("application/problem+json");
+  });
+
+  test("a route the build rendered ahead is served as its own page; its sub-routes and other routes get the app shell", async () => {
+    const page = await raw("/reports", "br");
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    expect(page.headers.get("cache-control")).toBe("no-cache");
+    expect(text(brotliDecompressSync(page.bytes))).toBe(REPORTS);
+    for (const path of ["/reports/", "/reports/q3", "/elsewhere"]) expect({ path, body: text((await raw(path)).bytes) }).toEqual({ path, body: INDEX });
   });
 
   test("the files are listed when the server starts: one written later is not served until a restart", async () => {

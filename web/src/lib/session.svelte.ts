@@ -89,7 +89,10 @@ class Session {
 
   signedIn(me: Me) {
     // The cache holds what the previous principal was allowed to see: never show it to another.
-    if (principalOf(this.me) !== principalOf(me)) queryClient.clear();
+    // With no one signed in before (the page just loaded; signing out clears the cache), what it
+    // holds was loaded with this very session, by a page drawn before it was known
+    // (docs/web.md, "First visit"): clearing it would strand that page's loads.
+    if (this.me && principalOf(this.me) !== principalOf(me)) queryClient.clear();
     this.me = me;
     this.ready = true;
     if (me.org) {

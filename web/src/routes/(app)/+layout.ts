@@ -1,3 +1,4 @@
+import { browser } from "$app/environment";
 import { loadSession } from "$lib/auth";
 import { session } from "$lib/session.svelte";
 
@@ -7,5 +8,5 @@ import { session } from "$lib/session.svelte";
  * its loading state meanwhile.
  */
 export function load() {
-  if (!session.ready) loadSession().catch(() => {});
+  if (browser && !session.ready) loadSession().catch(() => {});
 }
