@@ -5,8 +5,9 @@ import { addRoutePreloads } from "./preload-routes.js";
 const spa = adapter({ pages: "build", assets: "build", fallback: "index.html", strict: true });
 
 /**
- * The staff web app: a static single-page app (no SSR, no prerendering) that the Bun server
- * serves from web/build, with index.html as the fallback for client-side routes. The fallback
+ * The staff web app: a static single-page app (no SSR at run time) that the Bun server serves
+ * from web/build, with index.html as the fallback for client-side routes; the organizations page
+ * is also rendered at build time (its +page.ts; docs/web.md, "First visit"). The fallback
  * also preloads the modules of the route being opened (`preload-routes.js`), and every file has
  * a compressed copy beside it (`.br`, `.gz`).
  */
