@@ -1,7 +1,7 @@
 import { sveltekit } from "@sveltejs/kit/vite";
 import tailwindcss from "@tailwindcss/vite";
 import { defineConfig } from "vite";
-import { chunkGroups } from "./chunk-groups";
+import { chunkGroups } from "./chunk-groups.js";
 
 export default defineConfig({
   plugins: [tailwindcss(), sveltekit()],
