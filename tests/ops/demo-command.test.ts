@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEMO_ORGS } from "../../server/demo/seed";
-import { ROOT } from "../support/server-process";
+import { captureOutput, ROOT, waitForOutput } from "../support/server-process";
 import { waitFor } from "../support/wait";
 
 /**
@@ -24,28 +24,12 @@ test("bun run demo seeds a year of history and usage on a fresh embedded databas
     stdout: "pipe",
     stderr: "pipe",
   });
-  // Read here only: the demo prints its API key on purpose, which the suite's scan of server logs
+  // The demo prints its API key on purpose, which the suite's scan of server logs
   // (tests/support/log-capture.ts) would rightly flag anywhere else.
-  let text = "";
-  const output = () => text;
-  for (const stream of [child.stdout, child.stderr]) {
-    void (async () => {
-      const decoder = new TextDecoder();
-      const reader = stream.getReader();
-      for (let r = await reader.read(); !r.done; r = await reader.read()) text += decoder.decode(r.value, { stream: true });
-    })();
-  }
+  const output = captureOutput(child, { scanned: false });
   try {
     // Seeding takes about a minute here; building the web app (when no fresh build exists) another.
-    const started = Date.now();
-    let port: number | undefined;
-    while (port === undefined) {
-      const m = output().match(/Web app:\s+http:\/\/localhost:(\d+)\//);
-      if (m) port = Number(m[1]);
-      else if (child.exitCode !== null) throw new Error(`bun run demo exited (${child.exitCode}):\n${output().slice(-3000)}`);
-      else if (Date.now() - started > 280_000) throw new Error(`bun run demo did not start:\n${output().slice(-3000)}`);
-      else await Bun.sleep(200);
-    }
+    const port = Number((await waitForOutput(child, output, /Web app:\s+http:\/\/localhost:(\d+)\//, 280_000, "bun run demo"))[1]);
     expect(output()).toMatch(/8 organizations, 34 agents/);
     const events = Number(output().match(/(\d+) usage events/)?.[1]);
     expect(events).toBeGreaterThan(10_000);

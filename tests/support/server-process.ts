@@ -54,9 +54,10 @@ export function noteConfiguredSecrets(env: Record<string, string | undefined>) {
 
 /**
  * Collects everything a child writes to stdout and stderr; the returned function reads it so far.
- * Complete lines also go to the run's server log, which is scanned for secrets at the end.
+ * Complete lines also go to the run's server log, which is scanned for secrets at the end, unless
+ * `scanned` is false (a command that prints a secret on purpose, like the demo's API key).
  */
-export function captureOutput(child: Child): () => string {
+export function captureOutput(child: Child, { scanned = true }: { scanned?: boolean } = {}): () => string {
   let log = "";
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
@@ -69,9 +70,9 @@ export function captureOutput(child: Child): () => string {
       log += text;
       const lines = (partial + text).split("\n");
       partial = lines.pop()!;
-      if (lines.length) captureLog(lines.join("\n"));
+      if (lines.length && scanned) captureLog(lines.join("\n"));
     }
-    captureLog(partial);
+    if (scanned) captureLog(partial);
   };
   void pump(child.stdout);
   void pump(child.stderr);
@@ -80,14 +81,22 @@ export function captureOutput(child: Child): () => string {
 
 /** Waits for the `… listening on http://host:PORT …` line the server prints, and returns PORT. */
 export async function listeningPort(child: Child, output: () => string, timeoutMs: number, name = "the server"): Promise<number> {
+  return Number((await waitForOutput(child, output, /listening on https?:\/\/[^\s:]+:(\d+)/, timeoutMs, name))[1]);
+}
+
+/**
+ * Waits until the child's output matches `pattern` and returns the match; throws (with the output)
+ * as soon as the child exits, or kills it after `timeoutMs`.
+ */
+export async function waitForOutput(child: Child, output: () => string, pattern: RegExp, timeoutMs: number, name: string): Promise<RegExpMatchArray> {
   const started = Date.now();
   for (;;) {
-    const m = output().match(/listening on https?:\/\/[^\s:]+:(\d+)/);
-    if (m) return Number(m[1]);
-    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}):\n${output()}`);
+    const m = output().match(pattern);
+    if (m) return m;
+    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}):\n${output().slice(-4000)}`);
     if (Date.now() - started > timeoutMs) {
       child.kill();
-      throw new Error(`${name} did not report a port within ${timeoutMs} ms:\n${output()}`);
+      throw new Error(`${name} did not print ${pattern} within ${timeoutMs} ms:\n${output().slice(-4000)}`);
     }
     await Bun.sleep(25);
   }
