@@ -35,7 +35,7 @@ describe("preparedRows", () => {
       await preparedRows(db, webhooks.recordStatement(crypto.randomUUID(), [], [], []));
     }
     expect(await preparedWith("for update skip locked")).toBe(1);
-    expect(await preparedWith("jsonb_to_recordset")).toBe(1);
+    expect(await preparedWith("json_to_recordset")).toBe(1);
   });
 
   test.skipIf(!onPostgres)("the billing figures' reads run as prepared statements, one per text, whatever the organization and range", async () => {

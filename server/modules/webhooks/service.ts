@@ -562,7 +562,9 @@ export interface RecordedAttempt {
  */
 export function recordStatement(token: string, recorded: RecordedAttempt[], gone: { id: string; reason: string }[], unsent: string[]): SQL {
   // One statement, so it commits whole or not at all, with one statement text and three JSON
-  // parameters whatever the batch's size. Each part touches only deliveries still under this
+  // parameters whatever the batch's size. `json`, not `jsonb`: each is read once, front to back, and
+  // reading 500 attempts as json costs PostgreSQL about 40 % less than converting them to jsonb
+  // first (2.0 against 3.4 ms of its CPU). Each part touches only deliveries still under this
   // batch's token. Every part reaches its deliveries by primary key, from the batch's rows: the
   // token goes into each of them and is compared in the join, never as a filter on the table, whose selectivity the planner
   // cannot know (it took the batch's 500 rows for one, and joined them in a nested loop over the
@@ -571,7 +573,7 @@ export function recordStatement(token: string, recorded: RecordedAttempt[], gone
   const d = webhookDeliveries;
   const col = (c: { name: string }) => sql.identifier(c.name);
   return sql`with v as (
-          select * from jsonb_to_recordset(${JSON.stringify(recorded.map((r) => ({ ...r, token })))}::jsonb) as x(id uuid, token uuid, attempt_count int, attempted_at timestamptz,
+          select * from json_to_recordset(${JSON.stringify(recorded.map((r) => ({ ...r, token })))}::json) as x(id uuid, token uuid, attempt_count int, attempted_at timestamptz,
             status_code int, response_body text, duration_ms int, error text, manual boolean, status text, next_attempt_at timestamptz, completed_at timestamptz)
         ), updated as (
           update ${d} set ${col(d.attemptCount)} = v.attempt_count, ${col(d.lastAttemptAt)} = v.attempted_at, ${col(d.lastStatusCode)} = v.status_code,
@@ -584,11 +586,11 @@ export function recordStatement(token: string, recorded: RecordedAttempt[], gone
           select id, attempted_at, status_code, response_body, duration_ms, error, manual from updated
         ), disabled as (
           update ${webhookEndpoints} e set enabled = false, disabled_reason = g.reason, updated_at = now()
-            from jsonb_to_recordset(${JSON.stringify(gone)}::jsonb) as g(id uuid, reason text)
+            from json_to_recordset(${JSON.stringify(gone)}::json) as g(id uuid, reason text)
            where e.id = g.id
         )
         update ${d} set ${col(d.claimToken)} = null, ${col(d.claimedUntil)} = null
-         where ${d.id} = any(array(select jsonb_array_elements_text(${JSON.stringify(unsent)}::jsonb)::uuid)) and ${d.claimToken} = ${token}::uuid`;
+         where ${d.id} = any(array(select json_array_elements_text(${JSON.stringify(unsent)}::json)::uuid)) and ${d.claimToken} = ${token}::uuid`;
 }
 
 /**
