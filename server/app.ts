@@ -269,7 +269,7 @@ function listWebFiles(webDir: string): Map<string, WebFile> {
  */
 function webFile(file: WebFile, acceptEncoding: string | undefined, headers: Record<string, string>): Response {
   const body = Bun.file(file.path);
-  const common = { ...headers, "content-type": headers["content-type"] ?? body.type, vary: "accept-encoding" };
+  const common = { ...headers, "content-type": headers["content-type"] ?? body.type, vary: headers.vary ?? "accept-encoding" };
   const copy = file.copies.find(({ coding }) => acceptsEncoding(acceptEncoding, coding));
   if (copy) return new Response(Bun.file(copy.path), { headers: { ...common, "content-encoding": copy.coding } });
   return new Response(body, { headers: common });
@@ -296,8 +296,11 @@ function serveWebApp(app: Hono<AppEnv>, webDir: string) {
     }
     // A path that names a file (has an extension) and is missing is a 404, not the app shell.
     if (/\.[a-z0-9]+$/i.test(path)) return c.text("Not found", 404);
-    // A route the build rendered ahead (`<route>.html`, docs/web.md "First visit"), else the app shell.
-    const page = path.endsWith("/") ? undefined : files.get(resolve(webDir, "." + path + ".html"));
-    return webFile(page ?? indexHtml, acceptEncoding, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache" });
+    // A route the build rendered ahead (`<route>.html`, docs/web.md "First visit") for a visitor
+    // with a session cookie, else the app shell. The rendered page draws the signed-in frame; a
+    // visitor without a session would see it flash before being sent to sign in.
+    const signedIn = Boolean(readCookie(c.req.header("cookie") ?? null, SESSION_COOKIE));
+    const page = signedIn && !path.endsWith("/") ? files.get(resolve(webDir, "." + path + ".html")) : undefined;
+    return webFile(page ?? indexHtml, acceptEncoding, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache", vary: "accept-encoding, cookie" });
   });
 }

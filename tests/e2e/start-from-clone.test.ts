@@ -83,9 +83,10 @@ describe("bun run start on a fresh clone", () => {
     expect(html).toContain("<title>Orgdesk</title>");
     expect(html).toMatch(/\/_app\/immutable\/entry\/start\.[\w-]+\.js/);
     // A client-side route gets the same app shell, and the route the build rendered ahead its own
-    // page (docs/web.md, "First visit"); the API answers as itself.
+    // page when the visitor has a session (docs/web.md, "First visit"); the API answers as itself.
     expect(await (await fetch(server.base + "/agents")).text()).toBe(html);
-    const organizations = await (await fetch(server.base + "/organizations")).text();
+    expect(await (await fetch(server.base + "/organizations")).text()).toBe(html);
+    const organizations = await (await fetch(server.base + "/organizations", { headers: { cookie: "orgdesk_session=some-token" } })).text();
     expect(organizations).toContain("<title>Organizations · Orgdesk</title>");
     expect(organizations).toContain(">Client tenants, their agents, rates and month-to-date billing.</p>");
     const health = await fetch(server.base + "/api/health");

@@ -35,8 +35,11 @@ const database = await testDatabase();
 const { base } = startTestServer(database, { webDir });
 
 /** The response as it came over the wire: headers and the still-encoded bytes. */
-async function raw(path: string, acceptEncoding?: string) {
-  const res = await fetch(`${base}${path}`, { headers: acceptEncoding === undefined ? {} : { "accept-encoding": acceptEncoding }, decompress: false } as RequestInit);
+async function raw(path: string, acceptEncoding?: string, cookie?: string) {
+  const headers: Record<string, string> = {};
+  if (acceptEncoding !== undefined) headers["accept-encoding"] = acceptEncoding;
+  if (cookie !== undefined) headers.cookie = cookie;
+  const res = await fetch(`${base}${path}`, { headers, decompress: false } as RequestInit);
   return { status: res.status, headers: res.headers, bytes: new Uint8Array(await res.arrayBuffer()) };
 }
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -87,13 +90,22 @@ describe("the web app's files, compressed when the browser accepts it", () => {
     expect((await raw("/api/nothing-here", "br")).headers.get("content-type")).toContain("application/problem+json");
   });
 
-  test("a route the build rendered ahead is served as its own page; its sub-routes and other routes get the app shell", async () => {
-    const page = await raw("/reports", "br");
+  test("a route the build rendered ahead is served as its own page to a visitor with a session; its sub-routes and other routes get the app shell", async () => {
+    const session = "orgdesk_session=any-token; theme=dark";
+    const page = await raw("/reports", "br", session);
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");
     expect(page.headers.get("cache-control")).toBe("no-cache");
+    expect(page.headers.get("vary")).toBe("accept-encoding, cookie");
     expect(text(brotliDecompressSync(page.bytes))).toBe(REPORTS);
-    for (const path of ["/reports/", "/reports/q3", "/elsewhere"]) expect({ path, body: text((await raw(path)).bytes) }).toEqual({ path, body: INDEX });
+    for (const path of ["/reports/", "/reports/q3", "/elsewhere"]) expect({ path, body: text((await raw(path, undefined, session)).bytes) }).toEqual({ path, body: INDEX });
+  });
+
+  test("a visitor without a session cookie gets the app shell for a rendered route (it draws the signed-in frame), and is sent to sign in from there", async () => {
+    for (const cookie of [undefined, "theme=dark", "orgdesk_session="]) {
+      const page = await raw("/reports", undefined, cookie);
+      expect({ cookie, status: page.status, body: text(page.bytes), vary: page.headers.get("vary") }).toEqual({ cookie, status: 200, body: INDEX, vary: "accept-encoding, cookie" });
+    }
   });
 
   test("the files are listed when the server starts: one written later is not served until a restart", async () => {
