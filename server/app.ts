@@ -299,8 +299,8 @@ function serveWebApp(app: Hono<AppEnv>, webDir: string) {
     // A route the build rendered ahead (`<route>.html`, docs/web.md "First visit") for a visitor
     // with a session cookie, else the app shell. The rendered page draws the signed-in frame; a
     // visitor without a session would see it flash before being sent to sign in.
-    const signedIn = Boolean(readCookie(c.req.header("cookie") ?? null, SESSION_COOKIE));
-    const page = signedIn && !path.endsWith("/") ? files.get(resolve(webDir, "." + path + ".html")) : undefined;
+    const hasSessionCookie = Boolean(readCookie(c.req.header("cookie") ?? null, SESSION_COOKIE));
+    const page = hasSessionCookie && !path.endsWith("/") ? files.get(resolve(webDir, "." + path + ".html")) : undefined;
     return webFile(page ?? indexHtml, acceptEncoding, { "content-type": "text/html; charset=utf-8", "cache-control": "no-cache", vary: "accept-encoding, cookie" });
   });
 }

@@ -101,7 +101,7 @@ describe("the web app's files, compressed when the browser accepts it", () => {
     for (const path of ["/reports/", "/reports/q3", "/elsewhere"]) expect({ path, body: text((await raw(path, undefined, session)).bytes) }).toEqual({ path, body: INDEX });
   });
 
-  test("a visitor without a session cookie gets the app shell for a rendered route (it draws the signed-in frame), and is sent to sign in from there", async () => {
+  test("a visitor without a session cookie gets the app shell for a rendered route, which draws the signed-in frame", async () => {
     for (const cookie of [undefined, "theme=dark", "orgdesk_session="]) {
       const page = await raw("/reports", undefined, cookie);
       expect({ cookie, status: page.status, body: text(page.bytes), vary: page.headers.get("vary") }).toEqual({ cookie, status: 200, body: INDEX, vary: "accept-encoding, cookie" });
